@@ -1,0 +1,293 @@
+"""Command line: argument parsing, printing, exit codes (0 ok, 1 completed with failures,
+2 usage or config error). Thin calls into the layers below; heavy imports happen inside the
+command that needs them so `monitor --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitor.app import Explained
+    from monitor.config import Settings
+    from monitor.match import TermResult
+
+log = logging.getLogger("monitor")
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Watch folders and feeds; alert when articles match your topics.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $MONITOR_CONFIG, else config/monitor.toml)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="overrides log_level of the config file",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon (or one pass with --once)")
+    run.add_argument("--once", action="store_true", help="one pass over every source, then exit")
+    run.add_argument(
+        "--retry-now",
+        action="store_true",
+        help="with --once: also retry deliveries waiting for their next attempt",
+    )
+
+    commands.add_parser("check", help="validate the config and the watchlist")
+
+    explain = commands.add_parser("explain", help="show how files match every topic (no writes)")
+    explain.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    explain.add_argument("--watchlist", type=Path, help="use this watchlist instead")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument("--no-color", action="store_true", help="no colours even on a terminal")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply pending schema migrations")
+    db_commands.add_parser("status", help="show the schema revision")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config_path = args.config or Path(os.environ.get("MONITOR_CONFIG", "config/monitor.toml"))
+    _setup_logging(args.log_level or "info")
+    from monitor.errors import ConfigError, StoreError
+
+    try:
+        if args.command == "explain":
+            return _explain(args, config_path)
+        settings = _load(config_path)
+        if args.log_level is None:
+            logging.getLogger().setLevel(settings.log_level.upper())
+        if args.command == "check":
+            return _check(settings)
+        if args.command == "db":
+            return _db(args, settings)
+        return _run(args, settings)
+    except ConfigError as e:
+        print(f"monitor: configuration invalid ({len(e.problems)} problems):", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as e:
+        print(f"monitor: {e}", file=sys.stderr)
+        return EXIT_FAILURES
+    except KeyboardInterrupt:
+        return 130
+
+
+def _setup_logging(level: str) -> None:
+    """One line per event: time, level, module, then the event and its key=value pairs."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter(
+        "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = __import__("time").gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Alembic narrates every migration step at INFO; monitor logs the one line that matters.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _load(config_path: Path) -> Settings:
+    from monitor.config import load_config
+
+    return load_config(config_path)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import make_app
+
+    app = make_app(settings)
+    if not args.once:
+        if args.retry_now:
+            print("monitor: --retry-now needs --once", file=sys.stderr)
+            return EXIT_USAGE
+        from monitor.daemon import Daemon
+
+        return Daemon(app).run()
+    try:
+        app.start()
+        report = app.run_once(retry_now=args.retry_now)
+    finally:
+        app.close()
+    log.info(
+        "pass done new=%d duplicates=%d skipped=%d alerts=%d sent=%d failed=%d dead=%d "
+        "failed_sources=%s",
+        report.ingest.new, report.ingest.duplicates, report.ingest.skipped, report.ingest.alerts,
+        report.delivery.sent, report.delivery.failed, report.delivery.dead,
+        ",".join(report.failed_sources) or "-",
+    )  # fmt: skip
+    return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def _check(settings: Settings) -> int:
+    from monitor.app import watchlist_warnings
+
+    watchlist = settings.watchlist
+    print(f"config     {settings.path}")
+    print(f"database   {_mask_url(settings.database)}")
+    print(f"watchlist  {settings.watchlist_path}: {len(watchlist.topics)} topics, "
+          f"{len(watchlist.aliases)} alias classes")  # fmt: skip
+    for folder in settings.folders:
+        path = getattr(folder.source, "path", "?")
+        print(f"folder     {folder.id}: {path} every {_duration(folder.interval.total_seconds())}")
+    for notifier in settings.notifiers:
+        print(f"notifier   {notifier.name} ({notifier.type})")
+    warnings = watchlist_warnings(watchlist)
+    for warning in warnings:
+        print(f"warning    {warning}")
+    print(f"ok ({len(warnings)} warnings)")
+    return EXIT_OK
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.store import Store
+
+    store = Store.open(settings.database)
+    try:
+        if args.db_command == "upgrade":
+            before, after = store.upgrade()
+            if before == after:
+                print(f"database is up to date (revision {after})")
+            else:
+                print(f"database upgraded from {before or 'empty'} to {after}")
+        else:
+            current, head = store.migration_status()
+            state = "up to date" if current == head else "upgrade pending"
+            print(f"revision {current or 'none'}; newest {head}: {state}")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace, config_path: Path) -> int:
+    from monitor.app import explain_files
+    from monitor.config import load_config, load_watchlist
+
+    folders: tuple[Any, ...] = ()
+    if args.watchlist:
+        watchlist = load_watchlist(args.watchlist)
+        if config_path.exists():
+            folders = load_config(config_path).folders
+    else:
+        settings = load_config(config_path)
+        watchlist, folders = settings.watchlist, settings.folders
+    results = explain_files(args.files, watchlist, folders)
+    if args.json:
+        json.dump([_explained_json(r) for r in results], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        color = sys.stdout.isatty() and not args.no_color and "NO_COLOR" not in os.environ
+        for result in results:
+            sys.stdout.write(_explained_text(result, color))
+    return EXIT_FAILURES if any(r.error for r in results) else EXIT_OK
+
+
+def _explained_json(result: Explained) -> dict[str, Any]:
+    article = result.article
+
+    def terms(results: Sequence[TermResult]) -> list[dict[str, Any]]:
+        return [
+            {
+                "term": r.term,
+                "hits": [{"field": h.field, "found": h.found, "offset": h.start} for h in r.hits],
+            }
+            for r in results
+        ]
+
+    return {
+        "file": str(result.path),
+        "error": result.error,
+        "article": None
+        if article is None
+        else {
+            "title": article.title,
+            "url": article.url,
+            "published": article.published.isoformat() if article.published else None,
+            "content_hash": article.content_hash,
+            "characters": len(article.text),
+        },
+        "topics": [
+            {
+                "id": v.topic.id,
+                "title": v.topic.title,
+                "matched": v.matched,
+                "reason": v.reason,
+                "all": [terms(group) for group in v.groups],
+                "any": terms(v.any),
+                "vetoes": terms(v.vetoes),
+            }
+            for v in result.verdicts
+        ],
+    }
+
+
+def _explained_text(result: Explained, color: bool) -> str:
+    def paint(text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+    lines = [paint(str(result.path), "1")]
+    if result.article is None:
+        lines.append(f"  skipped: {result.error}")
+        return "\n".join(lines) + "\n\n"
+    article = result.article
+    lines.append(f"  title     {article.title}")
+    lines.append(f"  hash      {article.content_hash}")
+    if article.url:
+        lines.append(f"  url       {article.url}")
+    if article.published:
+        lines.append(f"  published {article.published.isoformat()}")
+
+    def term_line(label: str, results: Sequence[TermResult]) -> str:
+        parts = []
+        for r in results:
+            if r.hits:
+                found = ", ".join(dict.fromkeys(f"{h.found} ({h.field})" for h in r.hits))
+                parts.append(f"{paint(r.term, '32')} → {found}")
+            else:
+                parts.append(paint(r.term, "2"))
+        return f"      {label}: " + " | ".join(parts)
+
+    for verdict in result.verdicts:
+        mark = paint("✔", "32") if verdict.matched else paint("✘", "31")
+        lines.append(f"  {mark} {verdict.topic.id} ({verdict.topic.title}): {verdict.reason}")
+        for index, group in enumerate(verdict.groups, 1):
+            lines.append(term_line(f"all[{index}]", group))
+        if verdict.any:
+            lines.append(term_line("any", verdict.any))
+        if verdict.vetoes:
+            lines.append(term_line(paint("none", "31"), verdict.vetoes))
+    return "\n".join(lines) + "\n\n"
+
+
+def _mask_url(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,225 @@
+"""Raw bytes → `Article`: decoding, the seed formats, HTML → plain text. The only bs4 user.
+
+Pure: no clock, no I/O, no logging; a bad item raises `ExtractError` and the caller logs it.
+Formats (shared/seeds/README.md): a captured feed item (`<!--ms-->`, `[title](url)`, dashes,
+then the item's HTML), an HTML document, or plain text / Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bs4 import BeautifulSoup, Tag
+
+from monitor.errors import ExtractError
+from monitor.models import Article, RawItem
+from monitor.text import content_hash, one_line
+
+TITLE_LIMIT = 1_000
+FALLBACK_TITLE_LIMIT = 120
+
+_CAPTURED_ITEM = re.compile(
+    r"\A\ufeff?\s*<!--\s*(?P<captured>\d{10,16})\s*-->[ \t]*\r?\n"
+    r"\[(?P<title>[^\r\n]*)\]\((?P<url>[^\s)]*)\)[ \t]*\r?\n"
+    r"-{3,}[ \t]*\r?\n"
+)
+# A marker put in front of every block-level tag before parsing, so that paragraphs, line
+# breaks, headings and list items become line breaks in the text while the white space inside
+# a paragraph (source line wrapping) stays a space. U+E000 is private use: removed from input.
+_BLOCK_MARK = "\ue000"
+_BLOCK_TAG = re.compile(
+    r"<(?:/?(?:p|div|h[1-6]|li|ul|ol|dl|dt|dd|tr|td|th|table|blockquote|pre|section|article|"
+    r"header|footer|aside|nav|figure|hr)\b|br\b)",
+    re.IGNORECASE,
+)
+# Elements whose content is never article text.
+_DROPPED = (
+    "script", "style", "iframe", "img", "noscript", "template", "svg", "math", "object",
+    "embed", "video", "audio", "picture", "figcaption", "head", "form", "button", "select",
+)  # fmt: skip
+_SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s)|\n")
+_WHITESPACE = re.compile(r"\s+")
+_HTTP_URL = re.compile(r"\Ahttps?://[^\s]+\Z", re.IGNORECASE)
+
+
+def extract(item: RawItem) -> Article:
+    """Turn one raw item into an article, or raise `ExtractError` saying why not."""
+    raw = decode(item.content, item.location)
+    end_markers: Sequence[str] = item.meta.get("end_markers", ())
+    url: str | None = None
+    published: datetime | None = None
+    header = _CAPTURED_ITEM.match(raw)
+    if header:
+        title = header["title"]
+        url = header["url"]
+        text, found = html_to_text(raw[header.end() :], published_marker=True)
+        published = found.get("published")
+    elif item.content_type == "text/html" or _looks_like_html_document(raw):
+        text, found = html_to_text(raw, published_marker=False)
+        title = found.get("title", "")
+    else:
+        title, text = _plain_text(raw, markdown=item.content_type == "text/markdown")
+    text = _cut_at_end_marker(text, end_markers)
+    title = one_line(title, TITLE_LIMIT) or _first_sentence(text)
+    if not text and not title:
+        raise ExtractError(item.location, "no text after extraction")
+    url = url if url and _HTTP_URL.match(url) else None
+    digest = content_hash(text, title=title, url=url)
+    article = Article(
+        source=item.source,
+        location=item.location,
+        url=url,
+        guid=item.meta.get("guid"),
+        title=title,
+        text=text,
+        published=published,
+        content_hash=digest,
+    )
+    return article
+
+
+def decode(data: bytes, location: str) -> str:
+    """Bytes → text: UTF-8 (with or without BOM), UTF-16/32 with BOM, else charset detection."""
+    if not data.strip():
+        raise ExtractError(location, "empty file")
+    for bom, codec in (
+        (b"\xef\xbb\xbf", "utf-8-sig"),
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return _reject_binary(data.decode(codec), location)
+            except UnicodeDecodeError as e:
+                raise ExtractError(location, f"undecodable {codec}: {e.reason}") from e
+    if b"\x00" in data[:8192]:
+        raise ExtractError(location, "binary file (NUL bytes)")
+    try:
+        return _reject_binary(data.decode("utf-8"), location)
+    except UnicodeDecodeError:
+        pass
+    # GB18030 and Big5 files exist in the wild; charset detection tells them apart far better
+    # than trying codecs in order (GB18030 accepts most Big5 byte strings, as gibberish).
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(data[:262_144]).best()
+    if best is None or best.encoding not in _ACCEPTED_LEGACY_ENCODINGS:
+        raise ExtractError(location, "undecodable: not UTF-8, and no known legacy encoding fits")
+    return _reject_binary(data.decode(best.encoding, errors="replace"), location)
+
+
+_ACCEPTED_LEGACY_ENCODINGS = frozenset(
+    {"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950", "cp936", "euc_jp", "shift_jis",
+     "cp932", "euc_kr", "cp949", "cp1252", "latin_1", "iso8859_15", "cp1251", "koi8_r"}
+)  # fmt: skip
+
+
+def _reject_binary(text: str, location: str) -> str:
+    sample = text[:8192]
+    controls = sum(1 for c in sample if c < " " and c not in "\t\n\r\f")
+    if controls > max(8, len(sample) // 100):
+        raise ExtractError(location, "binary file (control characters)")
+    return text
+
+
+def html_to_text(html: str, *, published_marker: bool) -> tuple[str, dict[str, Any]]:
+    """HTML → plain text with one line per block; also returns metadata found on the way.
+
+    `published_marker`: the captured-item format puts the published time in the first
+    `<div><i>`; that element is metadata and is removed from the text.
+    """
+    html = _BLOCK_TAG.sub(lambda m: _BLOCK_MARK + m.group(0), html.replace(_BLOCK_MARK, ""))
+    soup = BeautifulSoup(html, "lxml")
+    found: dict[str, Any] = {}
+    title_tag = soup.find("title")
+    if title_tag is not None:
+        found["title"] = title_tag.get_text()
+    else:
+        heading = soup.find("h1")
+        if heading is not None:
+            found["title"] = heading.get_text()
+    for tag in soup.find_all([*_DROPPED, "small", "em", "i"]):
+        if tag.decomposed:
+            continue
+        name = tag.name
+        if name in ("small", "em", "i"):
+            _drop_boilerplate(tag, found, published_marker)
+        else:
+            tag.decompose()
+    lines = (_WHITESPACE.sub(" ", part).strip() for part in soup.get_text().split(_BLOCK_MARK))
+    return "\n".join(line for line in lines if line), found
+
+
+def _drop_boilerplate(tag: Tag, found: dict[str, Any], published_marker: bool) -> None:
+    """Image captions, the copyright line and the published-time marker are not article text."""
+    parent = tag.parent
+    parent_name = parent.name if parent is not None else ""
+    text = tag.get_text().replace(_BLOCK_MARK, "").strip()
+    if tag.name == "small" and parent_name == "div":
+        tag.decompose()
+    elif tag.name == "em" and parent_name == "p" and text.startswith("©"):
+        assert parent is not None
+        parent.decompose()
+    elif (
+        tag.name == "i"
+        and published_marker
+        and parent_name == "div"
+        and "published" not in found
+        and (published := _parse_time(text)) is not None
+    ):
+        found["published"] = published
+        tag.decompose()
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _looks_like_html_document(raw: str) -> bool:
+    head = raw.lstrip("\ufeff \t\r\n")[:256].lower()
+    return head.startswith(("<!doctype html", "<html"))
+
+
+def _plain_text(raw: str, *, markdown: bool) -> tuple[str, str]:
+    """Plain text keeps its lines; a Markdown `# ` first line is the title."""
+    lines = [line.strip() for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    title = ""
+    if markdown:
+        for index, line in enumerate(lines):
+            if not line:
+                continue
+            if line.startswith("# "):
+                title = line[2:].strip()
+                del lines[index]
+            break
+    text = "\n".join(_WHITESPACE.sub(" ", line) for line in lines if line)
+    return title, text
+
+
+def _cut_at_end_marker(text: str, end_markers: Sequence[str]) -> str:
+    """Drop everything from the first line that starts with an end marker (page chrome)."""
+    if not end_markers:
+        return text
+    markers = tuple(end_markers)
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith(markers):
+            return "\n".join(lines[:index])
+    return text
+
+
+def _first_sentence(text: str) -> str:
+    match = _SENTENCE_END.search(text, 0, FALLBACK_TITLE_LIMIT * 4)
+    sentence = text[: match.end()] if match else text
+    return one_line(sentence.strip(), FALLBACK_TITLE_LIMIT)

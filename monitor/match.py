@@ -1,0 +1,231 @@
+"""Topic matching: the whole watchlist compiled once into one Aho-Corasick automaton.
+
+Pure: values in, values out. Terms and text get the same normalization (`monitor.text`), so
+`俄羅斯` finds `俄罗斯` and `ＮＡＴＯ` finds `NATO`. A term that starts (ends) with a Latin, Greek
+or Cyrillic letter or a digit must not touch another such character on that side: `NATO`
+matches `NATO秘書長` but not `Donato` (Python's `\\b` treats CJK as word characters and gets
+that wrong). Other scripts match as substrings. Alias classes make spellings interchangeable.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ahocorasick_rs
+
+from monitor.models import Match, Topic, Watchlist
+from monitor.text import MappedText, mapped_text, normalize, one_line
+
+SNIPPET_CHARS = 200
+_SNIPPET_LEAD = 60
+
+# Latin (incl. extensions and IPA), Greek, Cyrillic letters, combining marks, and digits.
+_WORD_CHAR = re.compile(
+    "[0-9a-zA-Z\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02af\u0300-\u036f"
+    "\u0370-\u03ff\u0400-\u052f\u1c80-\u1c8f\u1d00-\u1dbf\u1e00-\u1fff\u2c60-\u2c7f"
+    "\u2de0-\u2dff\ua640-\ua69f\ua720-\ua7ff\uab30-\uab6f\uff10-\uff19]"
+)
+
+
+def _is_word_char(char: str) -> bool:
+    return bool(_WORD_CHAR.match(char)) or char.isdigit()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where one spelling was first found: in the title or the text, and what it looked like."""
+
+    field: str  # "title" | "text"
+    start: int  # offset in the original title / text
+    found: str  # the spelling as the article writes it
+
+
+@dataclass(frozen=True)
+class TermResult:
+    term: str
+    hits: tuple[Hit, ...]  # empty: the term (and its aliases) did not occur
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a topic did or did not fire: every group, the `any` terms, and the vetoes."""
+
+    topic: Topic
+    matched: bool
+    groups: tuple[tuple[TermResult, ...], ...]
+    any: tuple[TermResult, ...]
+    vetoes: tuple[TermResult, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Term:
+    text: str
+    pattern_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _CompiledTopic:
+    topic: Topic
+    groups: tuple[tuple[_Term, ...], ...]
+    any: tuple[_Term, ...]
+    none: tuple[_Term, ...]
+
+
+class Matcher:
+    """A compiled watchlist. Build once per watchlist version; `match` is then cheap."""
+
+    def __init__(self, watchlist: Watchlist) -> None:
+        self.watchlist = watchlist
+        alias_of: dict[str, tuple[str, ...]] = {}
+        for spellings in watchlist.aliases:
+            normalized = tuple(dict.fromkeys(normalize(s) for s in spellings))
+            for spelling in normalized:
+                alias_of[spelling] = normalized
+        pattern_index: dict[str, int] = {}
+
+        def compile_term(term: str) -> _Term:
+            own = normalize(term)
+            ids = []
+            for spelling in alias_of.get(own, (own,)):
+                ids.append(pattern_index.setdefault(spelling, len(pattern_index)))
+            return _Term(term, tuple(ids))
+
+        self._topics = tuple(
+            _CompiledTopic(
+                topic=topic,
+                groups=tuple(tuple(compile_term(t) for t in group) for group in topic.all),
+                any=tuple(compile_term(t) for t in topic.any),
+                none=tuple(compile_term(t) for t in topic.none),
+            )
+            for topic in watchlist.topics
+        )
+        patterns = list(pattern_index)
+        self._checks_left = [_is_word_char(p[0]) for p in patterns]
+        self._checks_right = [_is_word_char(p[-1]) for p in patterns]
+        self._automaton = (
+            ahocorasick_rs.AhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.Standard)
+            if patterns
+            else None
+        )
+        # Only topics with a positive term among the hits can fire: index them by pattern.
+        topics_of: list[set[int]] = [set() for _ in patterns]
+        for index, compiled in enumerate(self._topics):
+            for term in (*(t for g in compiled.groups for t in g), *compiled.any):
+                for pid in term.pattern_ids:
+                    topics_of[pid].add(index)
+        self._topics_of = [sorted(s) for s in topics_of]
+
+    def match(self, title: str, text: str) -> list[Match]:
+        """Every topic that fires on this article, in watchlist order."""
+        hits = self._find(title, text)
+        candidates = sorted({t for pid in hits for t in self._topics_of[pid]})
+        matches = []
+        for index in candidates:
+            verdict = self._evaluate(self._topics[index], hits)
+            if verdict.matched:
+                matches.append(_to_match(verdict, text))
+        return matches
+
+    def explain(self, title: str, text: str) -> list[Verdict]:
+        """A verdict for every topic, fired or not, for `monitor explain`."""
+        hits = self._find(title, text)
+        return [self._evaluate(compiled, hits) for compiled in self._topics]
+
+    def _find(self, title: str, text: str) -> dict[int, list[Hit]]:
+        """Pattern id → its hits (first occurrence in the title, then in the text)."""
+        hits: dict[int, list[Hit]] = {}
+        if self._automaton is None:
+            return hits
+        for field, original in (("title", title), ("text", text)):
+            mapped = mapped_text(original)
+            normalized = mapped.text
+            seen: set[int] = set()
+            for pid, start, end in self._automaton.find_matches_as_indexes(
+                normalized, overlapping=True
+            ):
+                if pid in seen:
+                    continue
+                if self._checks_left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
+                    continue
+                if (
+                    self._checks_right[pid]
+                    and end < len(normalized)
+                    and _is_word_char(normalized[end])
+                ):
+                    continue
+                seen.add(pid)
+                hits.setdefault(pid, []).append(_hit(field, mapped, start, end))
+        return hits
+
+    def _evaluate(self, compiled: _CompiledTopic, hits: dict[int, list[Hit]]) -> Verdict:
+        def result(term: _Term) -> TermResult:
+            found = [hit for pid in term.pattern_ids for hit in hits.get(pid, ())]
+            return TermResult(term.text, tuple(found))
+
+        groups = tuple(tuple(result(t) for t in group) for group in compiled.groups)
+        any_terms = tuple(result(t) for t in compiled.any)
+        vetoes = tuple(r for r in (result(t) for t in compiled.none) if r.hits)
+        missing = [i for i, group in enumerate(groups) if not any(r.hits for r in group)]
+        if missing:
+            names = "; ".join(" / ".join(r.term for r in groups[i]) for i in missing)
+            reason = f"no hit in all-group {', '.join(str(i + 1) for i in missing)} ({names})"
+        elif any_terms and not any(r.hits for r in any_terms):
+            reason = "no hit among any terms"
+        elif vetoes:
+            reason = "vetoed by " + ", ".join(r.term for r in vetoes)
+        else:
+            reason = "all conditions met"
+        return Verdict(
+            topic=compiled.topic,
+            matched=reason == "all conditions met",
+            groups=groups,
+            any=any_terms,
+            vetoes=vetoes,
+            reason=reason,
+        )
+
+
+def _hit(field: str, mapped: MappedText, start: int, end: int) -> Hit:
+    first = mapped.to_original(start)
+    last = mapped.to_original(end - 1)
+    return Hit(field, first, mapped.original[first : last + 1])
+
+
+def _to_match(verdict: Verdict, text: str) -> Match:
+    positive = [r for group in verdict.groups for r in group] + list(verdict.any)
+    matched = tuple(dict.fromkeys(r.term for r in positive if r.hits))
+    all_hits = [hit for r in positive for hit in r.hits]
+    found = tuple(dict.fromkeys(hit.found for hit in sorted(all_hits, key=_hit_order)))
+    in_text = [hit.start for hit in all_hits if hit.field == "text"]
+    return Match(verdict.topic.id, matched, found, snippet(text, min(in_text, default=0)))
+
+
+def _hit_order(hit: Hit) -> tuple[int, int]:
+    return (0 if hit.field == "title" else 1, hit.start)
+
+
+def snippet(text: str, position: int) -> str:
+    """About `SNIPPET_CHARS` characters of the original text around `position`, on one line."""
+    start = max(0, position - _SNIPPET_LEAD)
+    end = min(len(text), start + SNIPPET_CHARS)
+    body = one_line(text[start:end])
+    return ("…" if start > 0 else "") + body + ("…" if end < len(text) else "")
+
+
+def find_warnings(watchlist: Watchlist) -> list[str]:
+    """Advice for `monitor check`: terms likely to match more than their author meant."""
+    warnings = []
+    for topic in watchlist.topics:
+        terms: Sequence[str] = [*(t for g in topic.all for t in g), *topic.any, *topic.none]
+        for term in terms:
+            norm = normalize(term)
+            if len(norm) == 1 and unicodedata.east_asian_width(norm) in ("W", "F"):
+                warnings.append(
+                    f"topic {topic.id}: one-character term {term!r} matches inside many words, "
+                    "and folds differently alone than inside a phrase"
+                )
+    return warnings

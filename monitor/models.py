@@ -1,0 +1,125 @@
+"""Frozen dataclasses that travel between the layers. Datetimes are UTC-aware.
+
+No behaviour lives here beyond trivial derived values: the stages that produce these
+(`sources`, `extract`, `match`, `pipeline`, `delivery`) own the logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """Bytes as a source found them, before any parsing."""
+
+    source: str
+    location: str  # file name relative to its folder, or the item URL
+    content: bytes
+    content_type: str  # "text/plain", "text/markdown", "text/html" or a feed entry type
+    fetched_at: datetime
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Article:
+    """One story, reduced to plain text; identified by `content_hash`."""
+
+    source: str
+    location: str
+    url: str | None
+    guid: str | None
+    title: str
+    text: str
+    published: datetime | None
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One watched topic; terms are as the user wrote them (normalization happens in `match`)."""
+
+    id: str
+    title: str
+    all: tuple[tuple[str, ...], ...] = ()
+    any: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+    notify: tuple[str, ...] | None = None  # None: every notifier
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    """Alias classes (each a set of equivalent spellings) and topics."""
+
+    aliases: tuple[tuple[str, ...], ...]
+    topics: tuple[Topic, ...]
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why one topic fired on one article."""
+
+    topic_id: str
+    matched: tuple[str, ...]  # watchlist terms that hit
+    found: tuple[str, ...]  # spellings as they appear in the article
+    snippet: str  # original text around the first hit
+
+
+@dataclass(frozen=True)
+class TopicRef:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One (article, topic) pair; its id is derived from both, so it can only exist once."""
+
+    id: str
+    topic: TopicRef
+    article: Article
+    matched: tuple[str, ...]
+    found: tuple[str, ...]
+    snippet: str
+    created_at: datetime
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One (alert, notifier) pair: the outbox row. Its id is what receivers dedupe on."""
+
+    id: str
+    alert: Alert
+    notifier: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None = None
+
+
+class Outcome(StrEnum):
+    """What a poll tells the daemon to act on."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Poll:
+    """The result of `Source.poll`: new items, the opaque state for next time, and the outcome."""
+
+    items: tuple[RawItem, ...]
+    state: Any
+    outcome: Outcome = Outcome.OK
+    reason: str | None = None

@@ -1,0 +1,44 @@
+"""JSON-lines notifier: one alert object (the public contract) per line, appended and flushed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from monitor.errors import NotifyError
+from monitor.models import Delivery
+from monitor.notifiers.payload import alert_object
+from monitor.plugins import Notifier
+
+
+class JsonlNotifier(Notifier):
+    """Appends to `path`. Each line is written with one `write(2)` on an `O_APPEND` descriptor,
+    so concurrent writers (several instances, `logrotate copytruncate`) never interleave lines.
+    """
+
+    def __init__(self, name: str, *, path: Path, fsync: bool = False) -> None:
+        super().__init__(name)
+        self.path = Path(path)
+        self.fsync = fsync
+
+    def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
+        data = "".join(
+            json.dumps(alert_object(d.alert), ensure_ascii=False, separators=(",", ":")) + "\n"
+            for d in deliveries
+        ).encode("utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(f"short write: {written} of {len(data)} bytes")
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise NotifyError(self.name, f"cannot append to {self.path}: {e}") from e

@@ -1,0 +1,44 @@
+"""The public JSON form of an alert (contract/alert-v1.schema.json), apart from the dataclasses.
+
+The jsonl lines and webhook bodies are a versioned contract: changing a field here breaks
+receivers, so a breaking change is `version: 2`, never an edit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.models import Alert
+
+ALERT_VERSION = 1
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, to the second or millisecond as the value has it."""
+    moment = moment.astimezone(UTC)
+    timespec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def alert_object(alert: Alert) -> dict[str, Any]:
+    """The alert as receivers see it (version 1)."""
+    article = alert.article
+    return {
+        "type": "alert",
+        "version": ALERT_VERSION,
+        "id": alert.id,
+        "created_at": iso_utc(alert.created_at),
+        "topic": {"id": alert.topic.id, "title": alert.topic.title},
+        "article": {
+            "title": article.title,
+            "url": article.url,
+            "source": article.source,
+            "location": article.location,
+            "published": iso_utc(article.published) if article.published else None,
+            "content_hash": article.content_hash,
+        },
+        "matched": list(alert.matched),
+        "found": list(alert.found),
+        "snippet": alert.snippet,
+    }

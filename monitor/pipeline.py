@@ -1,0 +1,130 @@
+"""The order of events for every raw item, in one place:
+
+    source.poll ─▶ RawItem ─▶ extract ─▶ Article ─▶ match ─▶ store.add_article ─▶ (delivery)
+                               │          (content     │      article + alerts + deliveries in
+                               │           hash)       │      ONE transaction, only if the hash
+                               ▼                       ▼      is new: the store decides what is new
+                         skipped, logged        Match per topic
+
+Persist first, notify second: nothing here talks to a notifier. Extraction and matching are
+pure; this module owns ids, the choice of notifiers per topic, and the log lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.errors import ExtractError
+from monitor.extract import extract
+from monitor.match import Matcher
+from monitor.models import Alert, Article, Match, Poll, RawItem, TopicRef, Watchlist
+from monitor.store import NewDelivery, Store
+
+log = logging.getLogger(__name__)
+
+
+def alert_id(content_hash: str, topic_id: str) -> str:
+    """`alert_` + 32 hex: the same article and topic always give the same alert."""
+    digest = hashlib.sha256(f"{content_hash}\n{topic_id}".encode()).hexdigest()
+    return f"alert_{digest[:32]}"
+
+
+def delivery_id(alert: str, notifier: str) -> str:
+    """`msg_` + 32 hex: what a receiver dedupes on (webhook-id, Message-ID)."""
+    digest = hashlib.sha256(f"{alert}\n{notifier}".encode()).hexdigest()
+    return f"msg_{digest[:32]}"
+
+
+@dataclass
+class IngestReport:
+    """What one poll (or one batch of items) did."""
+
+    new: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    alerts: int = 0
+    skipped_reasons: list[str] = field(default_factory=list)
+
+    def add(self, other: IngestReport) -> None:
+        self.new += other.new
+        self.duplicates += other.duplicates
+        self.skipped += other.skipped
+        self.alerts += other.alerts
+        self.skipped_reasons.extend(other.skipped_reasons)
+
+
+class Pipeline:
+    """Turns raw items into stored articles, alerts and pending deliveries."""
+
+    def __init__(self, store: Store, matcher: Matcher, notifiers: Sequence[str]) -> None:
+        self.store = store
+        self.matcher = matcher  # swapped whole on reload; read once per item
+        self.notifiers = tuple(notifiers)
+
+    def set_watchlist(self, watchlist: Watchlist) -> None:
+        """Compile first, then swap: no item is ever matched against half a watchlist."""
+        self.matcher = Matcher(watchlist)
+
+    def ingest_poll(self, source_id: str, poll: Poll, now: datetime) -> IngestReport:
+        """Ingest every item of a poll, then remember the source's state for next time."""
+        report = IngestReport()
+        for item in poll.items:
+            report.add(self.ingest(item, now))
+        self.store.save_state(source_id, poll.state, now)
+        return report
+
+    def ingest(self, item: RawItem, now: datetime) -> IngestReport:
+        report = IngestReport()
+        try:
+            article = extract(item)
+        except ExtractError as e:
+            log.warning(
+                "skipped item source=%s location=%s reason=%r",
+                item.source, ascii(item.location)[1:-1], e.reason,
+            )  # fmt: skip
+            report.skipped = 1
+            report.skipped_reasons.append(f"{item.location}: {e.reason}")
+            return report
+        matcher = self.matcher
+        matches = matcher.match(article.title, article.text)
+        alerts = [self._alert(article, m, now) for m in matches]
+        deliveries = [
+            NewDelivery(delivery_id(alert.id, name), alert.id, name)
+            for alert in alerts
+            for name in self._notifiers_for(alert.topic.id, matcher)
+        ]
+        if self.store.add_article(article, alerts, deliveries, now):
+            report.new = 1
+            report.alerts = len(alerts)
+            log.info(
+                "stored article source=%s location=%s hash=%s alerts=%d topics=%s",
+                article.source, ascii(article.location)[1:-1], article.content_hash[:15],
+                len(alerts), ",".join(a.topic.id for a in alerts) or "-",
+            )  # fmt: skip
+        else:
+            report.duplicates = 1
+            log.debug(
+                "duplicate article source=%s location=%s hash=%s",
+                article.source, ascii(article.location)[1:-1], article.content_hash[:15],
+            )  # fmt: skip
+        return report
+
+    def _alert(self, article: Article, match: Match, now: datetime) -> Alert:
+        topic = next(t for t in self.matcher.watchlist.topics if t.id == match.topic_id)
+        return Alert(
+            id=alert_id(article.content_hash, topic.id),
+            topic=TopicRef(topic.id, topic.title),
+            article=article,
+            matched=match.matched,
+            found=match.found,
+            snippet=match.snippet,
+            created_at=now,
+        )
+
+    def _notifiers_for(self, topic_id: str, matcher: Matcher) -> Sequence[str]:
+        topic = next(t for t in matcher.watchlist.topics if t.id == topic_id)
+        return self.notifiers if topic.notify is None else topic.notify

@@ -1,0 +1,368 @@
+"""The database: the only module that imports SQLAlchemy and Alembic.
+
+Each public method is one short transaction and returns models, never ORM rows. Inserts are
+insert-if-absent (`ON CONFLICT DO NOTHING`): the unique constraints ARE the dedupe, so two
+overlapping runs or instances can never both record the same article or alert.
+SQLite (default) runs in WAL mode with `synchronous=NORMAL` and `BEGIN IMMEDIATE` writers
+(RELIABILITY.md DB-1); PostgreSQL is used as it comes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.errors import StoreError
+from monitor.models import Alert, Article, Delivery, DeliveryStatus, TopicRef
+from monitor.store.schema import alerts, articles, deliveries, source_state
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+# Serializes migrations between instances sharing one PostgreSQL database.
+_PG_MIGRATION_LOCK = 0x6D6F6E69  # "moni"
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery row to create with its alert: the outbox entry."""
+
+    id: str
+    alert_id: str
+    notifier: str
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get their folder created and the pragmas of DB-1."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": 5.0})
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # SQLAlchemy's pysqlite recipe: let SQLAlchemy, not the driver, emit BEGIN, and make every
+    # transaction take the write lock up front, so two writers queue on busy_timeout instead
+    # of failing with "database is locked" when one upgrades a read lock.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """monitor's state in one SQLAlchemy database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+        # Both dialects spell insert-if-absent as INSERT … ON CONFLICT DO NOTHING.
+        if self._dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self._insert: Any = pg_insert
+        elif self._dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._insert = sqlite_insert
+        else:
+            raise StoreError(f"unsupported database {self._dialect!r}: use SQLite or PostgreSQL")
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        try:
+            return cls(make_engine(url))
+        except (SQLAlchemyError, OSError, ImportError) as e:
+            raise StoreError(f"cannot open database: {e}") from e
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as e:
+            raise StoreError(f"database error: {e.__class__.__name__}: {e}") from e
+
+    # --- schema -------------------------------------------------------------------------
+
+    def _alembic_config(self, connection: Connection) -> Any:
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.attributes["connection"] = connection
+        return config
+
+    def migration_status(self) -> tuple[str | None, str]:
+        """(current revision or None for an empty database, newest revision this code knows)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        with self._transaction() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            head = ScriptDirectory.from_config(self._alembic_config(connection)).get_current_head()
+        assert head is not None
+        return current, head
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Apply pending migrations under a lock; returns (revision before, revision after).
+
+        SQLite: the migration runs in one `BEGIN IMMEDIATE` transaction (DDL is transactional
+        there, so an interrupted migration leaves the old schema). PostgreSQL: an advisory
+        transaction lock makes concurrent starts wait for the first one's migration.
+        """
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        with self._transaction() as connection:
+            if self._dialect == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                )
+            config = self._alembic_config(connection)
+            script = ScriptDirectory.from_config(config)
+            before = MigrationContext.configure(connection).get_current_revision()
+            head = script.get_current_head()
+            assert head is not None
+            if before is not None and before != head and not _is_known(script, before):
+                raise StoreError(
+                    f"database schema {before} is newer than this monitor (knows up to {head}); "
+                    "upgrade monitor"
+                )
+            if before != head:
+                command.upgrade(config, "head")
+                log.info("migrated database from=%s to=%s", before or "empty", head)
+        return before, head
+
+    # --- articles and the outbox --------------------------------------------------------
+
+    def add_article(
+        self,
+        article: Article,
+        new_alerts: Sequence[Alert],
+        new_deliveries: Sequence[NewDelivery],
+        now: datetime,
+    ) -> bool:
+        """Store the article with its alerts and deliveries in one transaction, if it is new.
+
+        Returns False (and writes nothing) when an article with the same content hash exists.
+        """
+        with self._transaction() as connection:
+            inserted = connection.execute(
+                self._insert(articles)
+                .values(
+                    content_hash=article.content_hash,
+                    source=article.source,
+                    location=article.location,
+                    url=article.url,
+                    guid=article.guid,
+                    title=article.title,
+                    text=article.text,
+                    published=article.published,
+                    first_seen=now,
+                )
+                .on_conflict_do_nothing(index_elements=["content_hash"])
+                .returning(articles.c.id)
+            ).first()
+            if inserted is None:
+                return False
+            if new_alerts:
+                connection.execute(
+                    self._insert(alerts).on_conflict_do_nothing(),
+                    [
+                        {
+                            "id": alert.id,
+                            "article_id": inserted.id,
+                            "topic_id": alert.topic.id,
+                            "topic_title": alert.topic.title,
+                            "matched": list(alert.matched),
+                            "found": list(alert.found),
+                            "snippet": alert.snippet,
+                            "created_at": alert.created_at,
+                        }
+                        for alert in new_alerts
+                    ],
+                )
+            if new_deliveries:
+                connection.execute(
+                    self._insert(deliveries).on_conflict_do_nothing(),
+                    [
+                        {
+                            "id": d.id,
+                            "alert_id": d.alert_id,
+                            "notifier": d.notifier,
+                            "status": DeliveryStatus.PENDING.value,
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "updated_at": now,
+                        }
+                        for d in new_deliveries
+                    ],
+                )
+            return True
+
+    def due_deliveries(
+        self, now: datetime, *, include_waiting: bool = False, limit: int = 100
+    ) -> list[Delivery]:
+        """Pending deliveries due at `now`; with `include_waiting`, every pending one."""
+        query = _delivery_query().where(deliveries.c.status == DeliveryStatus.PENDING.value)
+        if not include_waiting:
+            query = query.where(deliveries.c.next_attempt_at <= now)
+        # Oldest first, then in the order articles arrived, so people read alerts in order.
+        query = query.order_by(
+            deliveries.c.next_attempt_at, articles.c.id, alerts.c.created_at, deliveries.c.id
+        ).limit(limit)
+        with self._transaction() as connection:
+            return [_delivery(row) for row in connection.execute(query)]
+
+    def mark_sent(self, delivery_id: str, now: datetime) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id)
+                .values(
+                    status=DeliveryStatus.SENT.value,
+                    attempts=deliveries.c.attempts + 1,
+                    last_error=None,
+                    updated_at=now,
+                )
+            )
+
+    def mark_failed(
+        self, delivery_id: str, now: datetime, error: str, next_attempt_at: datetime | None
+    ) -> None:
+        """Record a failed attempt; `next_attempt_at=None` makes the delivery dead."""
+        values: dict[str, Any] = {
+            "attempts": deliveries.c.attempts + 1,
+            "last_error": error[:2000],
+            "updated_at": now,
+        }
+        if next_attempt_at is None:
+            values["status"] = DeliveryStatus.DEAD.value
+        else:
+            values["next_attempt_at"] = next_attempt_at
+        with self._transaction() as connection:
+            connection.execute(
+                deliveries.update().where(deliveries.c.id == delivery_id).values(**values)
+            )
+
+    def delivery_counts(self) -> dict[str, int]:
+        """Deliveries by status, for `status` output and tests."""
+        query = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+        with self._transaction() as connection:
+            return {status: count for status, count in connection.execute(query)}
+
+    def article_count(self) -> int:
+        with self._transaction() as connection:
+            return int(
+                connection.execute(sa.select(sa.func.count()).select_from(articles)).scalar_one()
+            )
+
+    # --- source state -------------------------------------------------------------------
+
+    def load_state(self, source: str) -> Any:
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(source_state.c.state).where(source_state.c.source == source)
+            ).first()
+        return row.state if row else None
+
+    def save_state(self, source: str, state: Any, now: datetime) -> None:
+        statement = self._insert(source_state).values(source=source, state=state, updated_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=["source"], set_={"state": state, "updated_at": now}
+        )
+        with self._transaction() as connection:
+            connection.execute(statement)
+
+
+def _is_known(script: Any, revision: str) -> bool:
+    from alembic.script.revision import ResolutionError
+
+    try:
+        return script.get_revision(revision) is not None
+    except ResolutionError:
+        return False
+
+
+def _delivery_query() -> sa.Select[Any]:
+    return (
+        sa.select(
+            deliveries,
+            alerts.c.topic_id,
+            alerts.c.topic_title,
+            alerts.c.matched,
+            alerts.c.found,
+            alerts.c.snippet,
+            alerts.c.created_at,
+            articles.c.content_hash,
+            articles.c.source,
+            articles.c.location,
+            articles.c.url,
+            articles.c.guid,
+            articles.c.title,
+            articles.c.text,
+            articles.c.published,
+        )
+        .join(alerts, alerts.c.id == deliveries.c.alert_id)
+        .join(articles, articles.c.id == alerts.c.article_id)
+    )
+
+
+def _delivery(row: Any) -> Delivery:
+    article = Article(
+        source=row.source,
+        location=row.location,
+        url=row.url,
+        guid=row.guid,
+        title=row.title,
+        text=row.text,
+        published=row.published,
+        content_hash=row.content_hash,
+    )
+    alert = Alert(
+        id=row.alert_id,
+        topic=TopicRef(row.topic_id, row.topic_title),
+        article=article,
+        matched=tuple(row.matched),
+        found=tuple(row.found),
+        snippet=row.snippet,
+        created_at=row.created_at,
+    )
+    return Delivery(
+        id=row.id,
+        alert=alert,
+        notifier=row.notifier,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+    )

@@ -1,0 +1,102 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations in `migrations/versions` create them;
+this module is what the code queries against and must match the newest migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC (SQLite has no time zones), returned UTC-aware everywhere."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass UTC-aware datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("content_hash", String(80), nullable=False, unique=True),
+    Column("source", String(200), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("url", Text),
+    Column("guid", Text),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("published", UTCDateTime),
+    Column("first_seen", UTCDateTime, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    Column("topic_id", String(200), nullable=False),
+    Column("topic_title", Text, nullable=False),
+    Column("matched", JSON, nullable=False),
+    Column("found", JSON, nullable=False),
+    Column("snippet", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("article_id", "topic_id", name="uq_alerts_article_topic"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("alert_id", String(40), ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("notifier", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("alert_id", "notifier", name="uq_deliveries_alert_notifier"),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("state", JSON),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,141 @@
+"""Text normalization and the versioned content hash: the identity of an article.
+
+Pure: values in, values out. The normalization is shared by hashing and matching, so a term
+and a text that look alike to a reader compare equal: Unicode NFKC (full-width → half-width),
+case folding, Traditional → Simplified Chinese (OpenCC t2s), white space collapsed.
+Changing any step changes every hash: bump `HASH_VERSION` and keep the golden tests honest.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable
+from functools import cache, lru_cache
+
+HASH_VERSION = "v1"
+# Below this many normalized characters an item is "title only": title and URL join the hash so
+# that distinct headlines with an empty or boilerplate body stay distinct.
+MIN_TEXT_FOR_HASH = 40
+
+_WHITESPACE = re.compile(r"\s+")
+# Control characters (C0, C1 except tab/newline), bidi overrides and isolates, zero-width
+# formatting: they can reorder or hide text on a terminal or in a mail client.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?)")
+
+
+@cache
+def _t2s() -> Callable[[str], str]:
+    """The OpenCC converter, built once per process (loading its tables costs ~10 ms)."""
+    import opencc
+
+    return opencc.OpenCC("t2s").convert
+
+
+def fold(text: str) -> str:
+    """NFKC, case fold, Traditional → Simplified; keeps white space as it is."""
+    return _t2s()(unicodedata.normalize("NFKC", text).casefold())
+
+
+def normalize(text: str) -> str:
+    """`fold`, then every run of white space becomes one space, trimmed: the hashed form."""
+    return _WHITESPACE.sub(" ", fold(text)).strip()
+
+
+def content_hash(text: str, *, title: str = "", url: str | None = None) -> str:
+    """`v1:` + sha256 of the normalized text (plus title and URL when the text is too short)."""
+    # The matcher folds the same text right after; `mapped_text` remembers it for both.
+    mapped = mapped_text(text)
+    body = mapped.text.strip() if mapped.exact else normalize(text)
+    if len(body) < MIN_TEXT_FOR_HASH:
+        body = "\n".join((body, normalize(title), url or ""))
+    return f"{HASH_VERSION}:{hashlib.sha256(body.encode('utf-8')).hexdigest()}"
+
+
+@lru_cache(maxsize=16)
+def mapped_text(text: str) -> MappedText:
+    """`MappedText(text)`, remembered: hashing and matching an article fold its text once."""
+    return MappedText(text)
+
+
+class MappedText:
+    """Normalized text for matching, with a map from its offsets back to the original text.
+
+    Matching runs on the normalized form, but users want to see what the article really says
+    (original script and case), so every hit is mapped back. The fast path assumes NFKC, case
+    folding and t2s kept the length (true for nearly all news text); otherwise a per-character
+    fold builds the map.
+    """
+
+    __slots__ = ("_breaks_folded", "_breaks_norm", "_folded_map", "exact", "original", "text")
+
+    def __init__(self, original: str) -> None:
+        self.original = original
+        folded = fold(original)
+        if len(folded) == len(original):
+            char_map: list[int] | None = None
+        else:
+            folded, char_map = _fold_per_char(original)
+        # Collapse white space runs; remember where the two texts' offsets diverge.
+        pieces: list[str] = []
+        breaks_norm = [0]
+        breaks_folded = [0]
+        last = 0
+        out_len = 0
+        for run in _WHITESPACE.finditer(folded):
+            start, end = run.span()
+            pieces.append(folded[last:start])
+            pieces.append(" ")
+            out_len += start - last + 1
+            last = end
+            if end - start > 1:
+                breaks_norm.append(out_len)
+                breaks_folded.append(end)
+        pieces.append(folded[last:])
+        self.text = "".join(pieces)
+        # When no per-character fallback was needed, the trimmed text IS `normalize(original)`.
+        self.exact = char_map is None
+        self._breaks_norm = breaks_norm
+        self._breaks_folded = breaks_folded
+        self._folded_map = char_map
+
+    def to_original(self, index: int) -> int:
+        """Offset in `original` of the character at `index` in `text`."""
+        k = bisect.bisect_right(self._breaks_norm, index) - 1
+        folded_index = self._breaks_folded[k] + (index - self._breaks_norm[k])
+        if self._folded_map is None:
+            return min(folded_index, len(self.original))
+        return self._folded_map[min(folded_index, len(self._folded_map) - 1)]
+
+
+def _fold_per_char(original: str) -> tuple[str, list[int]]:
+    """Slow path of `MappedText`: fold character by character, recording where each came from."""
+    pieces: list[str] = []
+    char_map: list[int] = []
+    for i, char in enumerate(original):
+        piece = unicodedata.normalize("NFKC", char).casefold()
+        pieces.append(piece)
+        char_map.extend([i] * len(piece))
+    folded = "".join(pieces)
+    converted = _t2s()(folded)
+    if len(converted) == len(folded):
+        folded = converted
+    char_map.append(len(original))  # one past the end maps to the end
+    return folded, char_map
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """A single safe line: escape sequences and controls removed, white space collapsed."""
+    text = _UNSAFE.sub("", _ESCAPE_SEQUENCE.sub("", text))
+    text = _WHITESPACE.sub(" ", text).strip()
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def safe_text(text: str) -> str:
+    """Plain text fit for a terminal or a mail body: keeps line breaks, drops controls."""
+    return _UNSAFE.sub("", _ESCAPE_SEQUENCE.sub("", text))
