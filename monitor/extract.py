@@ -23,7 +23,7 @@ FALLBACK_TITLE_LIMIT = 120
 
 _CAPTURED_ITEM = re.compile(
     r"\A\ufeff?\s*<!--\s*(?P<captured>\d{10,16})\s*-->[ \t]*\r?\n"
-    r"\[(?P<title>[^\r\n]*)\]\((?P<url>[^\s)]*)\)[ \t]*\r?\n"
+    r"\[(?P<title>[^\r\n]*)\]\((?P<url>[^\s]*)\)[ \t]*\r?\n"
     r"-{3,}[ \t]*\r?\n"
 )
 # A marker put in front of every block-level tag before parsing, so that paragraphs, line
@@ -137,12 +137,9 @@ def html_to_text(html: str, *, published_marker: bool) -> tuple[str, dict[str, A
     soup = BeautifulSoup(html, "lxml")
     found: dict[str, Any] = {}
     title_tag = soup.find("title")
+    title_tag = title_tag if title_tag is not None else soup.find("h1")
     if title_tag is not None:
-        found["title"] = title_tag.get_text()
-    else:
-        heading = soup.find("h1")
-        if heading is not None:
-            found["title"] = heading.get_text()
+        found["title"] = title_tag.get_text().replace(_BLOCK_MARK, " ")
     for tag in soup.find_all([*_DROPPED, "small", "em", "i"]):
         if tag.decomposed:
             continue

@@ -306,10 +306,11 @@ class Store:
 
 def _is_known(script: Any, revision: str) -> bool:
     from alembic.script.revision import ResolutionError
+    from alembic.util import CommandError
 
     try:
         return script.get_revision(revision) is not None
-    except ResolutionError:
+    except (ResolutionError, CommandError):
         return False
 
 

@@ -1,0 +1,77 @@
+"""Shared fixtures: the seed files, a config folder in tmp_path, a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+CONTRACT = ROOT / "docs" / "contract"
+DEFAULT_WATCHLIST = ROOT / "config" / "watchlist.toml"
+END_MARKERS = ("參考新聞來源", "編輯推薦")
+
+
+class Clock:
+    """A clock the test moves by hand; passed as `now=` to make_app."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def seed_paths() -> list[Path]:
+    return sorted(SEEDS.glob("*.txt"))
+
+
+MONITOR_TOML = """\
+database = "sqlite:///var/monitor.db"
+watchlist = "watchlist.toml"
+
+[[folders]]
+id = "inbox"
+path = "inbox"
+end_markers = ["參考新聞來源", "編輯推薦"]
+
+[[notifiers]]
+name = "archive"
+type = "jsonl"
+path = "var/alerts.jsonl"
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A config folder with monitor.toml, the default watchlist and an empty inbox/."""
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "monitor.toml").write_text(MONITOR_TOML, encoding="utf-8")
+    shutil.copy(DEFAULT_WATCHLIST, tmp_path / "watchlist.toml")
+    return tmp_path
+
+
+@pytest.fixture
+def copy_seeds() -> Callable[[Path], list[Path]]:
+    def copy(folder: Path) -> list[Path]:
+        return [Path(shutil.copy(path, folder / path.name)) for path in sorted(SEEDS.glob("*"))]
+
+    return copy
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("MONITOR_TEST_POSTGRES_URL") or None

@@ -1,0 +1,121 @@
+"""The command line: exit codes, output, and that it writes nothing where it must not."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+
+
+def run(workdir: Path, *args: str) -> int:
+    return main(["--config", str(workdir / "monitor.toml"), *args])
+
+
+def test_run_once_then_nothing_new(
+    workdir: Path, copy_seeds: Callable[[Path], list[Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy_seeds(workdir / "inbox")
+    assert run(workdir, "run", "--once") == 0
+    first = capsys.readouterr()
+    assert "new=5" in first.err
+    lines = (workdir / "var" / "alerts.jsonl").read_text().splitlines()
+    assert run(workdir, "run", "--once") == 0
+    assert "new=0" in capsys.readouterr().err
+    assert (workdir / "var" / "alerts.jsonl").read_text().splitlines() == lines
+
+
+def test_console_notifier_prints_alerts(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    toml = workdir / "monitor.toml"
+    toml.write_text(toml.read_text() + '\n[[notifiers]]\nname = "console"\ntype = "console"\n')
+    (workdir / "inbox" / "a.txt").write_text(
+        "普丁訪問北韓\x1b[31m，會見金正恩。" * 3, encoding="utf-8"
+    )
+    assert run(workdir, "run", "--once") == 0
+    out = capsys.readouterr().out
+    assert "== Putin [putin]" in out and "found: 普丁" in out
+    assert "\x1b" not in out  # terminal escapes from articles never reach the console
+
+
+def test_bad_config_exits_2_and_lists_problems(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "monitor.toml").write_text("database = 1\nbogus = true\n")
+    assert run(workdir, "check") == 2
+    err = capsys.readouterr().err
+    assert "configuration invalid (2 problems)" in err
+    assert "monitor.toml:1: [database]" in err and "monitor.toml:2: [bogus] unknown key" in err
+    assert not (workdir / "var").exists()  # nothing half-started
+
+
+def test_check_prints_a_summary_and_warnings(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (workdir / "watchlist.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[[topics]]\nid = "nuke"\nany = ["核"]\n')
+    assert run(workdir, "check") == 0
+    out = capsys.readouterr().out
+    assert "7 topics" in out and "folder     inbox" in out and "notifier   archive (jsonl)" in out
+    assert "one-character term '核'" in out
+
+
+def test_explain_json_writes_nothing(
+    workdir: Path, copy_seeds: Callable[[Path], list[Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = copy_seeds(workdir / "inbox")
+    assert run(workdir, "explain", "--json", str(paths[4]), str(paths[2])) == 0
+    result = json.loads(capsys.readouterr().out)
+    by_topic = {t["id"]: t for t in result[0]["topics"]}
+    assert by_topic["putin"]["matched"] is True
+    assert by_topic["putin"]["any"][0]["hits"][0]["found"] == "普丁"
+    assert by_topic["taiwan"]["matched"] is False
+    assert result[0]["article"]["content_hash"].startswith("v1:")
+    taiwan_on_002 = {t["id"]: t for t in result[1]["topics"]}["taiwan"]
+    assert taiwan_on_002["matched"] is False  # end markers of the configured folder applied
+    assert not (workdir / "var").exists()
+
+
+def test_explain_text_shows_reasons(workdir: Path, copy_seeds: Callable[[Path], list[Path]],
+                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    paths = copy_seeds(workdir / "inbox")
+    assert run(workdir, "explain", "--no-color", str(paths[0])) == 0
+    out = capsys.readouterr().out
+    assert "✔ china-russia-arms" in out and "✘ taiwan" in out and "no hit among any terms" in out
+    assert "\x1b[" not in out
+
+
+def test_explain_with_another_watchlist_and_a_bad_file(
+    workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text('[[topics]]\nid = "kim"\nany = ["金正恩"]\n', encoding="utf-8")
+    good = workdir / "inbox" / "a.txt"
+    good.write_text("金正恩與普丁會談。" * 5, encoding="utf-8")
+    assert run(workdir, "explain", "--json", "--watchlist", str(other), str(good),
+               str(workdir / "missing.txt")) == 1  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert [t["id"] for t in result[0]["topics"]] == ["kim"]
+    assert "no such file" in result[1]["error"]
+
+
+def test_db_upgrade_and_status(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(workdir, "db", "status") == 0
+    assert "revision none" in capsys.readouterr().out
+    assert run(workdir, "db", "upgrade") == 0
+    assert "upgraded from empty to 0001" in capsys.readouterr().out
+    assert run(workdir, "db", "upgrade") == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_a_failed_source_exits_1(workdir: Path) -> None:
+    (workdir / "inbox").rmdir()
+    assert run(workdir, "run", "--once") == 1
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2

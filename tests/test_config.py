@@ -1,0 +1,239 @@
+"""Config and watchlist validation: every problem reported at once, with key path and line."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import Secret, load_config, load_watchlist, parse_duration, parse_size
+from monitor.errors import ConfigError
+from tests.conftest import MONITOR_TOML
+
+
+def problems(error: pytest.ExceptionInfo[ConfigError]) -> list[tuple[str, int | None, str]]:
+    return [(p.key, p.line, p.message) for p in error.value.problems]
+
+
+def test_shipped_config_is_valid() -> None:
+    root = Path(__file__).resolve().parent.parent
+    settings = load_config(root / "config" / "monitor.toml", env={})
+    assert [f.id for f in settings.folders] == ["seeds"]
+    assert [n.name for n in settings.notifiers] == ["console", "archive"]
+    assert settings.database == "sqlite:///" + str(root / "var" / "monitor.db")
+    topic_ids = {t.id for t in settings.watchlist.topics}
+    assert {"china-russia-arms", "nuclear-arsenals", "russia-north-korea", "putin",
+            "us-china-military-talks", "taiwan"} <= topic_ids  # fmt: skip
+
+
+def test_relative_paths_resolve_against_the_config_folder(workdir: Path) -> None:
+    settings = load_config(workdir / "monitor.toml", env={})
+    assert settings.database == f"sqlite:///{workdir}/var/monitor.db"
+    assert settings.folders[0].source.path == workdir / "inbox"  # type: ignore[attr-defined]
+    assert settings.notifiers[0].notifier.path == workdir / "var/alerts.jsonl"  # type: ignore[attr-defined]
+
+
+def test_database_env_overrides(workdir: Path) -> None:
+    settings = load_config(
+        workdir / "monitor.toml", env={"MONITOR_DATABASE_URL": "sqlite:////tmp/x.db"}
+    )
+    assert settings.database == "sqlite:////tmp/x.db"
+
+
+def test_every_problem_is_reported_with_key_path_and_line(workdir: Path) -> None:
+    (workdir / "monitor.toml").write_text(
+        """\
+database = "sqlite:///var/monitor.db"
+wachlist = "watchlist.toml"
+
+[[folders]]
+id = "inbox"
+path = "inbox"
+interval = 30
+
+[[folders]]
+id = "Bad Id"
+path = "x"
+
+[[notifiers]]
+name = "archive"
+type = "jsonl"
+paht = "x.jsonl"
+
+[[notifiers]]
+name = "pager"
+type = "carrier-pigeon"
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    found = problems(error)
+    assert ("wachlist", 2, "unknown key (did you mean 'watchlist'?)") in found
+    assert any(k == "folders[0].interval" and line == 7 and "unit" in m for k, line, m in found)
+    assert any(k == "folders[1].id" and line == 10 for k, line, _ in found)
+    assert any(k == "notifiers[0].paht" and line == 16 and "'path'" in m for k, line, m in found)
+    assert any(k == "notifiers[0].path" and "required" in m for k, _, m in found)
+    assert any(k == "notifiers[1].type" and "carrier-pigeon" in m and "jsonl" in m
+               for k, _, m in found)  # fmt: skip
+    assert all(str(workdir / "monitor.toml") in str(p) for p in error.value.problems)
+
+
+def test_toml_syntax_error_names_the_line(workdir: Path) -> None:
+    (workdir / "monitor.toml").write_text('database = "x"\n[[folders]\nid = 1\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    (problem,) = error.value.problems
+    assert problem.line == 2 and "TOML syntax" in problem.message
+
+
+def test_missing_config_file() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config("/nonexistent/monitor.toml", env={})
+    assert "file not found" in str(error.value)
+
+
+def test_secret_references(workdir: Path, tmp_path: Path) -> None:
+    secret_file = tmp_path / "token"
+    secret_file.write_text("from-file\n")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "db").write_text("from-credential")
+    base = MONITOR_TOML.replace('database = "sqlite:///var/monitor.db"', "")
+    for reference, env, expected in [
+        ('{ env = "DB_URL" }', {"DB_URL": "sqlite:////tmp/env.db"}, "sqlite:////tmp/env.db"),
+        (f'{{ file = "{secret_file}" }}', {}, None),
+        ('{ credential = "db" }', {"CREDENTIALS_DIRECTORY": str(creds)}, None),
+    ]:
+        (workdir / "monitor.toml").write_text(f"database = {reference}\n{base}", encoding="utf-8")
+        if expected is None:
+            with pytest.raises(ConfigError) as error:  # not a URL, but it was resolved
+                load_config(workdir / "monitor.toml", env=env)
+            assert "SQLAlchemy URL" in str(error.value)
+            assert "from-" not in str(error.value)  # the secret is never echoed
+        else:
+            assert load_config(workdir / "monitor.toml", env=env).database == expected
+
+
+def test_unresolvable_secrets_are_errors(workdir: Path) -> None:
+    base = MONITOR_TOML.replace('database = "sqlite:///var/monitor.db"', "")
+    (workdir / "monitor.toml").write_text(
+        f'database = {{ env = "NOPE" }}\n{base}', encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    assert problems(error)[0][:2] == ("database", 1)
+    assert "NOPE is not set" in problems(error)[0][2]
+    (workdir / "monitor.toml").write_text(
+        f'database = {{ credential = "x" }}\n{base}', encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    assert "CREDENTIALS_DIRECTORY" in str(error.value)
+
+
+def test_secret_repr_is_masked() -> None:
+    assert "hunter2" not in repr(Secret("hunter2"))
+    assert Secret("hunter2") == "hunter2"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("10m", 600), ("1h", 3600),
+                                               ("7d", 604800), ("250ms", 0.25)])  # fmt: skip
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("bad", ["30", 30, "10 minutes", "-5s", ""])
+def test_bad_durations(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_sizes() -> None:
+    assert parse_size("10MiB") == 10 * 1024 * 1024
+    assert parse_size("512KB") == 512_000
+    assert parse_size(100) == 100
+    with pytest.raises(ValueError):
+        parse_size("ten")
+
+
+# --- watchlist ---------------------------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "watchlist.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_flat_all_list_is_an_error_with_a_hint(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\nall = ["中國", "俄羅斯"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    ((key, line, message),) = problems(error)
+    assert (key, line) == ("topics[0].all", 3)
+    assert '[["中國"], ["俄羅斯"]]' in message and "any" in message
+
+
+def test_topic_needs_all_or_any(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\nnone = ["x"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    assert "needs `all` or `any`" in str(error.value)
+
+
+def test_spelling_in_two_alias_classes_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, '[aliases]\n"普京" = ["普丁"]\n"Putin" = ["普丁"]\n'
+                           '[[topics]]\nid = "t"\nany = ["普京"]\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    ((key, line, message),) = problems(error)
+    assert key == "aliases.Putin" and line == 3 and "'普丁'" in message
+
+
+def test_spellings_equal_after_normalization_count_as_the_same(tmp_path: Path) -> None:
+    path = write(tmp_path, '[aliases]\n"俄羅斯" = ["俄國"]\n"俄罗斯" = ["Russia"]\n'
+                           '[[topics]]\nid = "t"\nany = ["俄國"]\n')  # fmt: skip
+    with pytest.raises(ConfigError):
+        load_watchlist(path)
+
+
+def test_topic_ids_unique_and_well_formed(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "a"\nany = ["x"]\n[[topics]]\nid = "a"\nany = ["y"]\n'
+                           '[[topics]]\nid = "Not OK"\nany = ["z"]\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert ("topics[1].id", 5, "duplicate topic id 'a'") in found
+    assert any(k == "topics[2].id" and line == 8 for k, line, _ in found)
+
+
+def test_unknown_topic_key_and_empty_terms(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\nany = ["x", " "]\nanny = ["y"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert any(k == "topics[0].anny" and "did you mean 'any'" in m for k, _, m in found)
+    assert any(k == "topics[0].any" and "empty term" in m for k, _, m in found)
+
+
+def test_notify_must_name_a_configured_notifier(workdir: Path) -> None:
+    with (workdir / "watchlist.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[[topics]]\nid = "extra"\nany = ["x"]\nnotify = ["pager"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    (problem,) = error.value.problems
+    assert problem.file.endswith("watchlist.toml")
+    assert "no notifier named 'pager'" in problem.message and "archive" in problem.message
+
+
+def test_config_and_watchlist_problems_are_reported_together(workdir: Path) -> None:
+    (workdir / "watchlist.toml").write_text('[[topics]]\nid = "t"\n', encoding="utf-8")
+    text = (workdir / "monitor.toml").read_text().replace('id = "inbox"', 'id = "inbox"\nbogus = 1')
+    (workdir / "monitor.toml").write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    files = {os.path.basename(p.file) for p in error.value.problems}
+    assert files == {"monitor.toml", "watchlist.toml"}

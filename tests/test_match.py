@@ -1,0 +1,155 @@
+"""Matching semantics: each rule of the watchlist section of the README, tested."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.match import Matcher, find_warnings
+from monitor.models import Topic, Watchlist
+
+
+def matcher(*topics: Topic, aliases: tuple[tuple[str, ...], ...] = ()) -> Matcher:
+    return Matcher(Watchlist(aliases=aliases, topics=topics))
+
+
+def fired(m: Matcher, text: str, title: str = "") -> list[str]:
+    return [match.topic_id for match in m.match(title, text)]
+
+
+def test_all_needs_a_hit_in_every_group() -> None:
+    m = matcher(Topic("t", "T", all=(("中國", "北京"), ("俄羅斯", "俄國"))))
+    assert fired(m, "北京與俄國會談") == ["t"]
+    assert fired(m, "北京與華府會談") == []
+
+
+def test_any_needs_one_hit_and_none_vetoes() -> None:
+    m = matcher(Topic("t", "T", any=("武器", "彈藥"), none=("足球",)))
+    assert fired(m, "提供彈藥") == ["t"]
+    assert fired(m, "提供糧食") == []
+    assert fired(m, "足球隊的武器") == []
+
+
+def test_all_and_any_together() -> None:
+    m = matcher(Topic("t", "T", all=(("中國",),), any=("武器",)))
+    assert fired(m, "中國武器") == ["t"]
+    assert fired(m, "中國糧食") == []
+    assert fired(m, "美國武器") == []
+
+
+def test_alias_class_members_match_each_other() -> None:
+    m = matcher(Topic("putin", "Putin", any=("普京",)),
+                aliases=(("普京", "普丁", "蒲亭", "Putin"),))  # fmt: skip
+    for spelling in ("普丁訪問北韓", "蒲亭發起", "President Putin said", "普京说"):
+        assert fired(m, spelling) == ["putin"], spelling
+    match = m.match("", "由蒲亭所發起的軍事行動")[0]
+    assert match.matched == ("普京",)
+    assert match.found == ("蒲亭",)
+
+
+def test_a_term_used_in_a_topic_through_any_member_of_its_class() -> None:
+    m = matcher(Topic("t", "T", any=("Putin",)), aliases=(("普京", "普丁"),("Putin", "普廷")))  # fmt: skip
+    assert fired(m, "普廷談話") == ["t"]
+    assert fired(m, "普丁談話") == []
+
+
+@pytest.mark.parametrize(
+    ("term", "text"),
+    [
+        ("NATO", "ＮＡＴＯ秘書長"),  # full-width folds (NFKC)
+        ("nato", "NATO allies"),  # case folds
+        ("俄羅斯", "俄罗斯总统"),  # Traditional term, Simplified text
+        ("俄罗斯", "俄羅斯總統"),  # Simplified term, Traditional text
+        ("台海", "臺海局勢"),
+        ("臺海", "台海局勢"),
+        ("中國,俄國", "中國，俄國"),  # full-width comma folds
+    ],
+)
+def test_normalization_applies_to_terms_and_text_alike(term: str, text: str) -> None:
+    assert fired(matcher(Topic("t", "T", any=(term,))), text) == ["t"]
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "hit"),
+    [
+        ("NATO", "Nato allies met", True),
+        ("NATO", "NATO秘書長斯托爾騰貝格", True),
+        ("NATO", "北約(NATO)", True),
+        ("NATO", "Donato Carrisi", False),
+        ("NATO", "NATOs", False),
+        ("Russia", "Russian troops", False),
+        ("Russia", "Russia's troops", True),
+        ("Russia", "俄羅斯Russia軍隊", True),
+        ("F-16", "F-16戰機", True),
+        ("F-16", "the F-16s", False),
+        ("G20", "G20外長會", True),
+        ("G20", "G200", False),
+        ("G20", "XG20", False),
+        ("Путин", "Путина", False),
+        ("Путин", "Путин сказал", True),
+        ("Ελλάδα", "Ελλάδας", False),
+        ("北韓", "北韓領導人", True),  # CJK: substring
+        ("核武", "核武器", True),
+    ],
+)
+def test_word_boundaries_for_latin_greek_cyrillic_and_digits(
+    term: str, text: str, hit: bool
+) -> None:
+    assert fired(matcher(Topic("t", "T", any=(term,))), text) == (["t"] if hit else [])
+
+
+def test_multi_word_terms_match_across_any_white_space() -> None:
+    m = matcher(Topic("t", "T", any=("North Korea",)))
+    assert fired(m, "North\n   Korea said") == ["t"]
+    assert fired(m, "North\u3000Korea") == ["t"]
+    assert fired(m, "NorthKorea") == []
+
+
+def test_title_hits_count() -> None:
+    m = matcher(Topic("t", "T", any=("普丁",)))
+    match = m.match("普丁時隔24年再訪北韓", "正文沒有提到")[0]
+    assert match.found == ("普丁",)
+
+
+def test_found_keeps_the_articles_script_and_case_and_snippet_shows_the_hit() -> None:
+    m = matcher(Topic("t", "T", any=("俄罗斯", "nato")))
+    text = "前言。" * 100 + "北約（ＮＡＴＯ）與俄羅斯的關係" + "後記。" * 100
+    match = m.match("", text)[0]
+    assert set(match.found) == {"ＮＡＴＯ", "俄羅斯"}
+    assert set(match.matched) == {"俄罗斯", "nato"}
+    assert "北約（ＮＡＴＯ）與俄羅斯的關係" in match.snippet
+    assert match.snippet.startswith("…") and match.snippet.endswith("…")
+    assert len(match.snippet) <= 202
+
+
+def test_snippet_is_one_line_without_controls() -> None:
+    m = matcher(Topic("t", "T", any=("Putin",)))
+    match = m.match("", "Line one\x1b[2J\nPutin\r\nline three")[0]
+    assert match.snippet == "Line one Putin line three"
+
+
+def test_topics_fire_in_watchlist_order_and_only_once() -> None:
+    m = matcher(Topic("b", "B", any=("中國", "北京")), Topic("a", "A", any=("北京",)))
+    assert fired(m, "北京 北京 中國") == ["b", "a"]
+
+
+def test_explain_says_why_not() -> None:
+    m = matcher(
+        Topic("t", "T", all=(("中國",), ("俄羅斯",)), any=("武器",), none=("足球",)),
+    )
+    (verdict,) = m.explain("", "中國足球武器")
+    assert not verdict.matched
+    assert "all-group 2" in verdict.reason and "俄羅斯" in verdict.reason
+    (verdict,) = m.explain("", "中國俄羅斯足球武器")
+    assert verdict.reason == "vetoed by 足球"
+    (verdict,) = m.explain("", "中國俄羅斯武器")
+    assert verdict.matched
+
+
+def test_empty_watchlist_matches_nothing() -> None:
+    assert matcher().match("title", "text") == []
+
+
+def test_one_character_cjk_terms_get_a_warning() -> None:
+    watchlist = Watchlist((), (Topic("t", "T", any=("核", "核武", "X")),))
+    warnings = find_warnings(watchlist)
+    assert len(warnings) == 1 and "'核'" in warnings[0]

@@ -1,0 +1,143 @@
+"""The store on a real SQLite file (and PostgreSQL when MONITOR_TEST_POSTGRES_URL is set)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.errors import StoreError
+from monitor.models import Alert, Article, TopicRef
+from monitor.pipeline import alert_id, delivery_id
+from monitor.store import NewDelivery, Store
+from tests.conftest import postgres_url
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def article(text: str = "正文" * 40, location: str = "a.txt") -> Article:
+    from monitor.text import content_hash
+
+    return Article("src", location, None, None, "Title", text, None, content_hash(text))
+
+
+def alert_for(a: Article, topic: str = "t") -> Alert:
+    return Alert(alert_id(a.content_hash, topic), TopicRef(topic, "T"), a, ("x",), ("x",), "s", NOW)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = Store.open(f"sqlite:///{tmp_path}/db/monitor.db")
+        s.upgrade()
+        yield s
+        s.close()
+        return
+    url = postgres_url()
+    if not url:
+        pytest.skip(
+            "MONITOR_TEST_POSTGRES_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
+        )
+    schema = f"monitor_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    s = Store.open(f"{url}{sep}options=-csearch_path%3D{schema}")
+    s.upgrade()
+    yield s
+    s.close()
+    with admin.begin() as c:
+        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    s = Store.open(f"sqlite:///{tmp_path}/m.db")
+    with s.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+    s.close()
+
+
+def test_migrations_apply_once_and_report_status(tmp_path: Path) -> None:
+    s = Store.open(f"sqlite:///{tmp_path}/m.db")
+    assert s.migration_status() == (None, "0001")
+    assert s.upgrade() == (None, "0001")
+    assert s.upgrade() == ("0001", "0001")
+    assert s.migration_status() == ("0001", "0001")
+    s.close()
+
+
+def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    s = Store.open(f"sqlite:///{tmp_path}/m.db")
+    s.upgrade()
+    with s.engine.begin() as c:
+        c.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StoreError, match="newer than this monitor"):
+        s.upgrade()
+    s.close()
+
+
+def test_insert_if_absent_records_an_article_and_its_alerts_once(store: Store) -> None:
+    a = article()
+    alerts = [alert_for(a, "t1"), alert_for(a, "t2")]
+    deliveries = [NewDelivery(delivery_id(x.id, "n"), x.id, "n") for x in alerts]
+    assert store.add_article(a, alerts, deliveries, NOW) is True
+    assert store.add_article(a, alerts, deliveries, NOW) is False
+    same_text_other_file = article(location="b.txt")
+    assert store.add_article(same_text_other_file, [], [], NOW) is False
+    assert store.article_count() == 1
+    assert store.delivery_counts() == {"pending": 2}
+    due = store.due_deliveries(NOW)
+    assert {d.alert.topic.id for d in due} == {"t1", "t2"}
+    assert due[0].alert.article.text == a.text
+    assert due[0].alert.created_at == NOW
+
+
+def test_concurrent_writers_record_one_article(store: Store) -> None:
+    a = article("同一篇文章" * 20)
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def add() -> None:
+        barrier.wait()
+        results.append(store.add_article(a, [alert_for(a)], [], NOW))
+
+    threads = [threading.Thread(target=add) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_failed_and_dead_deliveries(store: Store) -> None:
+    a = article()
+    al = alert_for(a)
+    d = NewDelivery(delivery_id(al.id, "n"), al.id, "n")
+    store.add_article(a, [al], [d], NOW)
+    later = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    store.mark_failed(d.id, NOW, "boom", later)
+    assert store.due_deliveries(NOW) == []
+    (waiting,) = store.due_deliveries(NOW, include_waiting=True)
+    assert (waiting.attempts, waiting.last_error, waiting.next_attempt_at) == (1, "boom", later)
+    (due,) = store.due_deliveries(later)
+    assert due.id == d.id
+    store.mark_failed(d.id, later, "fatal", None)
+    assert store.due_deliveries(later, include_waiting=True) == []
+    assert store.delivery_counts() == {"dead": 1}
+
+
+def test_source_state_round_trip(store: Store) -> None:
+    assert store.load_state("inbox") is None
+    store.save_state("inbox", {"files": {"a.txt": [1, 2, "h"]}}, NOW)
+    store.save_state("inbox", {"files": {"b.txt": [3, 4, "i"]}}, NOW)
+    assert store.load_state("inbox") == {"files": {"b.txt": [3, 4, "i"]}}

@@ -1,0 +1,79 @@
+"""The content hash and its normalization: the identity of an article (golden values pinned)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import opencc
+import pytest
+
+from monitor.extract import extract
+from monitor.models import RawItem
+from monitor.text import MappedText, content_hash, normalize, one_line
+from tests.conftest import END_MARKERS, SEEDS
+
+# Pinned: a change here changes every stored article's identity. If normalization must change,
+# bump HASH_VERSION (v2) instead of editing these.
+GOLDEN = {
+    "000_e111a6c8e310c3f6.txt": "v1:6fe156d78b75d4090388f61cd05a85dd392ee7e767248272c96ce5ad9d225fe3",
+    "001_440fa6a656e67998.txt": "v1:ed4a3dae7ff191c3a857e3076b01a655b6b837a870b5c9d24f45d71a4da99981",
+    "002_7d880239782f64d9.txt": "v1:d774d486f37d78c432c6d12be61268d83e17c327d415d1405170ca5227a939c6",
+    "003_413e65a7a8c7964a.txt": "v1:4dcca4a106db52bad40aa1aab0f96ab7423feee9c898c878f8ffbbf3138ee4c3",
+    "004_afff801dc2e45540.txt": "v1:f4c0c2a30539eae3336168fcbfaf91d3e082f3370c76ff8efce3390ae451413e",
+}
+
+
+def seed_article(path: Path):
+    item = RawItem("seeds", path.name, path.read_bytes(), "text/plain",
+                   datetime(2026, 1, 1, tzinfo=UTC), {"end_markers": END_MARKERS})  # fmt: skip
+    return extract(item)
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_seed_hashes_are_pinned(name: str) -> None:
+    assert seed_article(SEEDS / name).content_hash == GOLDEN[name]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_hash_is_sha256_of_the_documented_normalization(name: str) -> None:
+    """Recompute the hash from the README's recipe with the libraries directly."""
+    import re
+    import unicodedata
+
+    article = seed_article(SEEDS / name)
+    folded = opencc.OpenCC("t2s").convert(unicodedata.normalize("NFKC", article.text).casefold())
+    body = re.sub(r"\s+", " ", folded).strip()
+    assert article.content_hash == "v1:" + hashlib.sha256(body.encode()).hexdigest()
+
+
+def test_normalize_folds_width_case_and_script() -> None:
+    assert normalize("ＮＡＴＯ，俄羅斯：臺海") == normalize("nato,俄罗斯:台海")
+    assert normalize("  a\n\t b  ") == "a b"
+
+
+def test_title_and_metadata_are_not_hashed() -> None:
+    text = "中國外交部長王毅透過錄影影片，向俄羅斯外交部長拉夫羅夫及與會來賓發表談話。" * 2
+    assert content_hash(text, title="A") == content_hash(text, title="B", url="https://x.example/")
+
+
+def test_short_texts_hash_title_and_url_so_headlines_stay_distinct() -> None:
+    assert content_hash("", title="Headline one") != content_hash("", title="Headline two")
+    assert content_hash("short", title="T", url="https://a.example/1") != content_hash(
+        "short", title="T", url="https://a.example/2"
+    )
+
+
+def test_mapped_text_maps_hits_back_to_the_original() -> None:
+    original = "Ｐｕｔｉｎ  met\n\n  北韓 leaders ß"
+    mapped = MappedText(original)
+    start = mapped.text.index("北韩")
+    assert original[mapped.to_original(start) : mapped.to_original(start + 1) + 1] == "北韓"
+    start = mapped.text.index("leaders")
+    assert original[mapped.to_original(start) :].startswith("leaders")
+
+
+def test_one_line_strips_controls_and_escape_sequences() -> None:
+    assert one_line("a\r\nBcc: x\x1b[2J\x1b]8;;http://e\x07y\u202e") == "a Bcc: xy"
+    assert one_line("x" * 50, limit=10) == "x" * 9 + "…"
