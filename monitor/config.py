@@ -36,6 +36,13 @@ _SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**
                "GB": 10**9, "GiB": 2**30}  # fmt: skip
 _SECRET_KINDS = ("env", "file", "credential")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+# The keys each table accepts (plugin tables add their constructor's keyword arguments).
+TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "folders", "notifiers", "delivery")
+FOLDER_KEYS = ("id", "interval")  # + FolderSource options
+NOTIFIER_KEYS = ("name", "type")  # + the notifier type's options
+DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
+WATCHLIST_KEYS = ("aliases", "topics")
+TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify")
 
 
 class Secret(str):
@@ -246,8 +253,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
     raw, text = loaded
     out = _Collector(path, text)
     base = path.parent
-    _check_keys(raw, ("database", "watchlist", "log_level", "folders", "notifiers", "delivery"),
-                [], out)  # fmt: skip
+    _check_keys(raw, TOP_LEVEL_KEYS, [], out)
     raw = _resolve_secrets(raw, [], out, env)
 
     database = env.get("MONITOR_DATABASE_URL") or raw.get("database", "sqlite:///../var/monitor.db")
@@ -323,7 +329,7 @@ def _load_notifiers(value: Any, base: Path, out: _Collector) -> list[NotifierSet
         if not isinstance(kind, str):
             out.add([*key, "type"], 'required: the notifier type, e.g. "console"')
             continue
-        options = {k: v for k, v in table.items() if k not in ("name", "type")}
+        options = {k: v for k, v in table.items() if k not in NOTIFIER_KEYS}
         instance = _make_plugin(NOTIFIERS, kind, Notifier, name, options, base, key, out)
         if isinstance(instance, Notifier):
             result.append(NotifierSettings(name, kind, instance))
@@ -350,7 +356,7 @@ def _load_folders(value: Any, base: Path, out: _Collector) -> list[FolderSetting
         except ValueError as e:
             out.add([*key, "interval"], str(e))
             continue
-        options = {k: v for k, v in table.items() if k not in ("id", "interval")}
+        options = {k: v for k, v in table.items() if k not in FOLDER_KEYS}
         if "path" not in options:
             out.add([*key, "path"], "required: the folder to watch")
             continue
@@ -364,7 +370,7 @@ def _load_delivery(value: Any, out: _Collector) -> DeliverySettings:
     if not isinstance(value, dict):
         out.add(["delivery"], "must be a table")
         value = {}
-    _check_keys(value, ("retry_schedule", "jitter", "batch_size"), ["delivery"], out)
+    _check_keys(value, DELIVERY_KEYS, ["delivery"], out)
     schedule: list[timedelta] = []
     raw_schedule = value.get("retry_schedule", list(DEFAULT_RETRY_SCHEDULE))
     if not isinstance(raw_schedule, list):
@@ -491,7 +497,7 @@ def load_watchlist(path: Path | str, *, notifiers: set[str] | None = None) -> Wa
         raise ConfigError(problems)
     raw, text = loaded
     out = _Collector(path, text)
-    _check_keys(raw, ("aliases", "topics"), [], out)
+    _check_keys(raw, WATCHLIST_KEYS, [], out)
     aliases = _load_aliases(raw.get("aliases", {}), out)
     topics = _load_topics(raw.get("topics", []), notifiers, out)
     if out.problems:
@@ -535,7 +541,7 @@ def _load_topics(value: Any, notifiers: set[str] | None, out: _Collector) -> lis
     ids: set[str] = set()
     for index, table in enumerate(value):
         key: list[str | int] = ["topics", index]
-        _check_keys(table, ("id", "title", "all", "any", "none", "notify"), key, out)
+        _check_keys(table, TOPIC_KEYS, key, out)
         topic_id = table.get("id")
         if not isinstance(topic_id, str) or not _ID.match(topic_id):
             out.add([*key, "id"], "required: lowercase letters a-z, digits and '-'")

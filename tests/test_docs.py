@@ -1,0 +1,54 @@
+"""The README is the manual: every config key, option and command it must document."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from monitor import config
+from monitor.cli import build_parser
+from monitor.plugins import NOTIFIERS, SOURCES, available, load_plugin
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def plugin_options(group: str, name: str) -> list[str]:
+    cls = load_plugin(group, name, object)
+    return [p.name for p in list(inspect.signature(cls).parameters.values())[1:]]
+
+
+KEYS = [
+    *config.TOP_LEVEL_KEYS,
+    *config.FOLDER_KEYS,
+    *plugin_options(SOURCES, "folder"),
+    *config.NOTIFIER_KEYS,
+    *config.DELIVERY_KEYS,
+    *config.WATCHLIST_KEYS,
+    *config.TOPIC_KEYS,
+    *(option for name in available(NOTIFIERS) for option in plugin_options(NOTIFIERS, name)),
+]
+
+
+@pytest.mark.parametrize("key", sorted(set(KEYS)))
+def test_every_config_key_is_documented(key: str) -> None:
+    forms = (f"| `{key}` |", f"### `[[{key}]]`", f"### `[{key}]`")
+    assert any(form in README for form in forms), f"README documents no `{key}`"
+
+
+@pytest.mark.parametrize("name", available(NOTIFIERS))
+def test_every_builtin_notifier_has_a_section(name: str) -> None:
+    assert f"### `{name}`" in README
+
+
+def test_every_command_is_documented() -> None:
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for command in commands:
+        assert f"`monitor {command}" in README, command
+
+
+def test_the_two_commands_come_first() -> None:
+    first_section = README.split("\n## ", 2)[1]
+    assert "make run" in first_section and "make test" in first_section
