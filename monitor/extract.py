@@ -40,6 +40,8 @@ _DROPPED = (
     "script", "style", "iframe", "img", "noscript", "template", "svg", "math", "object",
     "embed", "video", "audio", "picture", "figcaption", "head", "form", "button", "select",
 )  # fmt: skip
+_BOILERPLATE_CANDIDATES = frozenset({"small", "em", "i"})
+_INSPECTED = frozenset(_DROPPED) | _BOILERPLATE_CANDIDATES
 _SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s)|\n")
 _WHITESPACE = re.compile(r"\s+")
 _HTTP_URL = re.compile(r"\Ahttps?://[^\s]+\Z", re.IGNORECASE)
@@ -140,11 +142,12 @@ def html_to_text(html: str, *, published_marker: bool) -> tuple[str, dict[str, A
     title_tag = title_tag if title_tag is not None else soup.find("h1")
     if title_tag is not None:
         found["title"] = title_tag.get_text().replace(_BLOCK_MARK, " ")
-    for tag in soup.find_all([*_DROPPED, "small", "em", "i"]):
+    # One pass over the tree: find_all with a list of names costs ~10x more here.
+    candidates = [t for t in soup.descendants if isinstance(t, Tag) and t.name in _INSPECTED]
+    for tag in candidates:
         if tag.decomposed:
             continue
-        name = tag.name
-        if name in ("small", "em", "i"):
+        if tag.name in _BOILERPLATE_CANDIDATES:
             _drop_boilerplate(tag, found, published_marker)
         else:
             tag.decompose()

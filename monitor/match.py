@@ -125,9 +125,9 @@ class Matcher:
         candidates = sorted({t for pid in hits for t in self._topics_of[pid]})
         matches = []
         for index in candidates:
-            verdict = self._evaluate(self._topics[index], hits)
-            if verdict.matched:
-                matches.append(_to_match(verdict, text))
+            compiled = self._topics[index]
+            if _fires(compiled, hits):  # cheap test first; explain only what fires
+                matches.append(_to_match(self._evaluate(compiled, hits), text))
         return matches
 
     def explain(self, title: str, text: str) -> list[Verdict]:
@@ -187,6 +187,17 @@ class Matcher:
             vetoes=vetoes,
             reason=reason,
         )
+
+
+def _fires(compiled: _CompiledTopic, hits: dict[int, list[Hit]]) -> bool:
+    def hit(term: _Term) -> bool:
+        return any(pid in hits for pid in term.pattern_ids)
+
+    return (
+        all(any(hit(t) for t in group) for group in compiled.groups)
+        and (not compiled.any or any(hit(t) for t in compiled.any))
+        and not any(hit(t) for t in compiled.none)
+    )
 
 
 def _hit(field: str, mapped: MappedText, start: int, end: int) -> Hit:

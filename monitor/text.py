@@ -48,8 +48,7 @@ def normalize(text: str) -> str:
 def content_hash(text: str, *, title: str = "", url: str | None = None) -> str:
     """`v1:` + sha256 of the normalized text (plus title and URL when the text is too short)."""
     # The matcher folds the same text right after; `mapped_text` remembers it for both.
-    mapped = mapped_text(text)
-    body = mapped.text.strip() if mapped.exact else normalize(text)
+    body = mapped_text(text).normalized
     if len(body) < MIN_TEXT_FOR_HASH:
         body = "\n".join((body, normalize(title), url or ""))
     return f"{HASH_VERSION}:{hashlib.sha256(body.encode('utf-8')).hexdigest()}"
@@ -70,14 +69,16 @@ class MappedText:
     fold builds the map.
     """
 
-    __slots__ = ("_breaks_folded", "_breaks_norm", "_folded_map", "exact", "original", "text")
+    __slots__ = ("_breaks_folded", "_breaks_norm", "_folded_map", "normalized", "original", "text")
 
     def __init__(self, original: str) -> None:
         self.original = original
         folded = fold(original)
+        # The canonical form (what `normalize` returns), kept for the content hash.
+        self.normalized = _WHITESPACE.sub(" ", folded).strip()
         if len(folded) == len(original):
             char_map: list[int] | None = None
-        else:
+        else:  # e.g. "…" → "...": offsets shift, so map character by character
             folded, char_map = _fold_per_char(original)
         # Collapse white space runs; remember where the two texts' offsets diverge.
         pieces: list[str] = []
@@ -96,8 +97,6 @@ class MappedText:
                 breaks_folded.append(end)
         pieces.append(folded[last:])
         self.text = "".join(pieces)
-        # When no per-character fallback was needed, the trimmed text IS `normalize(original)`.
-        self.exact = char_map is None
         self._breaks_norm = breaks_norm
         self._breaks_folded = breaks_folded
         self._folded_map = char_map
@@ -111,12 +110,17 @@ class MappedText:
         return self._folded_map[min(folded_index, len(self._folded_map) - 1)]
 
 
+@lru_cache(maxsize=8192)
+def _fold_char(char: str) -> str:
+    return unicodedata.normalize("NFKC", char).casefold()
+
+
 def _fold_per_char(original: str) -> tuple[str, list[int]]:
     """Slow path of `MappedText`: fold character by character, recording where each came from."""
     pieces: list[str] = []
     char_map: list[int] = []
     for i, char in enumerate(original):
-        piece = unicodedata.normalize("NFKC", char).casefold()
+        piece = _fold_char(char)
         pieces.append(piece)
         char_map.extend([i] * len(piece))
     folded = "".join(pieces)
