@@ -8,6 +8,7 @@ Secrets are references (`{ env = … }`, `{ file = … }`, `{ credential = … }
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import os
@@ -19,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.errors import ConfigError, Problem
 from monitor.models import Topic, Watchlist
@@ -35,10 +36,13 @@ _SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*\Z")
 _SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20,
                "GB": 10**9, "GiB": 2**30}  # fmt: skip
 _SECRET_KINDS = ("env", "file", "credential")
+T = TypeVar("T")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 # The keys each table accepts (plugin tables add their constructor's keyword arguments).
-TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "folders", "notifiers", "delivery")
+TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "defaults", "fetch", "daemon",
+                  "folders", "feeds", "notifiers", "delivery")  # fmt: skip
 FOLDER_KEYS = ("id", "interval")  # + FolderSource options
+FEED_KEYS = ("id", "interval", "tags", "first_poll", "max_age")  # + FeedSource options
 NOTIFIER_KEYS = ("name", "type")  # + the notifier type's options
 DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
 WATCHLIST_KEYS = ("aliases", "topics")
@@ -57,6 +61,40 @@ class FolderSettings:
     id: str
     interval: timedelta
     source: Source
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    id: str
+    interval: timedelta
+    source: Source
+    tags: tuple[str, ...] = ()
+    first_poll: str = "skip"  # "skip": the backlog of a new feed is stored, not alerted
+    max_age: timedelta | None = None  # entries published earlier are stored, never alerted
+
+
+@dataclass(frozen=True)
+class DefaultsSettings:
+    poll_interval: timedelta = timedelta(minutes=10)
+    max_backoff: timedelta = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    concurrency: int = 20
+    per_host: int = 4
+    connect_timeout: timedelta = timedelta(seconds=10)
+    read_timeout: timedelta = timedelta(seconds=30)
+    deadline: timedelta = timedelta(seconds=60)
+    max_body: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    user_agent: str = ""  # empty: monitor's own
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    shutdown_timeout: timedelta = timedelta(seconds=20)
+    instance: str = ""  # empty: host name and process id
 
 
 @dataclass(frozen=True)
@@ -83,6 +121,10 @@ class Settings:
     notifiers: tuple[NotifierSettings, ...]
     delivery: DeliverySettings
     log_level: str = "info"
+    feeds: tuple[FeedSettings, ...] = ()
+    defaults: DefaultsSettings = DefaultsSettings()
+    fetch: FetchSettings = FetchSettings()
+    daemon: DaemonSettings = DaemonSettings()
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -270,6 +312,10 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
     notifiers = _load_notifiers(raw.get("notifiers", []), base, out)
     folders = _load_folders(raw.get("folders", []), base, out)
     delivery = _load_delivery(raw.get("delivery", {}), out)
+    defaults = _load_table(raw.get("defaults", {}), "defaults", DefaultsSettings, out)
+    fetch = _load_table(raw.get("fetch", {}), "fetch", FetchSettings, out)
+    daemon = _load_table(raw.get("daemon", {}), "daemon", DaemonSettings, out)
+    feeds = _load_feeds(raw.get("feeds", []), base, defaults, {f.id for f in folders}, out)
 
     watchlist_value = raw.get("watchlist", "watchlist.toml")
     watchlist_path = base / str(watchlist_value)
@@ -293,6 +339,10 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
         notifiers=tuple(notifiers),
         delivery=delivery,
         log_level=log_level,
+        feeds=tuple(feeds),
+        defaults=defaults,
+        fetch=fetch,
+        daemon=daemon,
     )
 
 
@@ -364,6 +414,90 @@ def _load_folders(value: Any, base: Path, out: _Collector) -> list[FolderSetting
         if isinstance(instance, Source):
             result.append(FolderSettings(source_id, interval, instance))
     return result
+
+
+def _load_feeds(
+    value: Any, base: Path, defaults: DefaultsSettings, taken: set[str], out: _Collector
+) -> list[FeedSettings]:
+    result: list[FeedSettings] = []
+    ids = set(taken)
+    for index, table in enumerate(_tables(value, "feeds", out)):
+        key: list[str | int] = ["feeds", index]
+        source_id = table.get("id")
+        if not isinstance(source_id, str) or not _ID.match(source_id):
+            out.add([*key, "id"], "required: letters a-z, digits and '-'")
+            continue
+        if source_id in ids:
+            out.add(
+                [*key, "id"], f"duplicate source id {source_id!r} (folders and feeds share ids)"
+            )
+            continue
+        ids.add(source_id)
+        ok = True
+        interval = defaults.poll_interval
+        max_age = None
+        try:
+            if "interval" in table:
+                interval = parse_duration(table["interval"])
+                if interval < timedelta(seconds=1):
+                    raise ValueError("must be at least 1s")
+        except ValueError as e:
+            out.add([*key, "interval"], str(e))
+            ok = False
+        try:
+            if "max_age" in table:
+                max_age = parse_duration(table["max_age"])
+        except ValueError as e:
+            out.add([*key, "max_age"], str(e))
+            ok = False
+        tags = table.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+            out.add([*key, "tags"], "must be a list of non-empty strings")
+            ok = False
+        first_poll = table.get("first_poll", "skip")
+        if first_poll not in ("skip", "alert"):
+            out.add([*key, "first_poll"], 'must be "skip" (store the backlog silently) or "alert"')
+            ok = False
+        options = {k: v for k, v in table.items() if k not in FEED_KEYS}
+        if "url" not in options:
+            out.add([*key, "url"], "required: the feed URL")
+            continue
+        instance = _make_plugin(SOURCES, "feed", Source, source_id, options, base, key, out)
+        if ok and isinstance(instance, Source):
+            result.append(
+                FeedSettings(source_id, interval, instance, tuple(tags), first_poll, max_age)
+            )
+    return result
+
+
+def _load_table(value: Any, name: str, cls: type[T], out: _Collector) -> T:
+    """A settings table whose keys are the fields of the dataclass `cls` (typed by defaults)."""
+    defaults = cls()
+    if not isinstance(value, dict):
+        out.add([name], "must be a table")
+        return defaults
+    fields = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    _check_keys(value, tuple(fields), [name], out)
+    values: dict[str, Any] = {}
+    for key_name, default in fields.items():
+        if key_name not in value:
+            continue
+        raw_value = value[key_name]
+        try:
+            if isinstance(default, timedelta):
+                values[key_name] = parse_duration(raw_value)
+            elif isinstance(default, bool):
+                values[key_name] = _coerce(raw_value, bool, key_name, Path("."))
+            elif isinstance(default, int):
+                parsed = parse_size(raw_value) if key_name.startswith("max_body") else raw_value
+                if not isinstance(parsed, int) or isinstance(parsed, bool) or parsed < 1:
+                    raise ValueError(f"expected a positive integer, got {raw_value!r}")
+                values[key_name] = parsed
+            else:
+                values[key_name] = _coerce(raw_value, str, key_name, Path("."))
+        except ValueError as e:
+            out.add([name, key_name], str(e))
+    return dataclasses.replace(defaults, **values)  # type: ignore[type-var]
 
 
 def _load_delivery(value: Any, out: _Collector) -> DeliverySettings:

@@ -15,7 +15,7 @@ from typing import Any
 from bs4 import BeautifulSoup, Tag
 
 from monitor.errors import ExtractError
-from monitor.models import Article, RawItem
+from monitor.models import FEED_ENTRY, Article, RawItem
 from monitor.text import content_hash, one_line
 
 TITLE_LIMIT = 1_000
@@ -49,12 +49,22 @@ _HTTP_URL = re.compile(r"\Ahttps?://[^\s]+\Z", re.IGNORECASE)
 
 def extract(item: RawItem) -> Article:
     """Turn one raw item into an article, or raise `ExtractError` saying why not."""
-    raw = decode(item.content, item.location)
+    if item.content_type == FEED_ENTRY:  # encoded by the feed source itself; may be empty
+        raw = item.content.decode("utf-8", errors="replace")
+    else:
+        raw = decode(item.content, item.location)
     end_markers: Sequence[str] = item.meta.get("end_markers", ())
     url: str | None = None
     published: datetime | None = None
     header = _CAPTURED_ITEM.match(raw)
-    if header:
+    if item.content_type == FEED_ENTRY:
+        text, _found = html_to_text(raw, published_marker=False)
+        title = item.meta.get("title") or ""
+        if "<" in title or "&" in title:  # some feeds put markup or entities in titles
+            title = html_to_text(title, published_marker=False)[0]
+        url = item.meta.get("url")
+        published = item.meta.get("published")
+    elif header:
         title = header["title"]
         url = header["url"]
         text, found = html_to_text(raw[header.end() :], published_marker=True)

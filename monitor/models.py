@@ -12,6 +12,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+# RawItem.content_type of a feed entry: `content` is the entry's HTML, `meta` holds title, url,
+# guid and published as the feed gave them.
+FEED_ENTRY = "application/x-monitor-feed-entry"
+
 
 @dataclass(frozen=True)
 class RawItem:
@@ -111,8 +115,9 @@ class Outcome(StrEnum):
     """What a poll tells the daemon to act on."""
 
     OK = "ok"
-    NOT_MODIFIED = "not_modified"
-    FAILED = "failed"
+    NOT_MODIFIED = "not_modified"  # 304, or the same bytes as last time: nothing parsed
+    FAILED = "failed"  # retry later (backoff, or not before `not_before`)
+    GONE = "gone"  # 410: disable the source until an operator re-enables it
 
 
 @dataclass(frozen=True)
@@ -123,3 +128,26 @@ class Poll:
     state: Any
     outcome: Outcome = Outcome.OK
     reason: str | None = None
+    not_before: datetime | None = None  # Retry-After, Cache-Control max-age, Expires, RSS ttl
+    moved_to: str | None = None  # every redirect hop was permanent: poll this URL from now on
+    status: int | None = None  # HTTP status, for logs
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """A source's row: schedule, lease and health (`monitor status`, `feeds list`)."""
+
+    id: str
+    kind: str
+    url: str | None
+    active: bool
+    disabled_reason: str | None
+    state: Any
+    next_poll_at: datetime
+    hold_until: datetime | None
+    last_poll_at: datetime | None
+    last_result: str | None
+    last_success_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int

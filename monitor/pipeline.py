@@ -44,6 +44,7 @@ class IngestReport:
     """What one poll (or one batch of items) did."""
 
     new: int = 0
+    updated: int = 0  # new versions of feed entries already seen (same source and guid)
     duplicates: int = 0
     skipped: int = 0
     alerts: int = 0
@@ -51,6 +52,7 @@ class IngestReport:
 
     def add(self, other: IngestReport) -> None:
         self.new += other.new
+        self.updated += other.updated
         self.duplicates += other.duplicates
         self.skipped += other.skipped
         self.alerts += other.alerts
@@ -70,14 +72,35 @@ class Pipeline:
         self.matcher = Matcher(watchlist)
 
     def ingest_poll(self, source_id: str, poll: Poll, now: datetime) -> IngestReport:
-        """Ingest every item of a poll, then remember the source's state for next time."""
-        report = IngestReport()
-        for item in poll.items:
-            report.add(self.ingest(item, now))
+        """Ingest every item of a folder poll, then remember the folder's state for next time."""
+        report = self.ingest_items(poll.items, now)
         self.store.save_state(source_id, poll.state, now)
         return report
 
-    def ingest(self, item: RawItem, now: datetime) -> IngestReport:
+    def ingest_items(
+        self,
+        items: Sequence[RawItem],
+        now: datetime,
+        *,
+        silent: bool = False,
+        alert_after: datetime | None = None,
+    ) -> IngestReport:
+        """Ingest items in order. `silent`: store without alerting (a new feed's backlog);
+        `alert_after`: items published before it are stored, never alerted (`max_age`).
+        """
+        report = IngestReport()
+        for item in items:
+            report.add(self.ingest(item, now, alert=not silent, alert_after=alert_after))
+        return report
+
+    def ingest(
+        self,
+        item: RawItem,
+        now: datetime,
+        *,
+        alert: bool = True,
+        alert_after: datetime | None = None,
+    ) -> IngestReport:
         report = IngestReport()
         try:
             article = extract(item)
@@ -90,20 +113,31 @@ class Pipeline:
             report.skipped_reasons.append(f"{item.location}: {e.reason}")
             return report
         matcher = self.matcher
-        matches = matcher.match(article.title, article.text)
+        if alert_after is not None and article.published and article.published < alert_after:
+            alert = False
+        matches = matcher.match(article.title, article.text) if alert else []
+        previous = self.store.find_version(article.source, article.guid) if article.guid else None
+        if previous is not None:
+            # An updated entry alerts only for topics its earlier version did not match.
+            matches = [m for m in matches if m.topic_id not in previous[1]]
         alerts = [self._alert(article, m, now) for m in matches]
         deliveries = [
             NewDelivery(delivery_id(alert.id, name), alert.id, name)
             for alert in alerts
             for name in self._notifiers_for(alert.topic.id, matcher)
         ]
-        if self.store.add_article(article, alerts, deliveries, now):
-            report.new = 1
+        previous_id = previous[0] if previous else None
+        if self.store.add_article(article, alerts, deliveries, now, previous_id=previous_id):
+            if previous is None:
+                report.new = 1
+            else:
+                report.updated = 1
             report.alerts = len(alerts)
             log.info(
-                "stored article source=%s location=%s hash=%s alerts=%d topics=%s",
+                "stored article source=%s location=%s hash=%s alerts=%d topics=%s%s",
                 article.source, ascii(article.location)[1:-1], article.content_hash[:15],
                 len(alerts), ",".join(a.topic.id for a in alerts) or "-",
+                f" update_of={previous_id}" if previous_id else "",
             )  # fmt: skip
         else:
             report.duplicates = 1

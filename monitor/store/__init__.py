@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
-from monitor.models import Alert, Article, Delivery, DeliveryStatus, TopicRef
-from monitor.store.schema import alerts, articles, deliveries, source_state
+from monitor.models import Alert, Article, Delivery, DeliveryStatus, SourceHealth, TopicRef
+from monitor.store.schema import alerts, articles, deliveries, sources
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Store:
         assert head is not None
         return current, head
 
-    def upgrade(self) -> tuple[str | None, str]:
+    def upgrade(self, target: str = "head") -> tuple[str | None, str]:
         """Apply pending migrations under a lock; returns (revision before, revision after).
 
         SQLite: the migration runs in one `BEGIN IMMEDIATE` transaction (DDL is transactional
@@ -157,6 +157,9 @@ class Store:
                     f"database schema {before} is newer than this monitor (knows up to {head}); "
                     "upgrade monitor"
                 )
+            if target != "head":  # tests build databases of earlier releases
+                command.upgrade(config, target)
+                return before, target
             if before != head:
                 command.upgrade(config, "head")
                 log.info("migrated database from=%s to=%s", before or "empty", head)
@@ -170,6 +173,7 @@ class Store:
         new_alerts: Sequence[Alert],
         new_deliveries: Sequence[NewDelivery],
         now: datetime,
+        previous_id: int | None = None,
     ) -> bool:
         """Store the article with its alerts and deliveries in one transaction, if it is new.
 
@@ -188,6 +192,7 @@ class Store:
                     text=article.text,
                     published=article.published,
                     first_seen=now,
+                    previous_id=previous_id,
                 )
                 .on_conflict_do_nothing(index_elements=["content_hash"])
                 .returning(articles.c.id)
@@ -286,22 +291,259 @@ class Store:
                 connection.execute(sa.select(sa.func.count()).select_from(articles)).scalar_one()
             )
 
-    # --- source state -------------------------------------------------------------------
+    def find_version(self, source: str, guid: str) -> tuple[int, set[str]] | None:
+        """The newest stored version of a feed entry: (article id, topics it alerted for)."""
+        query = (
+            sa.select(articles.c.id)
+            .where(articles.c.source == source, articles.c.guid == guid)
+            .order_by(articles.c.id.desc())
+            .limit(1)
+        )
+        with self._transaction() as connection:
+            row = connection.execute(query).first()
+            if row is None:
+                return None
+            topics = connection.execute(
+                sa.select(alerts.c.topic_id).where(alerts.c.article_id == row.id)
+            ).scalars()
+            return row.id, set(topics)
+
+    # --- sources: schedule, leases, health -------------------------------------------------
+
+    def sync_sources(self, configured: Sequence[tuple[str, str, str]], now: datetime) -> None:
+        """Make the table match the config: (id, kind, url) rows; others become inactive.
+
+        A source whose URL changed starts fresh (state and health reset); one that comes
+        back to the config is active again, unless it was disabled for another reason (410).
+        """
+        removed = "removed from config"
+        with self._transaction() as connection:
+            existing = {
+                row.id: row
+                for row in connection.execute(
+                    sa.select(
+                        sources.c.id, sources.c.url, sources.c.active, sources.c.disabled_reason
+                    )
+                )
+            }
+            for source_id, kind, url in configured:
+                row = existing.get(source_id)
+                if row is None:
+                    connection.execute(
+                        self._insert(sources)
+                        .values(
+                            id=source_id,
+                            kind=kind,
+                            url=url,
+                            active=True,
+                            next_poll_at=now,
+                            consecutive_failures=0,
+                            updated_at=now,
+                        )
+                        .on_conflict_do_nothing(index_elements=["id"])
+                    )
+                elif row.url != url and row.url is not None:
+                    connection.execute(
+                        sources.update()
+                        .where(sources.c.id == source_id)
+                        .values(
+                            kind=kind,
+                            url=url,
+                            active=True,
+                            disabled_reason=None,
+                            state=None,
+                            next_poll_at=now,
+                            hold_until=None,
+                            last_result=None,
+                            last_success_at=None,
+                            last_error_at=None,
+                            last_error=None,
+                            consecutive_failures=0,
+                            updated_at=now,
+                        )
+                    )
+                elif row.url is None or (not row.active and row.disabled_reason == removed):
+                    connection.execute(
+                        sources.update()
+                        .where(sources.c.id == source_id)
+                        .values(
+                            kind=kind, url=url, active=True, disabled_reason=None, updated_at=now
+                        )
+                    )
+            gone = set(existing) - {source_id for source_id, _, _ in configured}
+            if gone:
+                connection.execute(
+                    sources.update()
+                    .where(sources.c.id.in_(gone), sources.c.active.is_(True))
+                    .values(active=False, disabled_reason=removed, updated_at=now)
+                )
+
+    def claim_sources(
+        self,
+        kind: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        limit: int,
+        ids: Sequence[str] | None = None,
+        ignore_schedule: bool = False,
+    ) -> list[SourceHealth]:
+        """Lease due sources for `owner`: a conditional UPDATE per row, so only one owner wins.
+
+        `ignore_schedule` (`run --once`) takes sources before their next poll time, but never
+        an inactive one or one under a Retry-After hold.
+        """
+        free = sa.or_(sources.c.lease_until.is_(None), sources.c.lease_until < now)
+        conditions = [
+            sources.c.kind == kind,
+            sources.c.active.is_(True),
+            sa.or_(sources.c.hold_until.is_(None), sources.c.hold_until <= now),
+            free,
+        ]
+        if not ignore_schedule:
+            conditions.append(sources.c.next_poll_at <= now)
+        if ids is not None:
+            conditions.append(sources.c.id.in_(list(ids)))
+        claimed: list[SourceHealth] = []
+        with self._transaction() as connection:
+            candidates = (
+                connection.execute(
+                    sa.select(sources.c.id)
+                    .where(*conditions)
+                    .order_by(sources.c.next_poll_at)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+            for source_id in candidates:
+                won = connection.execute(
+                    sources.update()
+                    .where(sources.c.id == source_id, *conditions)
+                    .values(lease_owner=owner, lease_until=now + lease)
+                ).rowcount
+                if won == 1:
+                    row = connection.execute(
+                        sa.select(sources).where(sources.c.id == source_id)
+                    ).one()
+                    claimed.append(_source(row))
+        return claimed
+
+    def finish_poll(
+        self,
+        source_id: str,
+        owner: str,
+        now: datetime,
+        *,
+        state: Any,
+        result: str,
+        error: str | None,
+        next_poll_at: datetime,
+        hold_until: datetime | None = None,
+        disable_reason: str | None = None,
+    ) -> None:
+        """Record a poll's result and release the lease (only the lease holder may)."""
+        values: dict[str, Any] = {
+            "state": state,
+            "last_poll_at": now,
+            "last_result": result,
+            "next_poll_at": next_poll_at,
+            "hold_until": hold_until,
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": now,
+        }
+        if error is None:
+            values.update(last_success_at=now, consecutive_failures=0)
+        else:
+            values.update(
+                last_error_at=now,
+                last_error=error[:2000],
+                consecutive_failures=sources.c.consecutive_failures + 1,
+            )
+        if disable_reason:
+            values.update(active=False, disabled_reason=disable_reason)
+        with self._transaction() as connection:
+            connection.execute(
+                sources.update()
+                .where(sources.c.id == source_id, sources.c.lease_owner == owner)
+                .values(**values)
+            )
+
+    def enable_source(self, source_id: str, now: datetime) -> bool:
+        """Re-enable a source disabled by a 410 (or any reason); False if there is no such row."""
+        with self._transaction() as connection:
+            return (
+                connection.execute(
+                    sources.update()
+                    .where(sources.c.id == source_id)
+                    .values(
+                        active=True,
+                        disabled_reason=None,
+                        next_poll_at=now,
+                        hold_until=None,
+                        updated_at=now,
+                    )
+                ).rowcount
+                == 1
+            )
+
+    def list_sources(self) -> list[SourceHealth]:
+        with self._transaction() as connection:
+            rows = connection.execute(sa.select(sources).order_by(sources.c.kind, sources.c.id))
+            return [_source(row) for row in rows]
 
     def load_state(self, source: str) -> Any:
         with self._transaction() as connection:
             row = connection.execute(
-                sa.select(source_state.c.state).where(source_state.c.source == source)
+                sa.select(sources.c.state).where(sources.c.id == source)
             ).first()
         return row.state if row else None
 
-    def save_state(self, source: str, state: Any, now: datetime) -> None:
-        statement = self._insert(source_state).values(source=source, state=state, updated_at=now)
+    def save_state(self, source: str, state: Any, now: datetime, *, kind: str = "folder") -> None:
+        """Folders keep their state here between scans (feeds record it with `finish_poll`)."""
+        statement = self._insert(sources).values(
+            id=source,
+            kind=kind,
+            active=True,
+            state=state,
+            next_poll_at=now,
+            consecutive_failures=0,
+            updated_at=now,
+            last_poll_at=now,
+            last_success_at=now,
+            last_result="ok",
+        )
         statement = statement.on_conflict_do_update(
-            index_elements=["source"], set_={"state": state, "updated_at": now}
+            index_elements=["id"],
+            set_={
+                "state": state,
+                "updated_at": now,
+                "last_poll_at": now,
+                "last_success_at": now,
+                "last_result": "ok",
+                "consecutive_failures": 0,
+            },
         )
         with self._transaction() as connection:
             connection.execute(statement)
+
+    def record_source_failure(self, source: str, now: datetime, error: str) -> None:
+        """A folder scan failed as a whole (folder missing): keep it visible in `status`."""
+        with self._transaction() as connection:
+            connection.execute(
+                sources.update()
+                .where(sources.c.id == source)
+                .values(
+                    last_poll_at=now,
+                    last_result="error",
+                    last_error_at=now,
+                    last_error=error[:2000],
+                    consecutive_failures=sources.c.consecutive_failures + 1,
+                    updated_at=now,
+                )
+            )
 
 
 def _is_known(script: Any, revision: str) -> bool:
@@ -366,4 +608,23 @@ def _delivery(row: Any) -> Delivery:
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at,
         last_error=row.last_error,
+    )
+
+
+def _source(row: Any) -> SourceHealth:
+    return SourceHealth(
+        id=row.id,
+        kind=row.kind,
+        url=row.url,
+        active=bool(row.active),
+        disabled_reason=row.disabled_reason,
+        state=row.state,
+        next_poll_at=row.next_poll_at,
+        hold_until=row.hold_until,
+        last_poll_at=row.last_poll_at,
+        last_result=row.last_result,
+        last_success_at=row.last_success_at,
+        last_error_at=row.last_error_at,
+        last_error=row.last_error,
+        consecutive_failures=row.consecutive_failures,
     )

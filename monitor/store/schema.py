@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -62,6 +63,9 @@ articles = Table(
     Column("text", Text, nullable=False),
     Column("published", UTCDateTime),
     Column("first_seen", UTCDateTime, nullable=False),
+    # A feed entry seen again (same source and guid) with another text: the earlier version.
+    Column("previous_id", Integer, ForeignKey("articles.id", ondelete="SET NULL")),
+    Index("ix_articles_source_guid", "source", "guid"),
 )
 
 alerts = Table(
@@ -93,10 +97,25 @@ deliveries = Table(
     Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
 
-source_state = Table(
-    "source_state",
+sources = Table(
+    "sources",
     metadata,
-    Column("source", String(200), primary_key=True),
-    Column("state", JSON),
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),  # "feed" | "folder"
+    Column("url", Text),  # the configured URL or folder path
+    Column("active", Boolean, nullable=False, default=True),
+    Column("disabled_reason", Text),  # e.g. "HTTP 410 Gone", "removed from config"
+    Column("state", JSON),  # opaque: what the source returned last time
+    Column("next_poll_at", UTCDateTime, nullable=False),
+    Column("hold_until", UTCDateTime),  # Retry-After in force: even `run --once` waits
+    Column("lease_owner", String(200)),
+    Column("lease_until", UTCDateTime),
+    Column("last_poll_at", UTCDateTime),
+    Column("last_result", Text),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_sources_due", "active", "next_poll_at"),
 )

@@ -1,0 +1,281 @@
+"""HTTP fetching for feeds: bounded, conditional, redirect-aware, and refusing internal targets.
+
+Owns httpx. Every fetch has an overall deadline (httpx timeouts are per operation:
+RELIABILITY.md F5), decodes gzip/deflate itself from the raw stream with a cap on the decoded
+size (httpx would inflate a whole chunk first: F6), follows redirects one hop at a time and
+re-checks each target (F7), and refuses private, loopback and link-local addresses unless the
+feed opts in, unwrapping IPv4 embedded in IPv6 (F8). Outcomes are classified in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import socket
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from monitor import __version__
+
+USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-news/monitor; feed reader)"
+_REDIRECTS = {301, 302, 303, 307, 308}
+_PERMANENT = {301, 308}
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Bounds on one fetch (RELIABILITY.md section 4)."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    deadline: float = 60.0
+    max_body: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    concurrency: int = 20
+    per_host: int = 4
+    user_agent: str = USER_AGENT
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What came back, after redirects: the final status, headers and decoded body."""
+
+    status: int
+    url: str  # the final URL
+    headers: Mapping[str, str]
+    body: bytes = b""
+    permanent_url: str | None = None  # set when every hop was permanent (301/308)
+    retry_after: timedelta | None = None
+
+
+class FetchError(Exception):
+    """The fetch failed: DNS, refused, TLS, timeout, too large, refused address, bad redirect."""
+
+    def __init__(self, reason: str, *, retry_after: timedelta | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass
+class Fetcher:
+    """One shared client with a global and a per-host concurrency limit."""
+
+    limits: FetchLimits = field(default_factory=FetchLimits)
+    transport: httpx.AsyncBaseTransport | None = None  # tests inject one
+    resolver: object = None  # callable(host, port) -> list[str]; tests stub DNS
+    _client: httpx.AsyncClient | None = None
+    _global: asyncio.Semaphore | None = None
+    _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    def _ensure(self) -> httpx.AsyncClient:
+        if self._client is None:
+            limits = self.limits
+            self._client = httpx.AsyncClient(
+                transport=self.transport,
+                timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
+                limits=httpx.Limits(
+                    max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
+                ),
+                follow_redirects=False,
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY
+                headers={"User-Agent": limits.user_agent},
+            )
+            self._global = asyncio.Semaphore(limits.concurrency)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        allow_private_network: bool = False,
+        now: datetime,
+    ) -> FetchResult:
+        """GET `url` within the deadline; raises `FetchError` for anything but an HTTP answer."""
+        client = self._ensure()
+        assert self._global is not None
+        host = urlsplit(url).hostname or ""
+        per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.limits.per_host))
+        request_headers = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
+        request_headers["Accept"] = (
+            "application/rss+xml, application/atom+xml, application/feed+json, "
+            "application/xml;q=0.9, application/json;q=0.8, text/xml;q=0.8, */*;q=0.5"
+        )
+        if etag:
+            request_headers["If-None-Match"] = etag
+        if last_modified:
+            request_headers["If-Modified-Since"] = last_modified
+        async with self._global, per_host:
+            try:
+                async with asyncio.timeout(self.limits.deadline):
+                    return await self._follow(
+                        client, url, request_headers, allow_private_network, now
+                    )
+            except TimeoutError as e:
+                raise FetchError(f"timed out after {self.limits.deadline:g}s") from e
+
+    async def _follow(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        headers: dict[str, str],
+        allow_private: bool,
+        now: datetime,
+    ) -> FetchResult:
+        all_permanent = True
+        for _hop in range(self.limits.max_redirects + 1):
+            await self._check_target(url, allow_private)
+            try:
+                async with client.stream("GET", url, headers=headers) as response:
+                    status = response.status_code
+                    if status in _REDIRECTS:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise FetchError(f"HTTP {status} without a Location header")
+                        all_permanent = all_permanent and status in _PERMANENT
+                        url = urljoin(url, location)
+                        if urlsplit(url).scheme not in ("http", "https"):
+                            raise FetchError(f"redirect to a non-HTTP URL: {url[:200]}")
+                        continue
+                    body = b""
+                    if status == 200:
+                        body = await _read_body(response, self.limits.max_body)
+                    return FetchResult(
+                        status=status,
+                        url=url,
+                        headers=dict(response.headers),
+                        body=body,
+                        permanent_url=url if all_permanent and _hop > 0 else None,
+                        retry_after=parse_retry_after(response.headers.get("retry-after"), now),
+                    )
+            except httpx.TimeoutException as e:
+                raise FetchError(f"timeout ({type(e).__name__})") from e
+            except httpx.HTTPError as e:
+                raise FetchError(_describe(e)) from e
+        raise FetchError(f"more than {self.limits.max_redirects} redirects")
+
+    async def _check_target(self, url: str, allow_private: bool) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise FetchError(f"not an http(s) URL: {url[:200]}")
+        if allow_private:
+            return
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = await self._resolve(host, port)
+        for address in addresses:
+            if not is_public_address(address):
+                raise FetchError(
+                    f"refused: {host} resolves to a non-public address {address} "
+                    "(set allow_private_network = true for an internal feed)"
+                )
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass
+        if callable(self.resolver):
+            return list(self.resolver(host, port))
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise FetchError(f"DNS: cannot resolve {host}: {e.strerror}") from e
+        return [str(info[4][0]) for info in infos]
+
+
+def is_public_address(text: str) -> bool:
+    """True for globally routable unicast addresses, after unwrapping IPv4 embedded in IPv6."""
+    address = ipaddress.ip_address(text.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or (address.sixtofour if address.sixtofour else None)
+        if embedded is None and (address in _NAT64 or address in _NAT64_LOCAL):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is None and int(address) >> 32 == 0 and int(address) > 1:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)  # ::a.b.c.d (compatible)
+        if embedded is not None:
+            return is_public_address(str(embedded))
+    return address.is_global and not address.is_multicast
+
+
+async def _read_body(response: httpx.Response, limit: int) -> bytes:
+    """Decoded body, at most `limit` bytes; decompression is ours so a bomb is cut off early."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        decoder: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        decoder = zlib.decompressobj()
+    elif encoding in ("identity", ""):
+        decoder = None
+    else:
+        raise FetchError(f"unsupported Content-Encoding {encoding!r}")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for raw in response.aiter_raw():
+            pending = raw
+            while pending:
+                if decoder is None:
+                    piece, pending = pending, b""
+                else:
+                    # max_length bounds what one call may produce: never more than we may keep.
+                    piece = decoder.decompress(pending, limit - size + 1)
+                    pending = decoder.unconsumed_tail
+                size += len(piece)
+                if size > limit:
+                    raise FetchError(f"body larger than {limit} bytes (decoded)")
+                chunks.append(piece)
+                if decoder is not None and not piece and pending:
+                    break
+        if decoder is not None:
+            tail = decoder.flush()
+            size += len(tail)
+            if size > limit:
+                raise FetchError(f"body larger than {limit} bytes (decoded)")
+            chunks.append(tail)
+    except zlib.error as e:
+        raise FetchError(f"corrupt {encoding} body: {e}") from e
+    return b"".join(chunks)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """Retry-After as seconds or an HTTP date (RFC 9110 10.2.3); None if absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delay = when - now
+    return max(delay, timedelta(0))
+
+
+def _describe(error: httpx.HTTPError) -> str:
+    """A short reason: connection refused, TLS, DNS… without the whole exception chain."""
+    text = str(error) or type(error).__name__
+    cause = error.__cause__ or error.__context__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text}: {cause}"
+    return f"{type(error).__name__}: {text}"[:300]
