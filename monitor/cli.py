@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_USAGE
         from monitor.daemon import Daemon
 
-        return Daemon(app).run()
+        return Daemon(app, reload_config=lambda: _load(settings.path)).run()
     try:
         app.start()
         report = app.run_once(retry_now=args.retry_now)

@@ -1,62 +1,193 @@
-"""The long-running process: poll each folder on its interval, deliver what is due, stop cleanly.
+"""The long-running process: APScheduler ticks over a schedule that lives in the database.
 
-Signal handlers only set a flag; the loop notices it between steps, so a poll or a send is
-never cut in half. (The APScheduler-driven scheduler arrives with feed polling.)
+    feeds tick (1 s)      claim due feeds (leases) up to the concurrency budget, poll each
+    folder scans          one job per folder, on its interval
+    delivery loop         woken at once when new alerts are stored, else every second
+    SIGHUP                reload config + watchlist: validate first, keep the old on error
+    SIGTERM / SIGINT      stop taking work, let in-flight work finish for `shutdown_timeout`,
+                          then abandon it (leases expire, deliveries stay pending), exit 0
+
+Signal handlers only set flags or start tasks; no work happens inside them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
-import threading
 import time
-from types import FrameType
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
-from monitor.errors import SourceError
+from monitor.config import FolderSettings, Settings
+from monitor.errors import ConfigError, MonitorError, SourceError
 
 log = logging.getLogger(__name__)
 
-DELIVERY_TICK = 1.0  # seconds between looks at the outbox
+TICK_SECONDS = 1.0
 
 
 class Daemon:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, reload_config: Callable[[], Settings] | None = None) -> None:
         self.app = app
-        self.stopping = threading.Event()
-
-    def request_stop(self, signum: int, _frame: FrameType | None = None) -> None:
-        log.info("stopping signal=%s", signal.Signals(signum).name)
-        self.stopping.set()
+        self.reload_config = reload_config
+        self.stopping = asyncio.Event()
+        self.wake_delivery = asyncio.Event()
+        self.in_flight: set[asyncio.Task[object]] = set()
+        self.scheduler: AsyncIOScheduler | None = None
+        self.last_tick = time.monotonic()
+        self.reload_result = "not reloaded"
 
     def run(self) -> int:
         """Run until SIGINT or SIGTERM; returns the exit status."""
-        previous = {
-            sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        return asyncio.run(self.main())
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        fetcher = None
         try:
-            self.app.start()
-            log.info(
-                "started folders=%d notifiers=%d topics=%d",
-                len(self.app.folders), len(self.app.deliverer.notifiers),
-                len(self.app.settings.watchlist.topics),
+            await asyncio.to_thread(self.app.start)
+            fetcher = self.app.make_fetcher()
+            self.app.use_fetcher(fetcher)
+            self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+            self.scheduler.add_job(
+                self.feeds_tick, "interval", seconds=TICK_SECONDS, id="feeds",
+                max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
             )  # fmt: skip
-            next_poll = {folder.id: 0.0 for folder in self.app.folders}
-            while not self.stopping.is_set():
-                for folder in self.app.folders:
-                    if self.stopping.is_set() or time.monotonic() < next_poll[folder.id]:
-                        continue
-                    try:
-                        self.app.poll(folder)
-                    except SourceError as e:
-                        log.error("poll failed source=%s reason=%r", folder.id, e.reason)
-                    next_poll[folder.id] = time.monotonic() + folder.interval.total_seconds()
-                if not self.stopping.is_set():
-                    self.app.deliver()
-                self.stopping.wait(DELIVERY_TICK)
-            log.info("stopped")
+            self._schedule_folders()
+            self.scheduler.start()
+            delivery = asyncio.create_task(self.delivery_loop())
+            log.info(
+                "started instance=%s feeds=%d folders=%d notifiers=%d topics=%d",
+                self.app.instance, len(self.app.feeds), len(self.app.folders),
+                len(self.app.deliverer.notifiers), len(self.app.settings.watchlist.topics),
+            )  # fmt: skip
+            await self.stopping.wait()
+            self.scheduler.shutdown(wait=False)
+            await self._drain(delivery)
+            log.info("stopped instance=%s", self.app.instance)
             return 0
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            if fetcher is not None:
+                await fetcher.aclose()
             self.app.close()
+
+    # --- signals ---------------------------------------------------------------------------
+
+    def request_stop(self, signum: int) -> None:
+        if not self.stopping.is_set():
+            log.info("stopping signal=%s", signal.Signals(signum).name)
+        self.stopping.set()
+        self.wake_delivery.set()
+
+    def request_reload(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    async def reload(self) -> bool:
+        """Validate the files first; an invalid edit keeps the running config (and says why)."""
+        if self.reload_config is None:
+            return False
+        try:
+            settings = await asyncio.to_thread(self.reload_config)
+        except ConfigError as e:
+            self.reload_result = f"rejected: {len(e.problems)} problems"
+            for problem in e.problems:
+                log.error("reload rejected problem=%r", str(problem))
+            return False
+        await asyncio.to_thread(self.app.reconfigure, settings)
+        self._schedule_folders()
+        self.reload_result = "ok"
+        log.info(
+            "reloaded feeds=%d folders=%d topics=%d",
+            len(settings.feeds), len(settings.folders), len(settings.watchlist.topics),
+        )  # fmt: skip
+        return True
+
+    # --- work ----------------------------------------------------------------------------
+
+    def _schedule_folders(self) -> None:
+        assert self.scheduler is not None
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("folder:"):
+                job.remove()
+        for folder in self.app.folders:
+            self.scheduler.add_job(
+                self.scan_folder, "interval", args=[folder],
+                seconds=folder.interval.total_seconds(), id=f"folder:{folder.id}",
+                max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
+            )  # fmt: skip
+
+    async def feeds_tick(self) -> None:
+        """Claim due feeds up to the free concurrency budget and poll each in its own task."""
+        self.last_tick = time.monotonic()
+        if self.stopping.is_set() or not self.app.feeds:
+            return
+        budget = self.app.settings.fetch.concurrency * 2 - len(self.in_flight)
+        if budget <= 0:
+            return
+        try:
+            rows = await asyncio.to_thread(self.app.claim_feeds, limit=budget)
+        except MonitorError as e:
+            log.error("claim failed reason=%r", str(e))
+            return
+        for row in rows:
+            task = asyncio.create_task(self._poll_feed(row))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+
+    async def _poll_feed(self, row: object) -> None:
+        try:
+            report = await self.app.poll_feed(row)  # type: ignore[arg-type]
+        except MonitorError as e:  # the store failed; the lease expires and someone retries
+            log.error("poll failed feed=%s reason=%r", getattr(row, "id", "?"), str(e))
+            return
+        if report.ingest.alerts:
+            self.wake_delivery.set()
+
+    async def scan_folder(self, folder: FolderSettings) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            report = await asyncio.to_thread(self.app.poll, folder)
+        except SourceError as e:
+            log.error("poll failed source=%s reason=%r", folder.id, e.reason)
+            return
+        if report.alerts:
+            self.wake_delivery.set()
+
+    async def delivery_loop(self) -> None:
+        """Deliver as soon as alerts are stored, and every second for retries that fall due."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake_delivery.wait(), TICK_SECONDS)
+            self.wake_delivery.clear()
+            if self.stopping.is_set():
+                break
+            try:
+                await asyncio.to_thread(self.app.deliver)
+            except MonitorError as e:
+                log.error("delivery pass failed reason=%r", str(e))
+
+    async def _drain(self, delivery: asyncio.Task[None]) -> None:
+        timeout = self.app.settings.daemon.shutdown_timeout.total_seconds()
+        pending = {*self.in_flight, delivery}
+        _done, still = await asyncio.wait(pending, timeout=timeout)
+        for task in still:
+            task.cancel()
+        if still:
+            log.warning(
+                "abandoned work tasks=%d after=%gs (leases expire; deliveries stay pending)",
+                len(still), timeout,
+            )  # fmt: skip
+        await asyncio.gather(*still, return_exceptions=True)
