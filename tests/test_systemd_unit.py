@@ -4,6 +4,7 @@ RELIABILITY.md SD-1 / G10. Needs only the systemd-analyze binary, not a running 
 `verify` checks that ExecStart= is executable, so the units are rendered into tmp_path with
 ExecStart= pointing at this venv's `monitor` script. `verify` and `security` exit 0 on parse
 warnings (unknown keys, bad values), so their output about the unit must also be empty.
+(`verify --root=DIR` is no substitute: it resolves sysinit.target and /bin/kill under DIR too.)
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config import load_config
+
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_UNIT = ROOT / "systemd" / "monitor.service"
+SERVICE_CONFIG = ROOT / "systemd" / "monitor.toml"  # `make install` puts it in /etc/monitor
 USER_UNIT = ROOT / "systemd" / "monitor-user.service"
 SYSTEM_EXEC = "/opt/monitor/venv/bin/monitor"
 USER_EXEC = "%h/.local/share/monitor/venv/bin/monitor"
@@ -28,7 +32,7 @@ MAX_EXPOSURE = 2.0  # RELIABILITY.md G10
 MAX_USER_EXPOSURE = 7.0
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
-pytestmark = pytest.mark.skipif(
+needs_systemd_analyze = pytest.mark.skipif(
     SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (Debian: apt install systemd)"
 )
 EXPOSURE = re.compile(r"Overall exposure level for \S+: (\d+\.\d+)")
@@ -73,6 +77,7 @@ def exposure(unit: Path, *args: str, env: dict[str, str] | None = None) -> float
     return float(found.group(1))
 
 
+@needs_systemd_analyze
 def test_system_unit_exposure_is_at_most_2() -> None:
     result = analyze(
         "security", "--offline=true", "--threshold=20", str(SYSTEM_UNIT)
@@ -81,6 +86,7 @@ def test_system_unit_exposure_is_at_most_2() -> None:
     assert exposure(SYSTEM_UNIT) <= MAX_EXPOSURE
 
 
+@needs_systemd_analyze
 def test_system_unit_verifies_cleanly(tmp_path: Path) -> None:
     unit = render(SYSTEM_UNIT, SYSTEM_EXEC, tmp_path)
     result = analyze("verify", str(unit))
@@ -88,6 +94,7 @@ def test_system_unit_verifies_cleanly(tmp_path: Path) -> None:
     assert about(unit, result.stdout + result.stderr) == []
 
 
+@needs_systemd_analyze
 def test_verify_catches_a_missing_executable() -> None:
     # The unpatched unit names /opt/monitor/…, absent here: proves verify looks at ExecStart=.
     if os.access(SYSTEM_EXEC, os.X_OK):
@@ -97,6 +104,7 @@ def test_verify_catches_a_missing_executable() -> None:
     assert "is not executable" in result.stderr
 
 
+@needs_systemd_analyze
 def test_verify_reports_an_unknown_key(tmp_path: Path) -> None:
     # verify exits 0 on an unknown key, hence the checks on its output above.
     unit = render(SYSTEM_UNIT, SYSTEM_EXEC, tmp_path)
@@ -126,6 +134,7 @@ def user_env(tmp_path: Path) -> dict[str, str]:
     return {"XDG_RUNTIME_DIR": str(runtime)}
 
 
+@needs_systemd_analyze
 def test_user_unit_verifies_cleanly(tmp_path: Path, user_env: dict[str, str]) -> None:
     unit = render(USER_UNIT, USER_EXEC, tmp_path)
     result = analyze("--user", "verify", str(unit), env=user_env)
@@ -133,5 +142,14 @@ def test_user_unit_verifies_cleanly(tmp_path: Path, user_env: dict[str, str]) ->
     assert about(unit, result.stdout + result.stderr) == []
 
 
+@needs_systemd_analyze
 def test_user_unit_exposure(user_env: dict[str, str]) -> None:
     assert exposure(USER_UNIT, "--user", env=user_env) <= MAX_USER_EXPOSURE
+
+
+def test_the_service_config_is_valid(tmp_path: Path) -> None:
+    shutil.copy(SERVICE_CONFIG, tmp_path / "monitor.toml")
+    shutil.copy(ROOT / "config" / "watchlist.toml", tmp_path / "watchlist.toml")
+    settings = load_config(tmp_path / "monitor.toml", env={})
+    assert settings.database == "sqlite:////var/lib/monitor/monitor.db"
+    assert "MONITOR_DATABASE_URL=" + settings.database in SYSTEM_UNIT.read_text(encoding="utf-8")
