@@ -85,8 +85,9 @@ class SystemdNotifier:
         return self.notify(_status(text))
 
     def reloading(self) -> bool:
-        # systemd ≥ 253 (Type=notify-reload) matches the reload with the READY=1 that follows by
-        # this timestamp; older versions ignore the field.
+        # systemd ≥ 253 compares this timestamp with the time of the reload request, to tell a
+        # reload started for it from an older one (sd_notify(3), MONOTONIC_USEC=); older
+        # versions ignore the field.
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         return self.notify("RELOADING=1", f"MONOTONIC_USEC={usec}")
 
