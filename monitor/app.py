@@ -366,3 +366,41 @@ def _folder_for(path: Path, folders: Sequence[FolderSettings]) -> FolderSettings
 
 def watchlist_warnings(watchlist: Watchlist) -> list[str]:
     return find_warnings(watchlist)
+
+
+# --- feeds test ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedTest:
+    """`monitor feeds test URL`: the entries and the topics each would fire; nothing stored."""
+
+    entries: tuple[tuple[Article, tuple[str, ...]], ...] = ()
+    skipped: int = 0
+    error: str | None = None
+
+
+def test_feed(url: str, watchlist: Watchlist, *, allow_private_network: bool = False) -> FeedTest:
+    try:
+        source = FeedSource("test", url=url, allow_private_network=allow_private_network)
+    except ValueError as e:
+        return FeedTest(error=str(e))
+    poll = asyncio.run(_poll_once(source))
+    if poll.outcome is not Outcome.OK:
+        return FeedTest(error=poll.reason or poll.outcome.value)
+    matcher = Matcher(watchlist)
+    entries = []
+    skipped = 0
+    for item in poll.items:
+        try:
+            article = extract(item)
+        except ExtractError:
+            skipped += 1
+            continue
+        topics = tuple(m.topic_id for m in matcher.match(article.title, article.text))
+        entries.append((article, topics))
+    return FeedTest(tuple(entries), skipped)
+
+
+async def _poll_once(source: FeedSource) -> Poll:
+    return await source.poll(None, utc_now())

@@ -59,6 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.add_argument("--no-color", action="store_true", help="no colours even on a terminal")
 
+    commands.add_parser("status", help="sources, alert queue and database at a glance")
+
+    feeds = commands.add_parser("feeds", help="list, try, enable, import and export feeds")
+    feed_commands = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    feed_commands.add_parser("list", help="configured feeds with their health")
+    feed_test = feed_commands.add_parser("test", help="fetch a URL, show entries and matches")
+    feed_test.add_argument("url")
+    feed_test.add_argument(
+        "--allow-private-network", action="store_true", help="allow internal addresses"
+    )
+    feed_enable = feed_commands.add_parser("enable", help="re-enable a feed (after a 410)")
+    feed_enable.add_argument("id")
+    feed_import = feed_commands.add_parser("import", help="OPML → [[feeds]] tables")
+    feed_import.add_argument("opml", type=Path)
+    feed_import.add_argument("--append", type=Path, metavar="FILE", help="append to this file")
+    feed_commands.add_parser("export", help="the configured feeds as OPML 2.0")
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply pending schema migrations")
@@ -75,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "explain":
             return _explain(args, config_path)
+        if args.command == "feeds" and args.feeds_command in ("test", "import"):
+            return _feeds_without_config(args, config_path)
         settings = _load(config_path)
         if args.log_level is None:
             logging.getLogger().setLevel(settings.log_level.upper())
@@ -82,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(settings)
         if args.command == "db":
             return _db(args, settings)
+        if args.command == "status":
+            return _status(settings)
+        if args.command == "feeds":
+            return _feeds(args, settings)
         return _run(args, settings)
     except ConfigError as e:
         print(f"monitor: configuration invalid ({len(e.problems)} problems):", file=sys.stderr)
@@ -108,6 +131,9 @@ def _setup_logging(level: str) -> None:
     root.setLevel(level.upper())
     # Alembic narrates every migration step at INFO; monitor logs the one line that matters.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # APScheduler logs every job run at INFO; our jobs log their own one line per event.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _load(config_path: Path) -> Settings:
@@ -135,10 +161,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     log.info(
         "pass done new=%d duplicates=%d skipped=%d alerts=%d sent=%d failed=%d dead=%d "
         "failed_sources=%s",
-        report.ingest.new, report.ingest.duplicates, report.ingest.skipped, report.ingest.alerts,
-        report.delivery.sent, report.delivery.failed, report.delivery.dead,
+        report.ingest.new,
+        report.ingest.duplicates,
+        report.ingest.skipped,
+        report.ingest.alerts,
+        report.delivery.sent,
+        report.delivery.failed,
+        report.delivery.dead,
         ",".join(report.failed_sources) or "-",
-    )  # fmt: skip
+    )
     return EXIT_OK if report.ok else EXIT_FAILURES
 
 
@@ -148,8 +179,10 @@ def _check(settings: Settings) -> int:
     watchlist = settings.watchlist
     print(f"config     {settings.path}")
     print(f"database   {_mask_url(settings.database)}")
-    print(f"watchlist  {settings.watchlist_path}: {len(watchlist.topics)} topics, "
-          f"{len(watchlist.aliases)} alias classes")  # fmt: skip
+    print(
+        f"watchlist  {settings.watchlist_path}: {len(watchlist.topics)} topics, "
+        f"{len(watchlist.aliases)} alias classes"
+    )
     for folder in settings.folders:
         path = getattr(folder.source, "path", "?")
         print(f"folder     {folder.id}: {path} every {_duration(folder.interval.total_seconds())}")
@@ -291,3 +324,210 @@ def _duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+# --- status and feeds -------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain text table: columns padded to their widest cell."""
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def _when(moment: Any, now: Any) -> str:
+    if moment is None:
+        return "-"
+    seconds = (moment - now).total_seconds()
+    label = _duration(round(abs(seconds)))
+    return f"in {label}" if seconds > 0 else f"{label} ago"
+
+
+def _open_store(settings: Settings) -> Any:
+    from monitor.store import Store
+
+    store = Store.open(settings.database)
+    current, head = store.migration_status()
+    if current != head:
+        store.close()
+        print(
+            f"monitor: database schema is {current or 'empty'}, this monitor needs {head}: "
+            "run `monitor db upgrade` (or start the daemon once)",
+            file=sys.stderr,
+        )
+        return None
+    return store
+
+
+def _status(settings: Settings) -> int:
+    from monitor.app import utc_now
+
+    store = _open_store(settings)
+    if store is None:
+        return EXIT_FAILURES
+    now = utc_now()
+    try:
+        rows = {row.id: row for row in store.list_sources()}
+        queue = store.queue_summary(now)
+        size = store.size_bytes()
+        articles = store.article_count()
+    finally:
+        store.close()
+    configured = [("folder", f.id) for f in settings.folders] + [
+        ("feed", f.id) for f in settings.feeds
+    ]
+    lines = []
+    for kind, source_id in configured:
+        row = rows.get(source_id)
+        if row is None:
+            lines.append((kind, source_id, "never", "-", 0, "-", "-"))
+            continue
+        result = row.last_result or "-"
+        if not row.active:
+            result = f"disabled: {row.disabled_reason}"
+        next_poll = "-" if kind == "folder" else _when(row.next_poll_at, now)
+        error = (row.last_error or "-")[:60] if row.consecutive_failures else "-"
+        lines.append(
+            (
+                kind,
+                source_id,
+                _when(row.last_poll_at, now),
+                result,
+                row.consecutive_failures,
+                next_poll,
+                error,
+            )
+        )
+    sys.stdout.write(
+        table(
+            ("kind", "source", "last poll", "result", "failures", "next poll", "last error"), lines
+        )
+    )
+    print()
+    sys.stdout.write(
+        table(
+            ("pending", "failing", "dead", "delivered 24h", "articles", "database size"),
+            [
+                (
+                    queue["pending"],
+                    queue["failing"],
+                    queue["dead"],
+                    queue["sent_24h"],
+                    articles,
+                    _bytes(size),
+                )
+            ],
+        )
+    )
+    return EXIT_OK
+
+
+def _bytes(size: int | None) -> str:
+    if size is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return str(size)
+
+
+def _feeds(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import utc_now
+
+    if args.feeds_command == "export":
+        from monitor.opml import export_opml
+
+        sys.stdout.write(
+            export_opml([(f.id, getattr(f.source, "url", ""), f.tags) for f in settings.feeds])
+        )
+        return EXIT_OK
+    store = _open_store(settings)
+    if store is None:
+        return EXIT_FAILURES
+    now = utc_now()
+    try:
+        if args.feeds_command == "enable":
+            if args.id not in {f.id for f in settings.feeds}:
+                print(f"monitor: no feed {args.id!r} in {settings.path}", file=sys.stderr)
+                return EXIT_USAGE
+            if not store.enable_source(args.id, now):
+                print(f"feed {args.id} has not been polled yet; nothing to enable")
+                return EXIT_OK
+            print(f"feed {args.id} enabled; it is polled at the next tick")
+            return EXIT_OK
+        rows = {row.id: row for row in store.list_sources() if row.kind == "feed"}
+    finally:
+        store.close()
+    lines = []
+    for feed in settings.feeds:
+        row = rows.get(feed.id)
+        url = getattr(feed.source, "url", "")
+        if row is None:
+            lines.append((feed.id, "new", "-", "-", 0, "-", url))
+            continue
+        health = "ok" if row.consecutive_failures == 0 else "failing"
+        if not row.active:
+            health = f"disabled ({row.disabled_reason})"
+        lines.append(
+            (
+                feed.id,
+                health,
+                _when(row.last_success_at, now),
+                row.last_result,
+                row.consecutive_failures,
+                _when(row.next_poll_at, now),
+                url,
+            )
+        )
+    sys.stdout.write(
+        table(
+            ("feed", "health", "last success", "last result", "failures", "next poll", "url"), lines
+        )
+    )
+    return EXIT_OK
+
+
+def _feeds_without_config(args: argparse.Namespace, config_path: Path) -> int:
+    """`feeds test` and `feeds import` work without a valid config (a watchlist helps)."""
+    if args.feeds_command == "import":
+        from monitor.opml import OpmlError, import_opml
+
+        try:
+            text = import_opml(args.opml.read_bytes())
+        except (OSError, OpmlError) as e:
+            print(f"monitor: {args.opml}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        if args.append:
+            with args.append.open("a", encoding="utf-8") as out:
+                out.write("\n" + text)
+            print(f"appended {text.count('[[feeds]]')} feeds to {args.append}")
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
+    from monitor.app import test_feed
+    from monitor.config import load_config
+    from monitor.errors import ConfigError
+    from monitor.models import Watchlist
+
+    watchlist = Watchlist((), ())
+    try:
+        watchlist = load_config(config_path).watchlist
+    except ConfigError:
+        print("monitor: no valid config: showing entries without matching", file=sys.stderr)
+    result = test_feed(args.url, watchlist, allow_private_network=args.allow_private_network)
+    if result.error:
+        print(f"monitor: {args.url}: {result.error}", file=sys.stderr)
+        return EXIT_FAILURES
+    for article, topics in result.entries:
+        print(f"* {article.title}")
+        print(f"  {article.url or '-'}  published {article.published or '-'}")
+        print(f"  matches: {', '.join(topics) if topics else '-'}")
+    print(f"{len(result.entries)} entries; {result.skipped} skipped; nothing stored")
+    return EXIT_OK

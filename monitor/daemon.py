@@ -6,6 +6,8 @@
     SIGHUP                reload config + watchlist: validate first, keep the old on error
     SIGTERM / SIGINT      stop taking work, let in-flight work finish for `shutdown_timeout`,
                           then abandon it (leases expire, deliveries stay pending), exit 0
+    sd_notify             READY=1 once everything above runs; STATUS= every few seconds;
+                          WATCHDOG=1 only while ticks run AND the database answers
 
 Signal handlers only set flags or start tasks; no work happens inside them.
 """
@@ -25,6 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.app import App
 from monitor.config import FolderSettings, Settings
 from monitor.errors import ConfigError, MonitorError, SourceError
+from monitor.systemd import SystemdNotifier, WatchdogGate
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.last_tick = time.monotonic()
         self.reload_result = "not reloaded"
+        self.systemd = SystemdNotifier()
+        self.watchdog = WatchdogGate(self.systemd)
 
     def run(self) -> int:
         """Run until SIGINT or SIGTERM; returns the exit status."""
@@ -62,14 +67,23 @@ class Daemon:
                 max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
             )  # fmt: skip
             self._schedule_folders()
+            self.scheduler.add_job(self.report_status, "interval", seconds=5, id="status",
+                                   max_instances=1, coalesce=True)  # fmt: skip
+            if self.watchdog.interval:
+                self.scheduler.add_job(
+                    self.watchdog_check, "interval", seconds=self.watchdog.interval,
+                    id="watchdog", max_instances=1, coalesce=True,
+                )  # fmt: skip
             self.scheduler.start()
             delivery = asyncio.create_task(self.delivery_loop())
+            self.systemd.ready(status=await self._status_line())
             log.info(
                 "started instance=%s feeds=%d folders=%d notifiers=%d topics=%d",
                 self.app.instance, len(self.app.feeds), len(self.app.folders),
                 len(self.app.deliverer.notifiers), len(self.app.settings.watchlist.topics),
             )  # fmt: skip
             await self.stopping.wait()
+            self.systemd.stopping()
             self.scheduler.shutdown(wait=False)
             await self._drain(delivery)
             log.info("stopped instance=%s", self.app.instance)
@@ -98,12 +112,14 @@ class Daemon:
         """Validate the files first; an invalid edit keeps the running config (and says why)."""
         if self.reload_config is None:
             return False
+        self.systemd.reloading()
         try:
             settings = await asyncio.to_thread(self.reload_config)
         except ConfigError as e:
             self.reload_result = f"rejected: {len(e.problems)} problems"
             for problem in e.problems:
                 log.error("reload rejected problem=%r", str(problem))
+            self.systemd.ready(status=f"reload rejected; {await self._status_line()}")
             return False
         await asyncio.to_thread(self.app.reconfigure, settings)
         self._schedule_folders()
@@ -112,7 +128,34 @@ class Daemon:
             "reloaded feeds=%d folders=%d topics=%d",
             len(settings.feeds), len(settings.folders), len(settings.watchlist.topics),
         )  # fmt: skip
+        self.systemd.ready(status=await self._status_line())
         return True
+
+    # --- health --------------------------------------------------------------------------
+
+    async def _status_line(self) -> str:
+        counts = await asyncio.to_thread(self.app.store.delivery_counts)
+        return (
+            f"feeds={len(self.app.feeds)} folders={len(self.app.folders)} "
+            f"pending={counts.get('pending', 0)} dead={counts.get('dead', 0)} "
+            f"in_flight={len(self.in_flight)}"
+        )
+
+    async def report_status(self) -> None:
+        try:
+            self.systemd.status(await self._status_line())
+        except MonitorError as e:
+            log.warning("status failed reason=%r", str(e))
+
+    async def watchdog_check(self) -> None:
+        """WATCHDOG=1 only if the loop ticked and the database answered since the last ping."""
+        try:
+            await asyncio.to_thread(self.app.store.ping)
+        except MonitorError as e:
+            log.error("database ping failed reason=%r", str(e))
+        else:
+            self.watchdog.db_ok()
+        self.watchdog.maybe_ping()
 
     # --- work ----------------------------------------------------------------------------
 
@@ -131,6 +174,7 @@ class Daemon:
     async def feeds_tick(self) -> None:
         """Claim due feeds up to the free concurrency budget and poll each in its own task."""
         self.last_tick = time.monotonic()
+        self.watchdog.progress()
         if self.stopping.is_set() or not self.app.feeds:
             return
         budget = self.app.settings.fetch.concurrency * 2 - len(self.in_flight)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -19,8 +20,13 @@ def plugin_options(group: str, name: str) -> list[str]:
     return [p.name for p in list(inspect.signature(cls).parameters.values())[1:]]
 
 
+SETTINGS_TABLES = (config.DefaultsSettings, config.FetchSettings, config.DaemonSettings)
+
 KEYS = [
     *config.TOP_LEVEL_KEYS,
+    *config.FEED_KEYS,
+    *plugin_options(SOURCES, "feed"),
+    *(f.name for cls in SETTINGS_TABLES for f in dataclasses.fields(cls)),
     *config.FOLDER_KEYS,
     *plugin_options(SOURCES, "folder"),
     *config.NOTIFIER_KEYS,
@@ -45,8 +51,11 @@ def test_every_builtin_notifier_has_a_section(name: str) -> None:
 def test_every_command_is_documented() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    for command in commands:
+    for command, sub in commands.items():
         assert f"`monitor {command}" in README, command
+        if sub._subparsers is not None:
+            for action in sub._subparsers._group_actions[0].choices:
+                assert f"`monitor {command} {action}" in README, f"{command} {action}"
 
 
 def test_the_two_commands_come_first() -> None:

@@ -102,6 +102,11 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """A round trip to the database (the watchdog's health check); `StoreError` if down."""
+        with self._transaction() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         try:
@@ -284,6 +289,39 @@ class Store:
         query = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
         with self._transaction() as connection:
             return {status: count for status, count in connection.execute(query)}
+
+    def queue_summary(self, now: datetime) -> dict[str, int]:
+        """For `monitor status`: pending, failing (pending after a failure), dead, sent in 24 h."""
+        d = deliveries.c
+        query = sa.select(
+            sa.func.count().filter(d.status == DeliveryStatus.PENDING.value),
+            sa.func.count().filter(d.status == DeliveryStatus.PENDING.value, d.attempts > 0),
+            sa.func.count().filter(d.status == DeliveryStatus.DEAD.value),
+            sa.func.count().filter(
+                d.status == DeliveryStatus.SENT.value, d.updated_at >= now - timedelta(days=1)
+            ),
+        )
+        with self._transaction() as connection:
+            pending, failing, dead, sent = connection.execute(query).one()
+        return {"pending": pending, "failing": failing, "dead": dead, "sent_24h": sent}
+
+    def size_bytes(self) -> int | None:
+        """The database's size on disk (SQLite file + WAL, or pg_database_size)."""
+        if self._dialect == "sqlite":
+            database = self.engine.url.database
+            if not database or database == ":memory:":
+                return None
+            return sum(
+                Path(database + suffix).stat().st_size
+                for suffix in ("", "-wal")
+                if Path(database + suffix).exists()
+            )
+        with self._transaction() as connection:
+            return int(
+                connection.execute(
+                    sa.text("SELECT pg_database_size(current_database())")
+                ).scalar_one()
+            )
 
     def article_count(self) -> int:
         with self._transaction() as connection:

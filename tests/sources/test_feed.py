@@ -67,8 +67,11 @@ def test_entries_become_raw_items() -> None:
 def test_etag_round_trip_and_304_costs_no_parse() -> None:
     route = respx.get(URL)
     route.side_effect = [
-        httpx.Response(200, content=rss(("a", "/a")), headers={"ETag": '"v1"',
-                       "Last-Modified": "Mon, 23 Nov 2026 07:00:00 GMT"}),  # fmt: skip
+        httpx.Response(
+            200,
+            content=rss(("a", "/a")),
+            headers={"ETag": '"v1"', "Last-Modified": "Mon, 23 Nov 2026 07:00:00 GMT"},
+        ),
         httpx.Response(304),
     ]
     first = poll(source())
@@ -252,7 +255,9 @@ def test_private_addresses_are_refused_unless_allowed() -> None:
     feed = FeedSource("f", url="http://intranet.example/rss")
     feed.fetcher = Fetcher(resolver=lambda h, p: ["10.0.0.5"])
     result = poll(feed)
-    assert result.outcome is Outcome.FAILED and "non-public address 10.0.0.5" in (result.reason or "")
+    assert result.outcome is Outcome.FAILED and "non-public address 10.0.0.5" in (
+        result.reason or ""
+    )
 
 
 @pytest.mark.parametrize(
