@@ -18,14 +18,23 @@ from typing import Any
 
 from monitor.config import FolderSettings, Settings
 from monitor.delivery import Deliverer, DeliveryReport
-from monitor.errors import ExtractError, SourceError
+from monitor.errors import ExtractError, NotifyError, SourceError
 from monitor.extract import extract
 from monitor.match import Matcher, Verdict, find_warnings
-from monitor.models import Article, Poll, Watchlist
-from monitor.pipeline import IngestReport, Pipeline
+from monitor.models import (
+    Alert,
+    Article,
+    Delivery,
+    DeliveryStatus,
+    Poll,
+    TopicRef,
+    Watchlist,
+)
+from monitor.pipeline import IngestReport, Pipeline, alert_id, delivery_id
 from monitor.plugins import Notifier
 from monitor.sources.folder import FolderSource
 from monitor.store import Store
+from monitor.text import content_hash
 
 log = logging.getLogger(__name__)
 
@@ -177,3 +186,55 @@ def _folder_for(path: Path, folders: Sequence[FolderSettings]) -> FolderSettings
 
 def watchlist_warnings(watchlist: Watchlist) -> list[str]:
     return find_warnings(watchlist)
+
+
+# --- notifiers test ----------------------------------------------------------------------
+
+SAMPLE_TEXT = (
+    "（monitor 測試）這是一則示例警報，用來檢查通知設定。北約秘書長週二表示，"
+    "This is a sample alert sent by `monitor notifiers test` to check a notifier's settings."
+)
+
+
+def sample_delivery(notifier: str, now: datetime) -> Delivery:
+    """A fixed sample alert for `monitor notifiers test`; ids derived exactly as in the pipeline."""
+    article = Article(
+        source="monitor",
+        location="sample-alert.txt",
+        url="https://example.org/monitor/sample-alert",
+        guid=None,
+        title="示例警報：北約秘書長訪問東京 (monitor sample alert)",
+        text=SAMPLE_TEXT,
+        published=now,
+        content_hash=content_hash(SAMPLE_TEXT),
+    )
+    topic = TopicRef("monitor-test", "monitor test")
+    alert = Alert(
+        id=alert_id(article.content_hash, topic.id),
+        topic=topic,
+        article=article,
+        matched=("北約",),
+        found=("北約",),
+        snippet=SAMPLE_TEXT[:200],
+        created_at=now,
+    )
+    return Delivery(
+        id=delivery_id(alert.id, notifier),
+        alert=alert,
+        notifier=notifier,
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+    )
+
+
+def try_notifier(notifier: Notifier, now: datetime) -> None:
+    """Send the sample alert through `notifier`; raises `NotifyError` with the exact failure."""
+    try:
+        result = notifier.send([sample_delivery(notifier.name, now)], now)
+        if inspect.isawaitable(result):
+            asyncio.run(_await(result))
+    except NotifyError:
+        raise
+    except Exception as e:  # a per-notifier send: the one place failures are contained
+        raise NotifyError(notifier.name, f"{type(e).__name__}: {e}") from e
