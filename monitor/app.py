@@ -130,7 +130,8 @@ def make_app(
         notifiers = {n.name: n.notifier for n in settings.notifiers}
     store = store or Store.open(settings.database)
     pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers))
-    deliverer = Deliverer(store, notifiers, settings.delivery)
+    digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
+    deliverer = Deliverer(store, notifiers, settings.delivery, digests=digests)
     return App(settings, store, pipeline, deliverer, settings.folders, now)
 
 

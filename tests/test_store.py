@@ -69,10 +69,10 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
 
 def test_migrations_apply_once_and_report_status(tmp_path: Path) -> None:
     s = Store.open(f"sqlite:///{tmp_path}/m.db")
-    assert s.migration_status() == (None, "0001")
-    assert s.upgrade() == (None, "0001")
-    assert s.upgrade() == ("0001", "0001")
-    assert s.migration_status() == ("0001", "0001")
+    assert s.migration_status() == (None, "0002")
+    assert s.upgrade() == (None, "0002")
+    assert s.upgrade() == ("0002", "0002")
+    assert s.migration_status() == ("0002", "0002")
     s.close()
 
 

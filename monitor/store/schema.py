@@ -100,3 +100,11 @@ source_state = Table(
     Column("state", JSON),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+notifier_state = Table(
+    "notifier_state",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("disabled_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+)
