@@ -182,8 +182,14 @@ class EmailNotifier(Notifier):
     # --- sending ------------------------------------------------------------------------
 
     def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
-        message = self.build_message(deliveries, now)
-        data = message.as_bytes()
+        try:
+            message = self.build_message(deliveries, now)
+            data = message.as_bytes()
+        except (ValueError, UnicodeError, LookupError) as e:
+            # A poison alert (F10, DL-9): retrying renders the same failure; dead-letter it.
+            raise NotifyError(
+                self.name, f"cannot render message: {type(e).__name__}: {e}", permanent=True
+            ) from e
         try:
             self._transmit(data, message["Message-ID"])
         except NotifyError:

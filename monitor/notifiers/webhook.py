@@ -167,7 +167,13 @@ class WebhookNotifier(Notifier):
     # --- sending ------------------------------------------------------------------------
 
     def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
-        for message_id, body in self.requests(deliveries, now):
+        try:
+            requests = self.requests(deliveries, now)
+        except (ValueError, UnicodeError) as e:  # e.g. a lone surrogate: a poison alert (DL-9)
+            raise NotifyError(
+                self.name, f"cannot render body: {type(e).__name__}: {e}", permanent=True
+            ) from e
+        for message_id, body in requests:
             self._post(message_id, body, now)
 
     def _post(self, message_id: str, body: bytes, now: datetime) -> None:

@@ -207,3 +207,11 @@ def test_third_party_plugin_loads_and_delivers(
     with pytest.raises(ConfigError) as caught:
         load_config(config, env={})
     assert [p.key for p in caught.value.problems] == ["notifiers[0].number"]
+
+
+@pytest.mark.parametrize("kind", ["email", "webhook"])
+def test_poison_alert_is_a_permanent_notify_error(kind: str, tmp_path: Path) -> None:
+    settings = load_config(write_config(tmp_path, kind, CASES[kind]["failing"]), env=ENV)
+    with pytest.raises(NotifyError) as caught:
+        settings.notifiers[0].notifier.send([make_delivery("n", title="bad \udcff surrogate")], NOW)
+    assert caught.value.permanent and "cannot render" in caught.value.reason
