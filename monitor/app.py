@@ -21,16 +21,27 @@ from typing import Any
 
 from monitor.config import FeedSettings, FolderSettings, Settings
 from monitor.delivery import Deliverer, DeliveryReport
-from monitor.errors import ExtractError, SourceError
+from monitor.errors import ExtractError, NotifyError, SourceError
 from monitor.extract import extract
 from monitor.match import Matcher, Verdict, find_warnings
-from monitor.models import Article, Outcome, Poll, SourceHealth, Watchlist
-from monitor.pipeline import IngestReport, Pipeline
+from monitor.models import (
+    Alert,
+    Article,
+    Delivery,
+    DeliveryStatus,
+    Outcome,
+    Poll,
+    SourceHealth,
+    TopicRef,
+    Watchlist,
+)
+from monitor.pipeline import IngestReport, Pipeline, alert_id, delivery_id
 from monitor.plugins import Notifier
 from monitor.sources.feed import FeedSource
 from monitor.sources.folder import FolderSource
 from monitor.sources.http import USER_AGENT, Fetcher, FetchLimits
 from monitor.store import Store
+from monitor.text import content_hash
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +321,8 @@ def make_app(
         notifiers = {n.name: n.notifier for n in settings.notifiers}
     store = store or Store.open(settings.database)
     pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers))
-    deliverer = Deliverer(store, notifiers, settings.delivery)
+    digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
+    deliverer = Deliverer(store, notifiers, settings.delivery, digests=digests)
     return App(settings, store, pipeline, deliverer, now, instance=instance)
 
 
@@ -404,3 +416,55 @@ def test_feed(url: str, watchlist: Watchlist, *, allow_private_network: bool = F
 
 async def _poll_once(source: FeedSource) -> Poll:
     return await source.poll(None, utc_now())
+
+
+# --- notifiers test ----------------------------------------------------------------------
+
+SAMPLE_TEXT = (
+    "（monitor 測試）這是一則示例警報，用來檢查通知設定。北約秘書長週二表示，"
+    "This is a sample alert sent by `monitor notifiers test` to check a notifier's settings."
+)
+
+
+def sample_delivery(notifier: str, now: datetime) -> Delivery:
+    """A fixed sample alert for `monitor notifiers test`; ids derived exactly as in the pipeline."""
+    article = Article(
+        source="monitor",
+        location="sample-alert.txt",
+        url="https://example.org/monitor/sample-alert",
+        guid=None,
+        title="示例警報：北約秘書長訪問東京 (monitor sample alert)",
+        text=SAMPLE_TEXT,
+        published=now,
+        content_hash=content_hash(SAMPLE_TEXT),
+    )
+    topic = TopicRef("monitor-test", "monitor test")
+    alert = Alert(
+        id=alert_id(article.content_hash, topic.id),
+        topic=topic,
+        article=article,
+        matched=("北約",),
+        found=("北約",),
+        snippet=SAMPLE_TEXT[:200],
+        created_at=now,
+    )
+    return Delivery(
+        id=delivery_id(alert.id, notifier),
+        alert=alert,
+        notifier=notifier,
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+    )
+
+
+def try_notifier(notifier: Notifier, now: datetime) -> None:
+    """Send the sample alert through `notifier`; raises `NotifyError` with the exact failure."""
+    try:
+        result = notifier.send([sample_delivery(notifier.name, now)], now)
+        if inspect.isawaitable(result):
+            asyncio.run(_await(result))
+    except NotifyError:
+        raise
+    except Exception as e:  # a per-notifier send: the one place failures are contained
+        raise NotifyError(notifier.name, f"{type(e).__name__}: {e}") from e

@@ -80,6 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply pending schema migrations")
     db_commands.add_parser("status", help="show the schema revision")
+
+    notifiers = commands.add_parser("notifiers", help="list, test and re-enable notifiers")
+    n_commands = notifiers.add_subparsers(dest="notifiers_command", required=True, metavar="ACTION")
+    n_commands.add_parser("list", help="table of notifiers: name, type, target, state")
+    n_test = n_commands.add_parser("test", help="send a sample alert through one notifier")
+    n_test.add_argument("name")
+    n_enable = n_commands.add_parser("enable", help="re-enable a notifier disabled by HTTP 410")
+    n_enable.add_argument("name")
+
+    alerts = commands.add_parser("alerts", help="list undelivered alerts; requeue dead ones")
+    a_commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    a_list = a_commands.add_parser("list", help="pending and dead deliveries")
+    a_list.add_argument("--dead", action="store_true", help="only dead deliveries")
+    a_retry = a_commands.add_parser("retry", help="requeue dead deliveries (attempts kept)")
+    target = a_retry.add_mutually_exclusive_group(required=True)
+    target.add_argument("ids", nargs="*", default=[], metavar="ID", help="msg_… or alert_… ids")
+    target.add_argument("--all-dead", action="store_true", help="every dead delivery")
     return parser
 
 
@@ -105,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(settings)
         if args.command == "feeds":
             return _feeds(args, settings)
+        if args.command == "notifiers":
+            return _notifiers(args, settings)
+        if args.command == "alerts":
+            return _alerts(args, settings)
         return _run(args, settings)
     except ConfigError as e:
         print(f"monitor: configuration invalid ({len(e.problems)} problems):", file=sys.stderr)
@@ -212,6 +233,98 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
             print(f"revision {current or 'none'}; newest {head}: {state}")
     finally:
         store.close()
+    return EXIT_OK
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+             for row in (headers, *rows)]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _notifiers(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import try_notifier, utc_now
+    from monitor.errors import NotifyError
+    from monitor.store import Store
+
+    by_name = {n.name: n for n in settings.notifiers}
+    if args.notifiers_command == "test":
+        chosen = by_name.get(args.name)
+        if chosen is None:
+            print(f"monitor: no notifier named {args.name!r} (configured: "
+                  f"{', '.join(by_name) or 'none'})", file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
+        try:
+            try_notifier(chosen.notifier, utc_now())
+        except NotifyError as e:
+            kind = "permanent" if e.permanent else "retryable"
+            print(f"FAILED {args.name} ({chosen.type}): {e.reason} [{kind}]")
+            return EXIT_FAILURES
+        finally:
+            chosen.notifier.close()
+        print(f"ok: sample alert sent through {args.name} ({chosen.type})")
+        return EXIT_OK
+    store = Store.open(settings.database)
+    try:
+        store.upgrade()
+        if args.notifiers_command == "enable":
+            if store.enable_notifier(args.name):
+                print(f"enabled {args.name}: its pending deliveries go out at the next pass")
+            else:
+                print(f"{args.name} was not disabled")
+            return EXIT_OK
+        disabled = store.disabled_notifiers()
+    finally:
+        store.close()
+    rows = []
+    for n in settings.notifiers:
+        state = "enabled"
+        if n.name in disabled:
+            d = disabled[n.name]
+            state = f"DISABLED since {d.disabled_at.isoformat(timespec='seconds')}: {d.reason}"
+        if n.digest is not None:
+            state += f" (digest every {_duration(n.digest.total_seconds())})"
+        rows.append((n.name, n.type, n.notifier.target(), state))
+    sys.stdout.write(_table(("NAME", "TYPE", "TARGET", "STATE"), rows))
+    return EXIT_OK
+
+
+def _alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import utc_now
+    from monitor.models import DeliveryStatus
+    from monitor.store import Store
+
+    store = Store.open(settings.database)
+    try:
+        store.upgrade()
+        if args.alerts_command == "retry":
+            ids = store.requeue(utc_now(), ids=args.ids, all_dead=args.all_dead)
+            for delivery_id in ids:
+                print(f"requeued {delivery_id}")
+            missing = [i for i in args.ids if i not in ids]
+            if not ids or (missing and not any(i.startswith("alert_") for i in args.ids)):
+                print("monitor: no dead delivery matched " + (" ".join(missing) or "--all-dead"),
+                      file=sys.stderr)  # fmt: skip
+                return EXIT_FAILURES
+            print(f"{len(ids)} deliveries requeued; they go out at the next pass")
+            return EXIT_OK
+        statuses = [DeliveryStatus.DEAD] if args.dead else [DeliveryStatus.PENDING,
+                                                            DeliveryStatus.DEAD]  # fmt: skip
+        deliveries = store.list_deliveries(statuses)
+    finally:
+        store.close()
+    rows = [
+        (
+            d.id, d.status.value, d.notifier, str(d.attempts),
+            d.next_attempt_at.isoformat(timespec="seconds") if d.status == "pending" else "-",
+            d.alert.topic.id, d.alert.article.title[:40], (d.last_error or "")[:60],
+        )
+        for d in deliveries
+    ]  # fmt: skip
+    headers = ("DELIVERY", "STATUS", "NOTIFIER", "ATTEMPTS", "NEXT", "TOPIC", "TITLE", "ERROR")
+    sys.stdout.write(_table(headers, rows))
+    print(f"{len(rows)} deliveries")
     return EXIT_OK
 
 

@@ -43,7 +43,9 @@ TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "defaults", "fetch", "da
                   "folders", "feeds", "notifiers", "delivery")  # fmt: skip
 FOLDER_KEYS = ("id", "interval")  # + FolderSource options
 FEED_KEYS = ("id", "interval", "tags", "first_poll", "max_age")  # + FeedSource options
-NOTIFIER_KEYS = ("name", "type")  # + the notifier type's options
+NOTIFIER_KEYS = ("name", "type", "digest")  # + the notifier type's options
+# Options that hold credentials: only secret references are accepted (RELIABILITY.md CFG-5).
+SECRET_OPTIONS = ("password", "secret")
 DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
 WATCHLIST_KEYS = ("aliases", "topics")
 TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify")
@@ -102,6 +104,7 @@ class NotifierSettings:
     name: str
     type: str
     notifier: Notifier
+    digest: timedelta | None = None  # collect deliveries and send them once per period
 
 
 @dataclass(frozen=True)
@@ -379,10 +382,19 @@ def _load_notifiers(value: Any, base: Path, out: _Collector) -> list[NotifierSet
         if not isinstance(kind, str):
             out.add([*key, "type"], 'required: the notifier type, e.g. "console"')
             continue
+        digest: timedelta | None = None
+        if "digest" in table:
+            try:
+                digest = parse_duration(table["digest"])
+                if digest < timedelta(minutes=1):
+                    raise ValueError("must be at least 1m")
+            except ValueError as e:
+                out.add([*key, "digest"], str(e))
+                continue
         options = {k: v for k, v in table.items() if k not in NOTIFIER_KEYS}
         instance = _make_plugin(NOTIFIERS, kind, Notifier, name, options, base, key, out)
         if isinstance(instance, Notifier):
-            result.append(NotifierSettings(name, kind, instance))
+            result.append(NotifierSettings(name, kind, instance, digest))
     return result
 
 
@@ -558,6 +570,15 @@ def _make_plugin(
             if parameter.default is inspect.Parameter.empty:
                 out.add([*key, option], f"required option for type {kind!r}")
                 ok = False
+            continue
+        value = options[option]
+        if option in SECRET_OPTIONS and isinstance(value, str) and not isinstance(value, Secret):
+            out.add(
+                [*key, option],
+                'must be a secret reference such as { env = "VAR" }, { file = "/path" } '
+                'or { credential = "name" }, never the secret itself',
+            )
+            ok = False
             continue
         try:
             kwargs[option] = _coerce(options[option], hints.get(option, Any), option, base)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from monitor.config import DeliverySettings
 from monitor.errors import NotifyError
@@ -52,8 +53,22 @@ def next_attempt(
     return now + timedelta(seconds=delay)
 
 
+def period_end(moment: datetime, period: timedelta) -> datetime:
+    """The first digest boundary at or after `moment`; boundaries count from the Unix epoch
+    (so a "1d" digest goes out at midnight UTC and "1h" on the hour)."""
+    step = period.total_seconds()
+    seconds = moment.timestamp()
+    return datetime.fromtimestamp(math.ceil(seconds / step) * step, UTC)
+
+
 class Deliverer:
-    """Claims due deliveries from the store and sends each through its notifier."""
+    """Claims due deliveries from the store and sends each through its notifier.
+
+    A digest notifier (`digests[name]` = its period) gets its fresh deliveries held until the
+    end of their period, then all that are due in ONE `send` call; each row is still tracked
+    on its own. A notifier disabled in the store (its destination is gone) is skipped and its
+    deliveries stay pending until `monitor notifiers enable`.
+    """
 
     def __init__(
         self,
@@ -61,12 +76,15 @@ class Deliverer:
         notifiers: Mapping[str, Notifier],
         settings: DeliverySettings,
         rng: random.Random | None = None,
+        digests: Mapping[str, timedelta] | None = None,
     ) -> None:
         self.store = store
         self.notifiers = dict(notifiers)
         self.settings = settings
         self.rng = rng or random.Random()
+        self.digests = dict(digests or {})
         self._warned_unknown: set[str] = set()
+        self._warned_disabled: set[str] = set()
 
     def deliver_due(self, now: datetime, *, retry_now: bool = False) -> DeliveryReport:
         """Send every delivery due at `now` (`retry_now`: also those waiting for a retry)."""
@@ -75,77 +93,152 @@ class Deliverer:
         # each gets one turn per pass, so a pass always ends.
         had_turn: set[str] = set()
         while True:
+            disabled = self._disabled()
             due = self.store.due_deliveries(
-                now, include_waiting=retry_now, limit=self.settings.batch_size + len(had_turn)
+                now,
+                include_waiting=retry_now,
+                limit=self.settings.batch_size + len(had_turn),
+                exclude_notifiers=disabled,
             )
             batch = [d for d in due if d.id not in had_turn]
             if not batch:
                 return report
+            groups: dict[str, list[Delivery]] = {}
             for delivery in batch:
-                when = self._send_one(delivery, now, report)
+                if delivery.notifier in self._warned_disabled:  # disabled during this batch
+                    had_turn.add(delivery.id)
+                    continue
+                if delivery.notifier in self.digests and delivery.notifier in self.notifiers:
+                    groups.setdefault(delivery.notifier, []).append(delivery)
+                    continue
+                when = self._send([delivery], now, report)
                 if when is not None and (retry_now or when <= now):
                     had_turn.add(delivery.id)
+            for name, members in groups.items():
+                ready = self._hold_for_digest(name, members, now, retry_now)
+                ready_ids = {d.id for d in ready}
+                had_turn.update(d.id for d in members if d.id not in ready_ids)
+                if ready:
+                    when = self._send(ready, now, report)
+                    if when is not None and (retry_now or when <= now):
+                        had_turn.update(d.id for d in ready)
 
-    def _send_one(
-        self, delivery: Delivery, now: datetime, report: DeliveryReport
+    def _disabled(self) -> list[str]:
+        disabled = self.store.disabled_notifiers()
+        for name, state in disabled.items():
+            if name not in self._warned_disabled:
+                self._warned_disabled.add(name)
+                log.warning(
+                    "notifier disabled, deliveries kept pending notifier=%s since=%s "
+                    "reason=%r hint=%r",
+                    name, state.disabled_at.isoformat(timespec="seconds"), state.reason,
+                    f"monitor notifiers enable {name}",
+                )  # fmt: skip
+        self._warned_disabled &= set(disabled)
+        return sorted(disabled)
+
+    def _hold_for_digest(
+        self, name: str, members: list[Delivery], now: datetime, retry_now: bool
+    ) -> list[Delivery]:
+        """Postpone fresh deliveries to the end of their period; return those to send now."""
+        period = self.digests[name]
+        ready, held = [], []
+        for delivery in members:
+            end = period_end(delivery.next_attempt_at, period)
+            if retry_now or delivery.attempts > 0 or end <= now:
+                ready.append(delivery)
+            else:
+                held.append((delivery, end))
+        for end in sorted({end for _, end in held}):
+            self.store.postpone([d.id for d, e in held if e == end], end, now)
+        return ready
+
+    def _send(
+        self, deliveries: list[Delivery], now: datetime, report: DeliveryReport
     ) -> datetime | None:
-        """Attempt one delivery; returns when it is due again (None: sent or dead)."""
-        notifier = self.notifiers.get(delivery.notifier)
+        """One `send` call for these deliveries (one, or a digest of one notifier's);
+        returns when they are due again (None: sent or dead)."""
+        name = deliveries[0].notifier
+        notifier = self.notifiers.get(name)
         if notifier is None:
-            if delivery.notifier not in self._warned_unknown:
-                self._warned_unknown.add(delivery.notifier)
+            if name not in self._warned_unknown:
+                self._warned_unknown.add(name)
                 log.warning(
                     "delivery waiting notifier=%s reason=%r",
-                    delivery.notifier, "no such notifier in the config; kept pending",
+                    name, "no such notifier in the config; kept pending",
                 )  # fmt: skip
-            return delivery.next_attempt_at
+            return deliveries[0].next_attempt_at
         try:
-            result = notifier.send([delivery], now)
+            result = notifier.send(deliveries, now)
             if inspect.isawaitable(result):
                 asyncio.run(_await(result))
         except NotifyError as e:
-            return self._failed(delivery, now, e.reason, e.permanent, e.retry_after, report)
+            if e.disable:
+                return self._disable(deliveries, now, e.reason, report)
+            return self._failed(deliveries, now, e.reason, e.permanent, e.retry_after, report)
         except Exception as e:
-            log.exception(
-                "notifier crashed notifier=%s delivery=%s", delivery.notifier, delivery.id
-            )
-            return self._failed(delivery, now, f"{type(e).__name__}: {e}", False, None, report)
-        self.store.mark_sent(delivery.id, now)
-        report.sent += 1
-        log.info(
-            "delivered notifier=%s delivery=%s alert=%s attempt=%d",
-            delivery.notifier, delivery.id, delivery.alert.id, delivery.attempts + 1,
-        )  # fmt: skip
+            log.exception("notifier crashed notifier=%s delivery=%s", name, deliveries[0].id)
+            return self._failed(deliveries, now, f"{type(e).__name__}: {e}", False, None, report)
+        for delivery in deliveries:
+            self.store.mark_sent(delivery.id, now)
+            report.sent += 1
+            log.info(
+                "delivered notifier=%s delivery=%s alert=%s attempt=%d",
+                name, delivery.id, delivery.alert.id, delivery.attempts + 1,
+            )  # fmt: skip
         return None
+
+    def _disable(
+        self, deliveries: list[Delivery], now: datetime, reason: str, report: DeliveryReport
+    ) -> datetime:
+        """The destination is gone: stop the notifier, keep its deliveries pending (WH-5)."""
+        name = deliveries[0].notifier
+        self.store.disable_notifier(name, now, reason)
+        self._warned_disabled.add(name)
+        for delivery in deliveries:
+            self.store.mark_failed(delivery.id, now, reason, now)
+            report.failed += 1
+        log.error(
+            "notifier disabled notifier=%s delivery=%s reason=%r hint=%r",
+            name, deliveries[0].id, reason, f"monitor notifiers enable {name}",
+        )  # fmt: skip
+        return now
 
     def _failed(
         self,
-        delivery: Delivery,
+        deliveries: list[Delivery],
         now: datetime,
         reason: str,
         permanent: bool,
         retry_after: timedelta | None,
         report: DeliveryReport,
     ) -> datetime | None:
-        attempts = delivery.attempts + 1
-        when = (
-            None if permanent else next_attempt(attempts, now, self.settings, self.rng, retry_after)
-        )
-        self.store.mark_failed(delivery.id, now, reason, when)
-        if when is None:
-            report.dead += 1
-            log.error(
-                "delivery dead notifier=%s delivery=%s attempts=%d reason=%r",
-                delivery.notifier, delivery.id, attempts, reason,
-            )  # fmt: skip
-        else:
-            report.failed += 1
-            log.warning(
-                "delivery failed notifier=%s delivery=%s attempt=%d retry_at=%s reason=%r",
-                delivery.notifier, delivery.id, attempts,
-                when.isoformat(timespec="seconds"), reason,
-            )  # fmt: skip
-        return when
+        # One jitter draw per send: the members of a digest stay together for the retry.
+        seed = self.rng.random()
+        latest: datetime | None = None
+        for delivery in deliveries:
+            attempts = delivery.attempts + 1
+            when = (
+                None
+                if permanent
+                else next_attempt(attempts, now, self.settings, random.Random(seed), retry_after)
+            )
+            self.store.mark_failed(delivery.id, now, reason, when)
+            if when is None:
+                report.dead += 1
+                log.error(
+                    "delivery dead notifier=%s delivery=%s attempts=%d reason=%r",
+                    delivery.notifier, delivery.id, attempts, reason,
+                )  # fmt: skip
+            else:
+                report.failed += 1
+                latest = when if latest is None else max(latest, when)
+                log.warning(
+                    "delivery failed notifier=%s delivery=%s attempt=%d retry_at=%s reason=%r",
+                    delivery.notifier, delivery.id, attempts,
+                    when.isoformat(timespec="seconds"), reason,
+                )  # fmt: skip
+        return latest
 
 
 async def _await(result: object) -> None:

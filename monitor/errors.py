@@ -60,7 +60,11 @@ class SourceError(MonitorError):
 
 
 class NotifyError(MonitorError):
-    """A send failed. `permanent` means retrying cannot help; `retry_after` is the server's wish."""
+    """A send failed. `permanent` means retrying cannot help; `retry_after` is the server's wish.
+
+    `disable` means the destination itself is gone (HTTP 410): delivery stops for the whole
+    notifier, deliveries stay pending, until an operator runs `monitor notifiers enable`.
+    """
 
     def __init__(
         self,
@@ -69,11 +73,13 @@ class NotifyError(MonitorError):
         *,
         permanent: bool = False,
         retry_after: timedelta | None = None,
+        disable: bool = False,
     ) -> None:
         self.notifier = notifier
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+        self.disable = disable
         super().__init__(f"notifier {notifier}: {reason}")
 
 

@@ -40,6 +40,10 @@ class Notifier(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, most notifiers hold nothing
         """Release files or connections; called once at shutdown."""
 
+    def target(self) -> str:
+        """Where this notifier sends, for `monitor notifiers list`; never includes a secret."""
+        return ""
+
 
 class Source(ABC):
     """Produces raw items. `poll` gets back the opaque state it returned last time."""

@@ -22,6 +22,9 @@ class ConsoleNotifier(Notifier):
             raise ValueError("stream: must be 'stdout' or 'stderr'")
         self.stream = stream
 
+    def target(self) -> str:
+        return self.stream
+
     def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
         out: TextIO = sys.stdout if self.stream == "stdout" else sys.stderr
         try:

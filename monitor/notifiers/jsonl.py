@@ -24,6 +24,9 @@ class JsonlNotifier(Notifier):
         self.path = Path(path)
         self.fsync = fsync
 
+    def target(self) -> str:
+        return str(self.path)
+
     def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
         data = "".join(
             json.dumps(alert_object(d.alert), ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -6,6 +6,8 @@ receivers, so a breaking change is `version: 2`, never an edit.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,3 +44,12 @@ def alert_object(alert: Alert) -> dict[str, Any]:
         "found": list(alert.found),
         "snippet": alert.snippet,
     }
+
+
+def digest_id(delivery_ids: Sequence[str]) -> str:
+    """`msg_` + 32 hex of SHA-256 of the sorted member ids: a digest's stable delivery id.
+
+    The same members give the same id on every retry, so receivers can drop repeats.
+    """
+    digest = hashlib.sha256("\n".join(sorted(delivery_ids)).encode()).hexdigest()
+    return f"msg_{digest[:32]}"

@@ -24,13 +24,22 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.models import Alert, Article, Delivery, DeliveryStatus, SourceHealth, TopicRef
-from monitor.store.schema import alerts, articles, deliveries, sources
+from monitor.store.schema import alerts, articles, deliveries, notifier_state, sources
 
 log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Serializes migrations between instances sharing one PostgreSQL database.
 _PG_MIGRATION_LOCK = 0x6D6F6E69  # "moni"
+
+
+@dataclass(frozen=True)
+class DisabledNotifier:
+    """A notifier whose destination is gone; delivery waits for `monitor notifiers enable`."""
+
+    name: str
+    disabled_at: datetime
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -240,10 +249,17 @@ class Store:
             return True
 
     def due_deliveries(
-        self, now: datetime, *, include_waiting: bool = False, limit: int = 100
+        self,
+        now: datetime,
+        *,
+        include_waiting: bool = False,
+        limit: int = 100,
+        exclude_notifiers: Sequence[str] = (),
     ) -> list[Delivery]:
         """Pending deliveries due at `now`; with `include_waiting`, every pending one."""
         query = _delivery_query().where(deliveries.c.status == DeliveryStatus.PENDING.value)
+        if exclude_notifiers:
+            query = query.where(deliveries.c.notifier.not_in(list(exclude_notifiers)))
         if not include_waiting:
             query = query.where(deliveries.c.next_attempt_at <= now)
         # Oldest first, then in the order articles arrived, so people read alerts in order.
@@ -283,6 +299,81 @@ class Store:
             connection.execute(
                 deliveries.update().where(deliveries.c.id == delivery_id).values(**values)
             )
+
+    def postpone(self, delivery_ids: Sequence[str], until: datetime, now: datetime) -> None:
+        """Move pending deliveries to `until` without counting an attempt (digest periods)."""
+        if not delivery_ids:
+            return
+        with self._transaction() as connection:
+            connection.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(list(delivery_ids)))
+                .where(deliveries.c.status == DeliveryStatus.PENDING.value)
+                .values(next_attempt_at=until, updated_at=now)
+            )
+
+    def list_deliveries(
+        self, statuses: Sequence[DeliveryStatus], *, limit: int = 1000
+    ) -> list[Delivery]:
+        """Deliveries in `statuses`, oldest first (`monitor alerts list`)."""
+        query = (
+            _delivery_query()
+            .where(deliveries.c.status.in_([s.value for s in statuses]))
+            .order_by(alerts.c.created_at, deliveries.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as connection:
+            return [_delivery(row) for row in connection.execute(query)]
+
+    def requeue(
+        self, now: datetime, *, ids: Sequence[str] = (), all_dead: bool = False
+    ) -> list[str]:
+        """Dead deliveries back to pending, due `now`, attempts kept; returns their ids.
+
+        `ids` may name deliveries (`msg_…`) or alerts (`alert_…`: all their dead deliveries).
+        """
+        dead = deliveries.c.status == DeliveryStatus.DEAD.value
+        if all_dead:
+            condition = dead
+        else:
+            wanted = list(ids)
+            condition = dead & (deliveries.c.id.in_(wanted) | deliveries.c.alert_id.in_(wanted))
+        with self._transaction() as connection:
+            found = [
+                row.id for row in connection.execute(sa.select(deliveries.c.id).where(condition))
+            ]
+            if found:
+                connection.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id.in_(found))
+                    .values(
+                        status=DeliveryStatus.PENDING.value, next_attempt_at=now, updated_at=now
+                    )
+                )
+        return found
+
+    # --- notifier state -----------------------------------------------------------------
+
+    def disable_notifier(self, name: str, now: datetime, reason: str) -> None:
+        statement = self._insert(notifier_state).values(
+            name=name, disabled_at=now, reason=reason[:2000]
+        )
+        statement = statement.on_conflict_do_nothing(index_elements=["name"])
+        with self._transaction() as connection:
+            connection.execute(statement)
+
+    def enable_notifier(self, name: str) -> bool:
+        """Re-enable a disabled notifier; False if it was not disabled."""
+        with self._transaction() as connection:
+            result = connection.execute(
+                notifier_state.delete().where(notifier_state.c.name == name)
+            )
+        return bool(result.rowcount)
+
+    def disabled_notifiers(self) -> dict[str, DisabledNotifier]:
+        with self._transaction() as connection:
+            rows = connection.execute(sa.select(notifier_state)).all()
+        return {r.name: DisabledNotifier(r.name, r.disabled_at, r.reason) for r in rows}
 
     def delivery_counts(self) -> dict[str, int]:
         """Deliveries by status, for `status` output and tests."""

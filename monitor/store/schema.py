@@ -119,3 +119,11 @@ sources = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_sources_due", "active", "next_poll_at"),
 )
+
+notifier_state = Table(
+    "notifier_state",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("disabled_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+)
