@@ -13,7 +13,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,13 +133,25 @@ class App:
 
     # --- folders ------------------------------------------------------------------------
 
-    def poll(self, folder: FolderSettings) -> IngestReport:
-        """Scan one folder and ingest what it found; `SourceError` if it failed as a whole."""
+    def poll(
+        self,
+        folder: FolderSettings,
+        *,
+        closed: Collection[str] = (),
+        settle: timedelta | None = None,
+    ) -> IngestReport:
+        """Scan one folder and ingest what it found; `SourceError` if it failed as a whole.
+
+        `closed` and `settle`: see `FolderSource.poll` (the daemon's event-driven scans).
+        """
         now = self.clock()
         started = time.monotonic()
         state = self.store.load_state(folder.id)
         try:
-            result: Any = folder.source.poll(state, now)
+            if isinstance(folder.source, FolderSource):
+                result: Any = folder.source.poll(state, now, closed=closed, settle=settle)
+            else:
+                result = folder.source.poll(state, now)
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
         except SourceError as e:

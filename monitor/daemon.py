@@ -1,7 +1,10 @@
 """The long-running process: APScheduler ticks over a schedule that lives in the database.
 
     feeds tick (1 s)      claim due feeds (leases) up to the concurrency budget, poll each
-    folder scans          one job per folder, on its interval
+    folder events         inotify: a file closed after writing or moved in is scanned at once
+    folder scans          one job per folder, on its interval: the safety net (missed events,
+                          network filesystems), reading only files settled for SETTLE
+    config files          watched too: a save (in place or by rename) reloads like SIGHUP
     delivery loop         woken at once when new alerts are stored, else every second
     SIGHUP                reload config + watchlist: validate first, keep the old on error
     SIGTERM / SIGINT      stop taking work, let in-flight work finish for `shutdown_timeout`,
@@ -20,7 +23,8 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -32,6 +36,11 @@ from monitor.systemd import SystemdNotifier, WatchdogGate
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+SETTLE = timedelta(seconds=1)  # without inotify: a file unchanged this long is complete
+# With inotify, fresh files arrive through their close event; the rescan is only the safety net
+# for missed events, so it leaves alone anything modified recently (a writer may just pause).
+SETTLE_WATCHED = timedelta(minutes=2)
+RELOAD_DEBOUNCE = 0.3  # editors write several times per save
 
 
 class Daemon:
@@ -44,6 +53,9 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.last_tick = time.monotonic()
         self.reload_result = "not reloaded"
+        self.watchers: dict[str, asyncio.Task[None]] = {}
+        self.watching: set[str] = set()  # folders whose inotify watch is up
+        self.scanned: set[str] = set()  # folders scanned once since start (no settle then)
         self.systemd = SystemdNotifier()
         self.watchdog = WatchdogGate(self.systemd)
 
@@ -76,6 +88,7 @@ class Daemon:
                 )  # fmt: skip
             self.scheduler.start()
             delivery = asyncio.create_task(self.delivery_loop())
+            config_watch = asyncio.create_task(self.watch_config_files())
             self.systemd.ready(status=await self._status_line())
             log.info(
                 "started instance=%s feeds=%d folders=%d notifiers=%d topics=%d",
@@ -85,6 +98,9 @@ class Daemon:
             await self.stopping.wait()
             self.systemd.stopping()
             self.scheduler.shutdown(wait=False)
+            config_watch.cancel()
+            for watcher in self.watchers.values():
+                watcher.cancel()
             await self._drain(delivery)
             log.info("stopped instance=%s", self.app.instance)
             return 0
@@ -164,6 +180,12 @@ class Daemon:
         for job in self.scheduler.get_jobs():
             if job.id.startswith("folder:"):
                 job.remove()
+        for watcher in self.watchers.values():
+            watcher.cancel()
+        self.watchers = {
+            folder.id: asyncio.get_running_loop().create_task(self.watch_folder(folder))
+            for folder in self.app.folders
+        }
         for folder in self.app.folders:
             self.scheduler.add_job(
                 self.scan_folder, "interval", args=[folder],
@@ -199,16 +221,48 @@ class Daemon:
         if report.ingest.alerts:
             self.wake_delivery.set()
 
-    async def scan_folder(self, folder: FolderSettings) -> None:
+    async def scan_folder(
+        self, folder: FolderSettings, closed: frozenset[str] = frozenset()
+    ) -> None:
         if self.stopping.is_set():
             return
         try:
-            report = await asyncio.to_thread(self.app.poll, folder)
+            report = await asyncio.to_thread(self.app.poll, folder, closed=closed, settle=SETTLE)
         except SourceError as e:
             log.error("poll failed source=%s reason=%r", folder.id, e.reason)
             return
         if report.alerts:
             self.wake_delivery.set()
+
+    async def watch_folder(self, folder: FolderSettings) -> None:
+        """Scan as soon as inotify reports files closed after writing or moved in."""
+        events = folder.source.watch()
+        if events is None:
+            return
+        self.watching.add(folder.id)
+        try:
+            async for names in events:
+                await self.scan_folder(folder, frozenset(names))
+        except SourceError as e:
+            log.warning(
+                "folder events off source=%s reason=%r (rescans continue)", folder.id, e.reason
+            )
+        finally:
+            self.watching.discard(folder.id)
+
+    async def watch_config_files(self) -> None:
+        """Reload when the config or the watchlist file is saved, in place or by rename."""
+        while not self.stopping.is_set():
+            paths = {self.app.settings.path.resolve(), self.app.settings.watchlist_path.resolve()}
+            try:
+                changed = await _wait_for_change(paths)
+            except OSError as e:
+                log.warning("config watch off reason=%r (SIGHUP still reloads)", str(e))
+                return
+            if changed:
+                await asyncio.sleep(RELOAD_DEBOUNCE)
+                log.info("config changed files=%s", ",".join(sorted(p.name for p in changed)))
+                await self.reload()
 
     async def delivery_loop(self) -> None:
         """Deliver as soon as alerts are stored, and every second for retries that fall due."""
@@ -235,3 +289,35 @@ class Daemon:
                 len(still), timeout,
             )  # fmt: skip
         await asyncio.gather(*still, return_exceptions=True)
+
+
+async def _wait_for_change(paths: set[Path]) -> set[Path]:
+    """The paths that were written or replaced; inotify on their folders, else mtime polling."""
+    try:
+        import asyncinotify
+    except ImportError:
+        return await _poll_for_change(paths)
+    mask = asyncinotify.Mask.CLOSE_WRITE | asyncinotify.Mask.MOVED_TO | asyncinotify.Mask.CREATE
+    with asyncinotify.Inotify() as inotify:
+        for folder in {p.parent for p in paths}:
+            inotify.add_watch(folder, mask)
+        async for event in inotify:
+            if event.path is not None and event.path.resolve() in paths:
+                return {event.path.resolve()}
+    return set()
+
+
+async def _poll_for_change(paths: set[Path]) -> set[Path]:
+    def stamp(path: Path) -> tuple[int, int] | None:
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_ino
+
+    before = {p: stamp(p) for p in paths}
+    while True:
+        await asyncio.sleep(1.0)
+        changed = {p for p in paths if stamp(p) != before[p]}
+        if changed:
+            return changed

@@ -14,7 +14,7 @@ from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
-from monitor.models import Delivery, Poll, RawItem
+from monitor.models import Delivery, Poll
 
 SOURCES = "monitor.sources"
 NOTIFIERS = "monitor.notifiers"
@@ -55,8 +55,10 @@ class Source(ABC):
     def poll(self, state: Any, now: datetime) -> Poll | Awaitable[Poll]:
         """New items since `state`, the state for next time, and what the daemon must act on."""
 
-    def watch(self) -> AsyncIterator[RawItem] | None:
-        """Push-capable sources return an async iterator of items; polling stays a safety net."""
+    def watch(self) -> AsyncIterator[Any] | None:
+        """Push-capable sources return an async iterator of change notices; the daemon polls
+        the source at once for each (so state stays in `poll`), and still polls on schedule.
+        """
         return None
 
 

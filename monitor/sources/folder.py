@@ -8,14 +8,15 @@ of its bytes) is not handed on again.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fnmatch
 import hashlib
 import logging
 import os
 import stat
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,22 @@ class FolderSource(Source):
         self.end_markers = tuple(m for m in end_markers if m)
         self.max_file_size = max_file_size
 
-    def poll(self, state: Any, now: datetime) -> Poll:
+    def poll(
+        self,
+        state: Any,
+        now: datetime,
+        *,
+        closed: Collection[str] = (),
+        settle: timedelta | None = None,
+    ) -> Poll:
+        """New or changed files since `state`.
+
+        `settle` (the daemon's periodic rescan): a file modified less than `settle` ago may
+        still be being written, so it waits for the next scan, unless inotify reported it
+        `closed` after writing (IN_CLOSE_WRITE) or moved into the folder (IN_MOVED_TO).
+        """
         known: dict[str, list[Any]] = dict((state or {}).get("files", {}))
+        recent_ns = (now - settle).timestamp() * 1e9 if settle else None
         seen: dict[str, list[Any]] = {}
         items: list[RawItem] = []
         try:
@@ -75,6 +90,10 @@ class FolderSource(Source):
             if previous and previous[0] == info.st_size and previous[1] == info.st_mtime_ns:
                 seen[entry.name] = previous
                 continue
+            if recent_ns is not None and info.st_mtime_ns > recent_ns and entry.name not in closed:
+                if previous:
+                    seen[entry.name] = previous
+                continue  # still settling: read at the next scan or on its close event
             record = self._read(entry.name, info, previous, now)
             if record is None:
                 continue
@@ -83,6 +102,44 @@ class FolderSource(Source):
             if item is not None:
                 items.append(item)
         return Poll(items=tuple(items), state={"files": seen})
+
+    def watch(self) -> AsyncIterator[set[str]] | None:
+        """Names of files closed after writing or moved into the folder, in batches.
+
+        None where inotify is unavailable (not Linux): the daemon then relies on rescans with
+        a settle delay. The daemon rescans the folder for each batch, so fingerprints and
+        dedupe stay in one place (`poll`).
+        """
+        try:
+            import asyncinotify
+        except ImportError:
+            return None
+        return self._watch(asyncinotify)
+
+    async def _watch(self, asyncinotify: Any) -> AsyncIterator[set[str]]:
+        mask = (
+            asyncinotify.Mask.CLOSE_WRITE | asyncinotify.Mask.MOVED_TO | asyncinotify.Mask.ONLYDIR
+        )
+        with asyncinotify.Inotify() as inotify:
+            try:
+                inotify.add_watch(self.path, mask)
+            except OSError as e:
+                raise SourceError(self.id, f"cannot watch folder {self.path}: {e.strerror}") from e
+            batch: set[str] = set()
+            events = aiter(inotify)
+            while True:
+                if not batch:
+                    event = await anext(events)
+                else:
+                    try:  # gather what arrives within a few ms into one rescan
+                        event = await asyncio.wait_for(anext(events), 0.005)
+                    except TimeoutError:
+                        yield batch
+                        batch = set()
+                        continue
+                name = event.name.name if event.name is not None else ""
+                if name and any(fnmatch.fnmatchcase(name, p) for p in self.patterns):
+                    batch.add(name)
 
     def read_file(self, path: Path, now: datetime) -> RawItem:
         """One file as this source would read it (`monitor explain`); `SourceError` if unfit."""
