@@ -161,9 +161,14 @@ class App:
         report = self.pipeline.ingest_poll(folder.id, result, now)
         log.info(
             "polled source=%s items=%d new=%d duplicates=%d skipped=%d alerts=%d ms=%d",
-            folder.id, len(result.items), report.new, report.duplicates, report.skipped,
-            report.alerts, (time.monotonic() - started) * 1000,
-        )  # fmt: skip
+            folder.id,
+            len(result.items),
+            report.new,
+            report.duplicates,
+            report.skipped,
+            report.alerts,
+            (time.monotonic() - started) * 1000,
+        )
         return report
 
     # --- feeds --------------------------------------------------------------------------
@@ -197,9 +202,13 @@ class App:
 
     def claim_feeds(self, *, limit: int, ignore_schedule: bool = False) -> list[SourceHealth]:
         return self.store.claim_sources(
-            "feed", self.instance, self.clock(), self.lease, limit=limit,
+            "feed",
+            self.instance,
+            self.clock(),
+            self.lease,
+            limit=limit,
             ignore_schedule=ignore_schedule,
-        )  # fmt: skip
+        )
 
     async def poll_feed(self, row: SourceHealth) -> FeedReport:
         """Poll one claimed feed, ingest its entries off the event loop, record its health."""
@@ -222,16 +231,24 @@ class App:
             logging.WARNING if poll.outcome in (Outcome.FAILED, Outcome.GONE) else logging.INFO,
             "polled feed=%s status=%s result=%s new=%d updated=%d unchanged=%d skipped=%d "
             "alerts=%d ms=%d%s",
-            feed.id, poll.status or "-", poll.outcome.value, report.ingest.new,
-            report.ingest.updated, report.ingest.duplicates, report.ingest.skipped,
-            report.ingest.alerts, (time.monotonic() - started) * 1000,
+            feed.id,
+            poll.status or "-",
+            poll.outcome.value,
+            report.ingest.new,
+            report.ingest.updated,
+            report.ingest.duplicates,
+            report.ingest.skipped,
+            report.ingest.alerts,
+            (time.monotonic() - started) * 1000,
             f" reason={poll.reason!r}" if poll.reason else "",
-        )  # fmt: skip
+        )
         if poll.moved_to:
             log.warning(
                 "feed moved permanently feed=%s url=%s hint=%r",
-                feed.id, poll.moved_to, "update url in the config",
-            )  # fmt: skip
+                feed.id,
+                poll.moved_to,
+                "update url in the config",
+            )
         return report
 
     def _record_feed_poll(
@@ -252,17 +269,28 @@ class App:
             delay *= self.rng.uniform(0.8, 1.2)
             if poll.outcome is Outcome.GONE:
                 disable = poll.reason or "gone"
-                log.error("feed disabled feed=%s reason=%r hint=%r", feed.id, disable,
-                          f"monitor feeds enable {feed.id}")  # fmt: skip
+                log.error(
+                    "feed disabled feed=%s reason=%r hint=%r",
+                    feed.id,
+                    disable,
+                    f"monitor feeds enable {feed.id}",
+                )
             elif poll.not_before is not None and poll.status in (429, 503):
                 hold_until = poll.not_before
         next_poll = now + timedelta(seconds=delay)
         if poll.not_before is not None and poll.not_before > next_poll:
             next_poll = poll.not_before
         self.store.finish_poll(
-            feed.id, self.instance, now, state=poll.state, result=poll.outcome.value, error=error,
-            next_poll_at=next_poll, hold_until=hold_until, disable_reason=disable,
-        )  # fmt: skip
+            feed.id,
+            self.instance,
+            now,
+            state=poll.state,
+            result=poll.outcome.value,
+            error=error,
+            next_poll_at=next_poll,
+            hold_until=hold_until,
+            disable_reason=disable,
+        )
 
     # --- delivery and one-shot runs -------------------------------------------------------
 
@@ -311,8 +339,12 @@ class App:
             if not row.active:
                 log.warning("skipped feed=%s reason=%r", row.id, row.disabled_reason)
             elif row.hold_until and row.hold_until > now:
-                log.warning("skipped feed=%s reason=%r until=%s", row.id, "Retry-After in force",
-                            row.hold_until.isoformat(timespec="seconds"))  # fmt: skip
+                log.warning(
+                    "skipped feed=%s reason=%r until=%s",
+                    row.id,
+                    "Retry-After in force",
+                    row.hold_until.isoformat(timespec="seconds"),
+                )
 
     def close(self) -> None:
         for notifier in self.deliverer.notifiers.values():
@@ -349,7 +381,7 @@ async def _await(result: Any) -> Any:
 class Explained:
     """`monitor explain` for one file: the article (or why there is none) and every verdict."""
 
-    path: Path
+    target: str  # the file, feed entry or stored article explained
     article: Article | None
     error: str | None
     verdicts: tuple[Verdict, ...]
@@ -373,11 +405,92 @@ def explain_files(
             item = source.read_file(path, utc_now())
             article = extract(item)
         except (ExtractError, SourceError) as e:
-            results.append(Explained(path, None, str(e), ()))
+            results.append(Explained(str(path), None, str(e), ()))
             continue
         verdicts = tuple(matcher.explain(article.title, article.text))
-        results.append(Explained(path, article, None, verdicts))
+        results.append(Explained(str(path), article, None, verdicts))
     return results
+
+
+def explain_url(
+    url: str, watchlist: Watchlist, *, allow_private_network: bool = False
+) -> list[Explained]:
+    """Fetch `url` as a feed (same limits and address checks) and explain every entry."""
+    result = test_feed(url, watchlist, allow_private_network=allow_private_network)
+    if result.error:
+        return [Explained(url, None, result.error, ())]
+    matcher = Matcher(watchlist)
+    return [
+        Explained(
+            article.url or article.location,
+            article,
+            None,
+            tuple(matcher.explain(article.title, article.text)),
+        )
+        for article, _topics in result.entries
+    ]
+
+
+def explain_stored(store: Store, hash_prefix: str, watchlist: Watchlist) -> list[Explained]:
+    """Explain a stored article found by (a prefix of) its content hash."""
+    found = store.find_articles(hash_prefix, limit=2)
+    if not found:
+        return [Explained(hash_prefix, None, "no stored article has this hash", ())]
+    if len(found) > 1:
+        return [Explained(hash_prefix, None, "ambiguous hash prefix: give more characters", ())]
+    (article,) = found
+    verdicts = tuple(Matcher(watchlist).explain(article.title, article.text))
+    return [Explained(article.content_hash, article, None, verdicts)]
+
+
+# --- replay and topics -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayHit:
+    article: Article
+    topic_id: str
+    already_alerted: bool
+
+
+@dataclass
+class ReplayReport:
+    scanned: int = 0
+    hits: list[ReplayHit] = field(default_factory=list)
+    queued: int = 0  # alerts created by --send
+
+
+def replay(
+    app: App,
+    watchlist: Watchlist,
+    *,
+    since: datetime | None,
+    topic: str | None = None,
+    send: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayReport:
+    """Run `watchlist` over stored articles: what would have alerted (and, with `send`, queue
+    the alerts not already recorded: insert-if-absent, so nothing is ever alerted twice).
+    """
+    matcher = Matcher(watchlist)
+    total = app.store.count_articles(since)
+    report = ReplayReport()
+    now = app.clock()
+    for article_id, article, alerted in app.store.iter_articles(since):
+        report.scanned += 1
+        matches = [
+            m
+            for m in matcher.match(article.title, article.text)
+            if topic is None or m.topic_id == topic
+        ]
+        report.hits.extend(ReplayHit(article, m.topic_id, m.topic_id in alerted) for m in matches)
+        fresh = [m for m in matches if m.topic_id not in alerted]
+        if send and fresh:
+            alerts, deliveries = app.pipeline.outbox_rows(article, fresh, matcher, now)
+            report.queued += app.store.add_alerts(article_id, alerts, deliveries, now)
+        if progress is not None:
+            progress(report.scanned, total)
+    return report
 
 
 def _folder_for(path: Path, folders: Sequence[FolderSettings]) -> FolderSettings | None:

@@ -53,13 +53,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("check", help="validate the config and the watchlist")
 
-    explain = commands.add_parser("explain", help="show how files match every topic (no writes)")
-    explain.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    explain = commands.add_parser(
+        "explain", help="show how files, feeds or stored articles match every topic (no writes)"
+    )
+    explain.add_argument("targets", nargs="*", metavar="FILE|URL")
+    explain.add_argument(
+        "--article",
+        action="append",
+        default=[],
+        metavar="HASH",
+        help="a stored article by (a prefix of) its content hash",
+    )
     explain.add_argument("--watchlist", type=Path, help="use this watchlist instead")
+    explain.add_argument(
+        "--allow-private-network", action="store_true", help="allow a URL on an internal address"
+    )
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.add_argument("--no-color", action="store_true", help="no colours even on a terminal")
 
     commands.add_parser("status", help="sources, alert queue and database at a glance")
+
+    replay = commands.add_parser("replay", help="run a watchlist over stored articles")
+    replay.add_argument("--since", default="30d", help='how far back (default "30d"; "all")')
+    replay.add_argument("--topic", help="only this topic")
+    replay.add_argument("--watchlist", type=Path, help="use this watchlist instead")
+    replay.add_argument(
+        "--send", action="store_true", help="queue the alerts not already sent (default: dry run)"
+    )
+
+    commands.add_parser("topics", help="topics with their alert counts (24 h, 7 days)")
 
     feeds = commands.add_parser("feeds", help="list, try, enable, import and export feeds")
     feed_commands = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
@@ -120,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _db(args, settings)
         if args.command == "status":
             return _status(settings)
+        if args.command == "replay":
+            return _replay(args, settings)
+        if args.command == "topics":
+            return _topics(settings)
         if args.command == "feeds":
             return _feeds(args, settings)
         if args.command == "notifiers":
@@ -238,8 +264,10 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
-             for row in (headers, *rows)]  # fmt: skip
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in (headers, *rows)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -252,8 +280,11 @@ def _notifiers(args: argparse.Namespace, settings: Settings) -> int:
     if args.notifiers_command == "test":
         chosen = by_name.get(args.name)
         if chosen is None:
-            print(f"monitor: no notifier named {args.name!r} (configured: "
-                  f"{', '.join(by_name) or 'none'})", file=sys.stderr)  # fmt: skip
+            print(
+                f"monitor: no notifier named {args.name!r} (configured: "
+                f"{', '.join(by_name) or 'none'})",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         try:
             try_notifier(chosen.notifier, utc_now())
@@ -304,24 +335,32 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"requeued {delivery_id}")
             missing = [i for i in args.ids if i not in ids]
             if not ids or (missing and not any(i.startswith("alert_") for i in args.ids)):
-                print("monitor: no dead delivery matched " + (" ".join(missing) or "--all-dead"),
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    "monitor: no dead delivery matched " + (" ".join(missing) or "--all-dead"),
+                    file=sys.stderr,
+                )
                 return EXIT_FAILURES
             print(f"{len(ids)} deliveries requeued; they go out at the next pass")
             return EXIT_OK
-        statuses = [DeliveryStatus.DEAD] if args.dead else [DeliveryStatus.PENDING,
-                                                            DeliveryStatus.DEAD]  # fmt: skip
+        statuses = (
+            [DeliveryStatus.DEAD] if args.dead else [DeliveryStatus.PENDING, DeliveryStatus.DEAD]
+        )
         deliveries = store.list_deliveries(statuses)
     finally:
         store.close()
     rows = [
         (
-            d.id, d.status.value, d.notifier, str(d.attempts),
+            d.id,
+            d.status.value,
+            d.notifier,
+            str(d.attempts),
             d.next_attempt_at.isoformat(timespec="seconds") if d.status == "pending" else "-",
-            d.alert.topic.id, d.alert.article.title[:40], (d.last_error or "")[:60],
+            d.alert.topic.id,
+            d.alert.article.title[:40],
+            (d.last_error or "")[:60],
         )
         for d in deliveries
-    ]  # fmt: skip
+    ]
     headers = ("DELIVERY", "STATUS", "NOTIFIER", "ATTEMPTS", "NEXT", "TOPIC", "TITLE", "ERROR")
     sys.stdout.write(_table(headers, rows))
     print(f"{len(rows)} deliveries")
@@ -329,18 +368,41 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _explain(args: argparse.Namespace, config_path: Path) -> int:
-    from monitor.app import explain_files
+    from monitor.app import explain_files, explain_stored, explain_url
     from monitor.config import load_config, load_watchlist
 
-    folders: tuple[Any, ...] = ()
+    if not args.targets and not args.article:
+        print("monitor: explain needs a FILE, a URL or --article HASH", file=sys.stderr)
+        return EXIT_USAGE
+    settings = None
     if args.watchlist:
         watchlist = load_watchlist(args.watchlist)
         if config_path.exists():
-            folders = load_config(config_path).folders
+            settings = load_config(config_path)
     else:
         settings = load_config(config_path)
-        watchlist, folders = settings.watchlist, settings.folders
-    results = explain_files(args.files, watchlist, folders)
+        watchlist = settings.watchlist
+    folders = settings.folders if settings else ()
+    results: list[Explained] = []
+    for target in args.targets:
+        if re.match(r"(?i)^https?://", target):
+            results += explain_url(
+                target, watchlist, allow_private_network=args.allow_private_network
+            )
+        else:
+            results += explain_files([Path(target)], watchlist, folders)
+    if args.article:
+        if settings is None:
+            print("monitor: --article needs the config (for the database)", file=sys.stderr)
+            return EXIT_USAGE
+        store = _open_store(settings)
+        if store is None:
+            return EXIT_FAILURES
+        try:
+            for prefix in args.article:
+                results += explain_stored(store, prefix, watchlist)
+        finally:
+            store.close()
     if args.json:
         json.dump([_explained_json(r) for r in results], sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -364,7 +426,7 @@ def _explained_json(result: Explained) -> dict[str, Any]:
         ]
 
     return {
-        "file": str(result.path),
+        "target": result.target,
         "error": result.error,
         "article": None
         if article is None
@@ -394,7 +456,7 @@ def _explained_text(result: Explained, color: bool) -> str:
     def paint(text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
-    lines = [paint(str(result.path), "1")]
+    lines = [paint(result.target, "1")]
     if result.article is None:
         lines.append(f"  skipped: {result.error}")
         return "\n".join(lines) + "\n\n"
@@ -419,6 +481,13 @@ def _explained_text(result: Explained, color: bool) -> str:
     for verdict in result.verdicts:
         mark = paint("✔", "32") if verdict.matched else paint("✘", "31")
         lines.append(f"  {mark} {verdict.topic.id} ({verdict.topic.title}): {verdict.reason}")
+        shown = 0
+        for term in [*(r for g in verdict.groups for r in g), *verdict.any, *verdict.vetoes]:
+            for hit in term.hits[:1]:
+                if shown < 4:
+                    source = article.title if hit.field == "title" else article.text
+                    lines.append(f"      {hit.field}: {_in_context(source, hit, paint)}")
+                    shown += 1
         for index, group in enumerate(verdict.groups, 1):
             lines.append(term_line(f"all[{index}]", group))
         if verdict.any:
@@ -426,6 +495,17 @@ def _explained_text(result: Explained, color: bool) -> str:
         if verdict.vetoes:
             lines.append(term_line(paint("none", "31"), verdict.vetoes))
     return "\n".join(lines) + "\n\n"
+
+
+def _in_context(text: str, hit: Any, paint: Any) -> str:
+    """The hit inside ~30 characters either side, on one line, highlighted (or [bracketed])."""
+    from monitor.text import one_line
+
+    start, end = hit.start, hit.start + len(hit.found)
+    before = one_line(text[max(0, start - 30) : start])
+    after = one_line(text[end : end + 30])
+    marked = paint(hit.found, "1;33") if "\x1b" in paint("x", "1") else f"[{hit.found}]"
+    return f"…{before}{marked}{after}…"
 
 
 def _mask_url(url: str) -> str:
@@ -490,6 +570,7 @@ def _status(settings: Settings) -> int:
         queue = store.queue_summary(now)
         size = store.size_bytes()
         articles = store.article_count()
+        instances = store.list_instances()
     finally:
         store.close()
     configured = [("folder", f.id) for f in settings.folders] + [
@@ -522,6 +603,24 @@ def _status(settings: Settings) -> int:
             ("kind", "source", "last poll", "result", "failures", "next poll", "last error"), lines
         )
     )
+    if instances:
+        print()
+        sys.stdout.write(
+            table(
+                ("instance", "started", "last heartbeat", "last reload"),
+                [
+                    (
+                        i["name"],
+                        _when(i["started_at"], now),
+                        _when(i["heartbeat_at"], now),
+                        f"{i['reload_result']} ({_when(i['reload_at'], now)})"
+                        if i["reload_result"]
+                        else "-",
+                    )
+                    for i in instances
+                ],
+            )
+        )
     print()
     sys.stdout.write(
         table(
@@ -643,4 +742,98 @@ def _feeds_without_config(args: argparse.Namespace, config_path: Path) -> int:
         print(f"  {article.url or '-'}  published {article.published or '-'}")
         print(f"  matches: {', '.join(topics) if topics else '-'}")
     print(f"{len(result.entries)} entries; {result.skipped} skipped; nothing stored")
+    return EXIT_OK
+
+
+def _parse_since(value: str) -> Any:
+    from monitor.app import utc_now
+    from monitor.config import parse_duration
+
+    if value == "all":
+        return None
+    return utc_now() - parse_duration(value)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import make_app, replay
+    from monitor.config import load_watchlist
+
+    try:
+        since = _parse_since(args.since)
+    except ValueError as e:
+        print(f"monitor: --since: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    watchlist = settings.watchlist
+    if args.watchlist:
+        watchlist = load_watchlist(args.watchlist, notifiers={n.name for n in settings.notifiers})
+    if args.topic and args.topic not in {t.id for t in watchlist.topics}:
+        print(f"monitor: no topic {args.topic!r} in the watchlist", file=sys.stderr)
+        return EXIT_USAGE
+    store = _open_store(settings)
+    if store is None:
+        return EXIT_FAILURES
+    app = make_app(settings, store=store)
+    try:
+        report = replay(
+            app,
+            watchlist,
+            since=since,
+            topic=args.topic,
+            send=args.send,
+            progress=_progress_bar("replay"),
+        )
+    finally:
+        app.close()
+    rows = [
+        (
+            hit.topic_id,
+            "already alerted"
+            if hit.already_alerted
+            else ("queued" if args.send else "would alert"),
+            hit.article.content_hash[:15],
+            hit.article.title[:60],
+        )
+        for hit in report.hits
+    ]
+    sys.stdout.write(table(("topic", "state", "article", "title"), rows))
+    new = sum(1 for hit in report.hits if not hit.already_alerted)
+    verb = "queued" if args.send else "would be new (dry run; --send queues them)"
+    print(
+        f"{report.scanned} articles scanned; {len(report.hits)} matches; "
+        f"{report.queued if args.send else new} {verb}"
+    )
+    return EXIT_OK
+
+
+def _progress_bar(label: str) -> Any:
+    """A one-line progress bar on a terminal (stderr); silent when redirected."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if total and (done == total or done % 50 == 0):
+            width = 30
+            filled = width * done // total
+            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+            if done == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    return show
+
+
+def _topics(settings: Settings) -> int:
+    from monitor.app import utc_now
+
+    store = _open_store(settings)
+    if store is None:
+        return EXIT_FAILURES
+    try:
+        counts = store.topic_counts(utc_now())
+    finally:
+        store.close()
+    rows = [(t.id, t.title, *counts.get(t.id, (0, 0))) for t in settings.watchlist.topics]
+    retired = sorted(set(counts) - {t.id for t in settings.watchlist.topics})
+    rows += [(topic, "(not in the watchlist)", *counts[topic]) for topic in retired]
+    sys.stdout.write(table(("topic", "title", "alerts 24h", "alerts 7d"), rows))
     return EXIT_OK

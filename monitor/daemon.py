@@ -71,6 +71,9 @@ class Daemon:
         fetcher = None
         try:
             await asyncio.to_thread(self.app.start)
+            await asyncio.to_thread(
+                self.app.store.record_instance, self.app.instance, self.app.clock(), started=True
+            )
             fetcher = self.app.make_fetcher()
             self.app.use_fetcher(fetcher)
             self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
@@ -132,14 +135,18 @@ class Daemon:
         try:
             settings = await asyncio.to_thread(self.reload_config)
         except ConfigError as e:
-            self.reload_result = f"rejected: {len(e.problems)} problems"
+            self.reload_result = f"rejected: {e.problems[0]}" + (
+                f" (+{len(e.problems) - 1} more)" if len(e.problems) > 1 else ""
+            )
             for problem in e.problems:
                 log.error("reload rejected problem=%r", str(problem))
+            await self._record_reload()
             self.systemd.ready(status=f"reload rejected; {await self._status_line()}")
             return False
         await asyncio.to_thread(self.app.reconfigure, settings)
         self._schedule_folders()
         self.reload_result = "ok"
+        await self._record_reload()
         log.info(
             "reloaded feeds=%d folders=%d topics=%d",
             len(settings.feeds), len(settings.folders), len(settings.watchlist.topics),
@@ -157,8 +164,20 @@ class Daemon:
             f"in_flight={len(self.in_flight)}"
         )
 
+    async def _record_reload(self) -> None:
+        try:
+            await asyncio.to_thread(
+                self.app.store.record_instance, self.app.instance, self.app.clock(),
+                reload_result=self.reload_result,
+            )  # fmt: skip
+        except MonitorError as e:
+            log.warning("status failed reason=%r", str(e))
+
     async def report_status(self) -> None:
         try:
+            await asyncio.to_thread(
+                self.app.store.record_instance, self.app.instance, self.app.clock()
+            )
             self.systemd.status(await self._status_line())
         except MonitorError as e:
             log.warning("status failed reason=%r", str(e))

@@ -120,12 +120,7 @@ class Pipeline:
         if previous is not None:
             # An updated entry alerts only for topics its earlier version did not match.
             matches = [m for m in matches if m.topic_id not in previous[1]]
-        alerts = [self._alert(article, m, now) for m in matches]
-        deliveries = [
-            NewDelivery(delivery_id(alert.id, name), alert.id, name)
-            for alert in alerts
-            for name in self._notifiers_for(alert.topic.id, matcher)
-        ]
+        alerts, deliveries = self.outbox_rows(article, matches, matcher, now)
         previous_id = previous[0] if previous else None
         if self.store.add_article(article, alerts, deliveries, now, previous_id=previous_id):
             if previous is None:
@@ -147,18 +142,29 @@ class Pipeline:
             )  # fmt: skip
         return report
 
-    def _alert(self, article: Article, match: Match, now: datetime) -> Alert:
-        topic = next(t for t in self.matcher.watchlist.topics if t.id == match.topic_id)
-        return Alert(
-            id=alert_id(article.content_hash, topic.id),
-            topic=TopicRef(topic.id, topic.title),
-            article=article,
-            matched=match.matched,
-            found=match.found,
-            snippet=match.snippet,
-            created_at=now,
-        )
+    def outbox_rows(
+        self, article: Article, matches: Sequence[Match], matcher: Matcher, now: datetime
+    ) -> tuple[list[Alert], list[NewDelivery]]:
+        """The alerts of `matches` and one delivery per alert and notifier of its topic.
 
-    def _notifiers_for(self, topic_id: str, matcher: Matcher) -> Sequence[str]:
-        topic = next(t for t in matcher.watchlist.topics if t.id == topic_id)
-        return self.notifiers if topic.notify is None else topic.notify
+        `matcher` is the one that produced the matches: a reload may swap `self.matcher`
+        meanwhile, and a topic must be looked up in the watchlist that matched it.
+        """
+        topics = {t.id: t for t in matcher.watchlist.topics}
+        alerts: list[Alert] = []
+        deliveries: list[NewDelivery] = []
+        for match in matches:
+            topic = topics[match.topic_id]
+            alert = Alert(
+                id=alert_id(article.content_hash, topic.id),
+                topic=TopicRef(topic.id, topic.title),
+                article=article,
+                matched=match.matched,
+                found=match.found,
+                snippet=match.snippet,
+                created_at=now,
+            )
+            alerts.append(alert)
+            names = self.notifiers if topic.notify is None else topic.notify
+            deliveries.extend(NewDelivery(delivery_id(alert.id, n), alert.id, n) for n in names)
+        return alerts, deliveries

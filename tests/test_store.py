@@ -69,10 +69,10 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
 
 def test_migrations_apply_once_and_report_status(tmp_path: Path) -> None:
     s = Store.open(f"sqlite:///{tmp_path}/m.db")
-    assert s.migration_status() == (None, "0003")
-    assert s.upgrade() == (None, "0003")
-    assert s.upgrade() == ("0003", "0003")
-    assert s.migration_status() == ("0003", "0003")
+    assert s.migration_status() == (None, "0004")
+    assert s.upgrade() == (None, "0004")
+    assert s.upgrade() == ("0004", "0004")
+    assert s.migration_status() == ("0004", "0004")
     s.close()
 
 
@@ -84,7 +84,7 @@ def test_a_database_of_release_0001_upgrades_and_keeps_folder_state(tmp_path: Pa
             sa.text("INSERT INTO source_state (source, state, updated_at) VALUES (:s, :st, :u)"),
             {"s": "inbox", "st": '{"files": {"a.txt": [1, 2, "h"]}}', "u": "2026-11-01 00:00:00"},
         )
-    assert s.upgrade() == ("0001", "0003")
+    assert s.upgrade() == ("0001", "0004")
     assert s.load_state("inbox") == {"files": {"a.txt": [1, 2, "h"]}}
     (row,) = s.list_sources()
     assert (row.id, row.kind, row.active) == ("inbox", "folder", True)
@@ -156,3 +156,13 @@ def test_source_state_round_trip(store: Store) -> None:
     store.save_state("inbox", {"files": {"a.txt": [1, 2, "h"]}}, NOW)
     store.save_state("inbox", {"files": {"b.txt": [3, 4, "i"]}}, NOW)
     assert store.load_state("inbox") == {"files": {"b.txt": [3, 4, "i"]}}
+
+
+def test_instances_record_start_heartbeat_and_reload(store: Store) -> None:
+    later = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    store.record_instance("a", NOW, started=True)
+    store.record_instance("a", later, reload_result="ok")
+    (row,) = store.list_instances()
+    assert (row["started_at"], row["heartbeat_at"], row["reload_result"]) == (NOW, later, "ok")
+    store.record_instance("a", later, started=True)
+    assert store.list_instances()[0]["reload_result"] is None

@@ -24,7 +24,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.models import Alert, Article, Delivery, DeliveryStatus, SourceHealth, TopicRef
-from monitor.store.schema import alerts, articles, deliveries, notifier_state, sources
+from monitor.store.schema import (
+    alerts,
+    articles,
+    deliveries,
+    instances,
+    notifier_state,
+    sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -216,35 +223,12 @@ class Store:
             if new_alerts:
                 connection.execute(
                     self._insert(alerts).on_conflict_do_nothing(),
-                    [
-                        {
-                            "id": alert.id,
-                            "article_id": inserted.id,
-                            "topic_id": alert.topic.id,
-                            "topic_title": alert.topic.title,
-                            "matched": list(alert.matched),
-                            "found": list(alert.found),
-                            "snippet": alert.snippet,
-                            "created_at": alert.created_at,
-                        }
-                        for alert in new_alerts
-                    ],
+                    [_alert_values(alert, inserted.id) for alert in new_alerts],
                 )
             if new_deliveries:
                 connection.execute(
                     self._insert(deliveries).on_conflict_do_nothing(),
-                    [
-                        {
-                            "id": d.id,
-                            "alert_id": d.alert_id,
-                            "notifier": d.notifier,
-                            "status": DeliveryStatus.PENDING.value,
-                            "attempts": 0,
-                            "next_attempt_at": now,
-                            "updated_at": now,
-                        }
-                        for d in new_deliveries
-                    ],
+                    [_delivery_values(d, now) for d in new_deliveries],
                 )
             return True
 
@@ -419,6 +403,124 @@ class Store:
             return int(
                 connection.execute(sa.select(sa.func.count()).select_from(articles)).scalar_one()
             )
+
+    # --- stored articles: explain, replay, topics ------------------------------------------
+
+    def find_articles(self, hash_prefix: str, limit: int = 2) -> list[Article]:
+        """Articles whose content hash starts with `hash_prefix` (with or without `v1:`)."""
+        prefix = hash_prefix if ":" in hash_prefix else f"v1:{hash_prefix}"
+        query = (
+            sa.select(articles)
+            .where(articles.c.content_hash.startswith(prefix, autoescape=True))
+            .order_by(articles.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as connection:
+            return [_article(row) for row in connection.execute(query)]
+
+    def iter_articles(
+        self, since: datetime | None, *, batch: int = 500
+    ) -> Iterator[tuple[int, Article, set[str]]]:
+        """(id, article, topics already alerted) first seen since `since`, oldest first.
+
+        Keyset pagination in short transactions, so a long replay never holds a lock.
+        """
+        last_id = 0
+        while True:
+            query = sa.select(articles).where(articles.c.id > last_id)
+            if since is not None:
+                query = query.where(articles.c.first_seen >= since)
+            query = query.order_by(articles.c.id).limit(batch)
+            with self._transaction() as connection:
+                rows = connection.execute(query).all()
+                if not rows:
+                    return
+                alerted: dict[int, set[str]] = {}
+                for article_id, topic_id in connection.execute(
+                    sa.select(alerts.c.article_id, alerts.c.topic_id).where(
+                        alerts.c.article_id.in_([r.id for r in rows])
+                    )
+                ):
+                    alerted.setdefault(article_id, set()).add(topic_id)
+            for row in rows:
+                yield row.id, _article(row), alerted.get(row.id, set())
+            last_id = rows[-1].id
+
+    def count_articles(self, since: datetime | None) -> int:
+        query = sa.select(sa.func.count()).select_from(articles)
+        if since is not None:
+            query = query.where(articles.c.first_seen >= since)
+        with self._transaction() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def add_alerts(
+        self,
+        article_id: int,
+        new_alerts: Sequence[Alert],
+        new_deliveries: Sequence[NewDelivery],
+        now: datetime,
+    ) -> int:
+        """Alerts for an article already stored (replay --send); insert-if-absent. Returns
+        how many alerts were new; deliveries are only created for those.
+        """
+        if not new_alerts:
+            return 0
+        with self._transaction() as connection:
+            inserted = (
+                connection.execute(
+                    self._insert(alerts)
+                    .values([_alert_values(a, article_id) for a in new_alerts])
+                    .on_conflict_do_nothing()
+                    .returning(alerts.c.id)
+                )
+                .scalars()
+                .all()
+            )
+            fresh = set(inserted)
+            rows = [_delivery_values(d, now) for d in new_deliveries if d.alert_id in fresh]
+            if rows:
+                connection.execute(self._insert(deliveries).on_conflict_do_nothing(), rows)
+            return len(fresh)
+
+    def topic_counts(self, now: datetime) -> dict[str, tuple[int, int]]:
+        """Alerts per topic in the last 24 h and 7 days."""
+        query = (
+            sa.select(
+                alerts.c.topic_id,
+                sa.func.count().filter(alerts.c.created_at >= now - timedelta(days=1)),
+                sa.func.count(),
+            )
+            .where(alerts.c.created_at >= now - timedelta(days=7))
+            .group_by(alerts.c.topic_id)
+        )
+        with self._transaction() as connection:
+            return {topic: (day, week) for topic, day, week in connection.execute(query)}
+
+    # --- instances ------------------------------------------------------------------------
+
+    def record_instance(
+        self,
+        name: str,
+        now: datetime,
+        *,
+        started: bool = False,
+        reload_result: str | None = None,
+    ) -> None:
+        """A daemon's heartbeat (and start, and last reload result) for `monitor status`."""
+        values: dict[str, Any] = {"heartbeat_at": now}
+        if started:
+            values.update(started_at=now, reload_at=None, reload_result=None)
+        if reload_result is not None:
+            values.update(reload_at=now, reload_result=reload_result)
+        statement = self._insert(instances).values({"name": name, "started_at": now, **values})
+        statement = statement.on_conflict_do_update(index_elements=["name"], set_=values)
+        with self._transaction() as connection:
+            connection.execute(statement)
+
+    def list_instances(self) -> list[dict[str, Any]]:
+        with self._transaction() as connection:
+            rows = connection.execute(sa.select(instances).order_by(instances.c.name))
+            return [dict(row._mapping) for row in rows]
 
     def find_version(self, source: str, guid: str) -> tuple[int, set[str]] | None:
         """The newest stored version of a feed entry: (article id, topics it alerted for)."""
@@ -710,16 +812,7 @@ def _delivery_query() -> sa.Select[Any]:
 
 
 def _delivery(row: Any) -> Delivery:
-    article = Article(
-        source=row.source,
-        location=row.location,
-        url=row.url,
-        guid=row.guid,
-        title=row.title,
-        text=row.text,
-        published=row.published,
-        content_hash=row.content_hash,
-    )
+    article = _article(row)
     alert = Alert(
         id=row.alert_id,
         topic=TopicRef(row.topic_id, row.topic_title),
@@ -756,4 +849,42 @@ def _source(row: Any) -> SourceHealth:
         last_error_at=row.last_error_at,
         last_error=row.last_error,
         consecutive_failures=row.consecutive_failures,
+    )
+
+
+def _alert_values(alert: Alert, article_id: int) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "article_id": article_id,
+        "topic_id": alert.topic.id,
+        "topic_title": alert.topic.title,
+        "matched": list(alert.matched),
+        "found": list(alert.found),
+        "snippet": alert.snippet,
+        "created_at": alert.created_at,
+    }
+
+
+def _delivery_values(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "alert_id": delivery.alert_id,
+        "notifier": delivery.notifier,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "updated_at": now,
+    }
+
+
+def _article(row: Any) -> Article:
+    return Article(
+        source=row.source,
+        location=row.location,
+        url=row.url,
+        guid=row.guid,
+        title=row.title,
+        text=row.text,
+        published=row.published,
+        content_hash=row.content_hash,
     )

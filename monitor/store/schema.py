@@ -66,6 +66,7 @@ articles = Table(
     # A feed entry seen again (same source and guid) with another text: the earlier version.
     Column("previous_id", Integer, ForeignKey("articles.id", ondelete="SET NULL")),
     Index("ix_articles_source_guid", "source", "guid"),
+    Index("ix_articles_first_seen", "first_seen"),
 )
 
 alerts = Table(
@@ -80,6 +81,7 @@ alerts = Table(
     Column("snippet", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("article_id", "topic_id", name="uq_alerts_article_topic"),
+    Index("ix_alerts_topic_created", "topic_id", "created_at"),
 )
 
 deliveries = Table(
@@ -126,4 +128,14 @@ notifier_state = Table(
     Column("name", String(200), primary_key=True),
     Column("disabled_at", UTCDateTime, nullable=False),
     Column("reason", Text, nullable=False),
+)
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("reload_at", UTCDateTime),
+    Column("reload_result", Text),
 )
