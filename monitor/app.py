@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 import random
-import socket
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from monitor.config import FeedSettings, FolderSettings, Settings
 from monitor.delivery import Deliverer, DeliveryReport
 from monitor.errors import ExtractError, NotifyError, SourceError
 from monitor.extract import extract
+from monitor.leases import default_owner
 from monitor.match import Matcher, Verdict, find_warnings
 from monitor.models import (
     Alert,
@@ -76,7 +75,7 @@ class RunReport:
 
 
 def default_instance() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return default_owner()
 
 
 class App:
@@ -366,8 +365,9 @@ def make_app(
     store = store or Store.open(settings.database)
     pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers))
     digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
-    deliverer = Deliverer(store, notifiers, settings.delivery, digests=digests)
-    return App(settings, store, pipeline, deliverer, now, instance=instance)
+    app_instance = instance or settings.daemon.instance or default_instance()
+    deliverer = Deliverer(store, notifiers, settings.delivery, digests=digests, owner=app_instance)
+    return App(settings, store, pipeline, deliverer, now, instance=app_instance)
 
 
 async def _await(result: Any) -> Any:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.config import DeliverySettings
 from monitor.errors import NotifyError
+from monitor.leases import dead_local_owners
 from monitor.models import Delivery
 from monitor.plugins import Notifier
 from monitor.store import Store
@@ -77,8 +78,10 @@ class Deliverer:
         settings: DeliverySettings,
         rng: random.Random | None = None,
         digests: Mapping[str, timedelta] | None = None,
+        owner: str = "monitor",
     ) -> None:
         self.store = store
+        self.owner = owner
         self.notifiers = dict(notifiers)
         self.settings = settings
         self.rng = rng or random.Random()
@@ -92,6 +95,7 @@ class Deliverer:
         # Deliveries that stay due after their turn (notifier missing, zero delay, retry_now):
         # each gets one turn per pass, so a pass always ends.
         had_turn: set[str] = set()
+        dead = dead_local_owners(self.store.lease_owners(now))
         while True:
             disabled = self._disabled()
             due = self.store.due_deliveries(
@@ -99,9 +103,13 @@ class Deliverer:
                 include_waiting=retry_now,
                 limit=self.settings.batch_size + len(had_turn),
                 exclude_notifiers=disabled,
+                owner=self.owner,
+                dead_owners=dead,
             )
             batch = [d for d in due if d.id not in had_turn]
             if not batch:
+                # Those kept back (digest wait, unknown or disabled notifier) are free again.
+                self.store.release(had_turn, self.owner)
                 return report
             groups: dict[str, list[Delivery]] = {}
             for delivery in batch:

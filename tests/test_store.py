@@ -69,10 +69,10 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
 
 def test_migrations_apply_once_and_report_status(tmp_path: Path) -> None:
     s = Store.open(f"sqlite:///{tmp_path}/m.db")
-    assert s.migration_status() == (None, "0004")
-    assert s.upgrade() == (None, "0004")
-    assert s.upgrade() == ("0004", "0004")
-    assert s.migration_status() == ("0004", "0004")
+    assert s.migration_status() == (None, "0005")
+    assert s.upgrade() == (None, "0005")
+    assert s.upgrade() == ("0005", "0005")
+    assert s.migration_status() == ("0005", "0005")
     s.close()
 
 
@@ -84,7 +84,7 @@ def test_a_database_of_release_0001_upgrades_and_keeps_folder_state(tmp_path: Pa
             sa.text("INSERT INTO source_state (source, state, updated_at) VALUES (:s, :st, :u)"),
             {"s": "inbox", "st": '{"files": {"a.txt": [1, 2, "h"]}}', "u": "2026-11-01 00:00:00"},
         )
-    assert s.upgrade() == ("0001", "0004")
+    assert s.upgrade() == ("0001", "0005")
     assert s.load_state("inbox") == {"files": {"a.txt": [1, 2, "h"]}}
     (row,) = s.list_sources()
     assert (row.id, row.kind, row.active) == ("inbox", "folder", True)
@@ -166,3 +166,36 @@ def test_instances_record_start_heartbeat_and_reload(store: Store) -> None:
     assert (row["started_at"], row["heartbeat_at"], row["reload_result"]) == (NOW, later, "ok")
     store.record_instance("a", later, started=True)
     assert store.list_instances()[0]["reload_result"] is None
+
+
+def test_delivery_leases_let_one_owner_at_a_time_claim(store: Store) -> None:
+    from datetime import timedelta
+
+    a = article()
+    al = alert_for(a)
+    d = NewDelivery(delivery_id(al.id, "n"), al.id, "n")
+    store.add_article(a, [al], [d], NOW)
+    assert [x.id for x in store.due_deliveries(NOW, owner="host:1")] == [d.id]
+    assert store.due_deliveries(NOW, owner="host:2") == []  # leased
+    assert [x.id for x in store.due_deliveries(NOW, owner="host:2", dead_owners={"host:1"})] == [
+        d.id
+    ]
+    later = NOW + timedelta(minutes=11)  # the lease (10 min) expired
+    assert [x.id for x in store.due_deliveries(later, owner="host:3")] == [d.id]
+    store.mark_sent(d.id, later)
+    assert store.due_deliveries(later + timedelta(hours=1), owner="host:4") == []
+
+
+def test_dead_local_owners() -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from monitor.leases import dead_local_owners
+
+    host = socket.gethostname()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    owners = {f"{host}:{os.getpid()}", f"{host}:{child.pid}", f"other-host:{child.pid}", "odd"}
+    assert dead_local_owners(owners) == {f"{host}:{child.pid}"}

@@ -10,7 +10,7 @@ SQLite (default) runs in WAL mode with `synchronous=NORMAL` and `BEGIN IMMEDIATE
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -239,9 +239,22 @@ class Store:
         include_waiting: bool = False,
         limit: int = 100,
         exclude_notifiers: Sequence[str] = (),
+        owner: str | None = None,
+        lease: timedelta = timedelta(minutes=10),
+        dead_owners: Collection[str] = (),
     ) -> list[Delivery]:
-        """Pending deliveries due at `now`; with `include_waiting`, every pending one."""
-        query = _delivery_query().where(deliveries.c.status == DeliveryStatus.PENDING.value)
+        """Pending deliveries due at `now`; with `include_waiting`, every pending one.
+
+        With `owner`, the deliveries are also claimed: each gets a lease (a conditional
+        UPDATE that only one process can win), so instances sharing a database never send
+        the same delivery at once; a dead instance's leases expire and others take over.
+        """
+        free = sa.or_(
+            deliveries.c.lease_until.is_(None),
+            deliveries.c.lease_until < now,
+            deliveries.c.lease_owner.in_(list(dead_owners)),
+        )
+        query = _delivery_query().where(deliveries.c.status == DeliveryStatus.PENDING.value, free)
         if exclude_notifiers:
             query = query.where(deliveries.c.notifier.not_in(list(exclude_notifiers)))
         if not include_waiting:
@@ -251,7 +264,49 @@ class Store:
             deliveries.c.next_attempt_at, articles.c.id, alerts.c.created_at, deliveries.c.id
         ).limit(limit)
         with self._transaction() as connection:
-            return [_delivery(row) for row in connection.execute(query)]
+            found = [_delivery(row) for row in connection.execute(query)]
+            if owner is None:
+                return found
+            claimed = []
+            for delivery in found:
+                won = connection.execute(
+                    deliveries.update()
+                    .where(
+                        deliveries.c.id == delivery.id,
+                        deliveries.c.status == DeliveryStatus.PENDING.value,
+                        free,
+                    )
+                    .values(lease_owner=owner, lease_until=now + lease)
+                ).rowcount
+                if won == 1:
+                    claimed.append(delivery)
+            return claimed
+
+    def lease_owners(self, now: datetime) -> set[str]:
+        """Owners of unexpired leases on deliveries and sources (to spot dead local ones)."""
+        with self._transaction() as connection:
+            owners = set(
+                connection.execute(
+                    sa.select(deliveries.c.lease_owner).where(deliveries.c.lease_until >= now)
+                ).scalars()
+            )
+            owners |= set(
+                connection.execute(
+                    sa.select(sources.c.lease_owner).where(sources.c.lease_until >= now)
+                ).scalars()
+            )
+        return {owner for owner in owners if owner}
+
+    def release(self, delivery_ids: Collection[str], owner: str) -> None:
+        """Give back `owner`'s leases on deliveries it will not send now."""
+        if delivery_ids:
+            with self._transaction() as connection:
+                connection.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id.in_(list(delivery_ids)))
+                    .where(deliveries.c.lease_owner == owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
 
     def mark_sent(self, delivery_id: str, now: datetime) -> None:
         with self._transaction() as connection:
@@ -263,6 +318,8 @@ class Store:
                     attempts=deliveries.c.attempts + 1,
                     last_error=None,
                     updated_at=now,
+                    lease_owner=None,
+                    lease_until=None,
                 )
             )
 
@@ -274,6 +331,8 @@ class Store:
             "attempts": deliveries.c.attempts + 1,
             "last_error": error[:2000],
             "updated_at": now,
+            "lease_owner": None,
+            "lease_until": None,
         }
         if next_attempt_at is None:
             values["status"] = DeliveryStatus.DEAD.value
@@ -293,7 +352,7 @@ class Store:
                 deliveries.update()
                 .where(deliveries.c.id.in_(list(delivery_ids)))
                 .where(deliveries.c.status == DeliveryStatus.PENDING.value)
-                .values(next_attempt_at=until, updated_at=now)
+                .values(next_attempt_at=until, updated_at=now, lease_owner=None, lease_until=None)
             )
 
     def list_deliveries(
@@ -619,13 +678,18 @@ class Store:
         limit: int,
         ids: Sequence[str] | None = None,
         ignore_schedule: bool = False,
+        dead_owners: Collection[str] = (),
     ) -> list[SourceHealth]:
         """Lease due sources for `owner`: a conditional UPDATE per row, so only one owner wins.
 
         `ignore_schedule` (`run --once`) takes sources before their next poll time, but never
         an inactive one or one under a Retry-After hold.
         """
-        free = sa.or_(sources.c.lease_until.is_(None), sources.c.lease_until < now)
+        free = sa.or_(
+            sources.c.lease_until.is_(None),
+            sources.c.lease_until < now,
+            sources.c.lease_owner.in_(list(dead_owners)),
+        )
         conditions = [
             sources.c.kind == kind,
             sources.c.active.is_(True),

@@ -95,6 +95,8 @@ deliveries = Table(
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("last_error", Text),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(200)),
+    Column("lease_until", UTCDateTime),
     UniqueConstraint("alert_id", "notifier", name="uq_deliveries_alert_notifier"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
