@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ class RunReport:
 
 
 def default_instance() -> str:
-    return default_owner()
+    """The instance name when neither --instance, MONITOR_INSTANCE nor the config set one."""
+    return socket.gethostname()
 
 
 class App:
@@ -98,12 +100,17 @@ class App:
         self.deliverer = deliverer
         self.clock = clock
         self.instance = instance or settings.daemon.instance or default_instance()
+        # Leases name the process (host:pid), so a dead one's leases can be recognised.
+        self.owner = default_owner()
         self.rng = rng or random.Random()
         self.fetcher: Fetcher | None = None
 
     @property
     def folders(self) -> tuple[FolderSettings, ...]:
-        return self.settings.folders
+        """The folders this instance scans: those without `instance`, and its own."""
+        return tuple(
+            f for f in self.settings.folders if f.instance is None or f.instance == self.instance
+        )
 
     @property
     def feeds(self) -> tuple[FeedSettings, ...]:
@@ -202,7 +209,7 @@ class App:
     def claim_feeds(self, *, limit: int, ignore_schedule: bool = False) -> list[SourceHealth]:
         return self.store.claim_sources(
             "feed",
-            self.instance,
+            self.owner,
             self.clock(),
             self.lease,
             limit=limit,
@@ -281,7 +288,7 @@ class App:
             next_poll = poll.not_before
         self.store.finish_poll(
             feed.id,
-            self.instance,
+            self.owner,
             now,
             state=poll.state,
             result=poll.outcome.value,
@@ -365,9 +372,10 @@ def make_app(
     store = store or Store.open(settings.database)
     pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers))
     digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
-    app_instance = instance or settings.daemon.instance or default_instance()
-    deliverer = Deliverer(store, notifiers, settings.delivery, digests=digests, owner=app_instance)
-    return App(settings, store, pipeline, deliverer, now, instance=app_instance)
+    deliverer = Deliverer(
+        store, notifiers, settings.delivery, digests=digests, owner=default_owner()
+    )
+    return App(settings, store, pipeline, deliverer, now, instance=instance)
 
 
 async def _await(result: Any) -> Any:

@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default: $MONITOR_CONFIG, else config/monitor.toml)",
     )
     parser.add_argument(
+        "--instance",
+        help="this process's instance name (default: $MONITOR_INSTANCE, else the host name)",
+    )
+    parser.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
         help="overrides log_level of the config file",
@@ -192,7 +196,7 @@ def _load(config_path: Path) -> Settings:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from monitor.app import make_app
 
-    app = make_app(settings)
+    app = make_app(settings, instance=args.instance or os.environ.get("MONITOR_INSTANCE"))
     if not args.once:
         if args.retry_now:
             print("monitor: --retry-now needs --once", file=sys.stderr)

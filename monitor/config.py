@@ -41,7 +41,7 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 # The keys each table accepts (plugin tables add their constructor's keyword arguments).
 TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "defaults", "fetch", "daemon",
                   "folders", "feeds", "notifiers", "delivery")  # fmt: skip
-FOLDER_KEYS = ("id", "interval")  # + FolderSource options
+FOLDER_KEYS = ("id", "interval", "instance")  # + FolderSource options
 FEED_KEYS = ("id", "interval", "tags", "first_poll", "max_age")  # + FeedSource options
 NOTIFIER_KEYS = ("name", "type", "digest")  # + the notifier type's options
 # Options that hold credentials: only secret references are accepted (RELIABILITY.md CFG-5).
@@ -63,6 +63,7 @@ class FolderSettings:
     id: str
     interval: timedelta
     source: Source
+    instance: str | None = None  # scanned only by the instance of this name (local storage)
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
     if not isinstance(database, str) or "://" not in database:
         out.add(["database"], 'must be an SQLAlchemy URL such as "sqlite:///../var/monitor.db"')
         database = ""
-    database = _resolve_sqlite_path(database, base)
+    database = _resolve_sqlite_path(_normalize_postgres_url(database), base)
 
     log_level = raw.get("log_level", "info")
     if log_level not in _LOG_LEVELS:
@@ -347,6 +348,14 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
         fetch=fetch,
         daemon=daemon,
     )
+
+
+def _normalize_postgres_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3 here (SQLAlchemy would pick psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
 
 
 def _resolve_sqlite_path(url: str, base: Path) -> str:
@@ -418,13 +427,17 @@ def _load_folders(value: Any, base: Path, out: _Collector) -> list[FolderSetting
         except ValueError as e:
             out.add([*key, "interval"], str(e))
             continue
+        owner = table.get("instance")
+        if owner is not None and (not isinstance(owner, str) or not owner):
+            out.add([*key, "instance"], "must be an instance name (see --instance)")
+            continue
         options = {k: v for k, v in table.items() if k not in FOLDER_KEYS}
         if "path" not in options:
             out.add([*key, "path"], "required: the folder to watch")
             continue
         instance = _make_plugin(SOURCES, "folder", Source, source_id, options, base, key, out)
         if isinstance(instance, Source):
-            result.append(FolderSettings(source_id, interval, instance))
+            result.append(FolderSettings(source_id, interval, instance, owner))
     return result
 
 
