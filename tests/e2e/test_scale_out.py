@@ -138,7 +138,7 @@ def test_three_instances_share_the_work(tmp_path: Path, pg_url: str) -> None:
             time.sleep(0.5)
         elapsed = time.monotonic() - started
     finally:
-        for name, process in processes.items():
+        for process in processes.values():
             if process.poll() is None:
                 process.terminate()
         for process in processes.values():
