@@ -9,19 +9,22 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import random
 import socket
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from monitor.config import FeedSettings, FolderSettings, Settings
 from monitor.delivery import Deliverer, DeliveryReport
 from monitor.errors import ExtractError, NotifyError, SourceError
-from monitor.extract import extract
+from monitor.extract import extract, extract_batch
 from monitor.leases import default_owner
 from monitor.match import Matcher, Verdict, find_warnings
 from monitor.models import (
@@ -41,7 +44,7 @@ from monitor.sources.feed import FeedSource
 from monitor.sources.folder import FolderSource
 from monitor.sources.http import USER_AGENT, Fetcher, FetchLimits
 from monitor.store import Store
-from monitor.text import content_hash
+from monitor.text import content_hash, remember
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,7 @@ class App:
         self.owner = default_owner()
         self.rng = rng or random.Random()
         self.fetcher: Fetcher | None = None
+        self.executor: ProcessPoolExecutor | None = None
 
     @property
     def folders(self) -> tuple[FolderSettings, ...]:
@@ -180,11 +184,22 @@ class App:
     # --- feeds --------------------------------------------------------------------------
 
     def use_fetcher(self, fetcher: Fetcher) -> None:
-        """Share one HTTP client (and its concurrency limits) between all feeds."""
+        """Share one HTTP client (and its concurrency limits) between all feeds, and the
+        parsing processes (started on first use, so a feedless config never starts them)."""
         self.fetcher = fetcher
+        if self.executor is None and self.feeds and self.settings.fetch.workers != 1:
+            workers = self.settings.fetch.workers or min(os.cpu_count() or 1, 4)
+            # spawn, not fork: this process has threads (asyncio, SQLite) by now.
+            self.executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
         for feed in self.feeds:
             if isinstance(feed.source, FeedSource):
                 feed.source.fetcher = fetcher
+                feed.source.executor = self.executor
+
+    def stop_workers(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
 
     def make_fetcher(self) -> Fetcher:
         fetch = self.settings.fetch
@@ -229,8 +244,14 @@ class App:
         if poll.outcome is Outcome.OK and poll.items:
             silent = feed.first_poll == "skip" and row.last_success_at is None
             alert_after = now - feed.max_age if feed.max_age else None
+            extracted = await self._extract(poll.items)
             report.ingest = await asyncio.to_thread(
-                self.pipeline.ingest_items, poll.items, now, silent=silent, alert_after=alert_after
+                self.pipeline.ingest_items,
+                poll.items,
+                now,
+                silent=silent,
+                alert_after=alert_after,
+                extracted=extracted,
             )
         await asyncio.to_thread(self._record_feed_poll, feed, row, poll, now)
         log.log(
@@ -256,6 +277,24 @@ class App:
                 "update url in the config",
             )
         return report
+
+    async def _extract(self, items: Sequence[Any]) -> list[Article | str] | None:
+        """Extract in the worker processes (HTML → text, fold, hash: the CPU of ingest), and
+        keep their folded texts so that matching here does not fold them again."""
+        if self.executor is None:
+            return None
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self.executor, extract_batch, list(items))
+        extracted: list[Article | str] = []
+        for result in results:
+            if isinstance(result, str):
+                extracted.append(result)
+                continue
+            article, title, text = result
+            remember(title)
+            remember(text)
+            extracted.append(article)
+        return extracted
 
     def _record_feed_poll(
         self, feed: FeedSettings, row: SourceHealth, poll: Poll, now: datetime
@@ -336,6 +375,7 @@ class App:
         finally:
             await fetcher.aclose()
             self.fetcher = None
+            self.stop_workers()
 
     def _log_skipped_feeds(self) -> None:
         now = self.clock()

@@ -92,6 +92,7 @@ class FetchSettings:
     max_body: int = 10 * 1024 * 1024
     max_redirects: int = 5
     user_agent: str = ""  # empty: monitor's own
+    workers: int = 0  # processes that parse feeds; 0: one per core (at most 4); 1: in-process
 
 
 @dataclass(frozen=True)
@@ -515,8 +516,9 @@ def _load_table(value: Any, name: str, cls: type[T], out: _Collector) -> T:
                 values[key_name] = _coerce(raw_value, bool, key_name, Path("."))
             elif isinstance(default, int):
                 parsed = parse_size(raw_value) if key_name.startswith("max_body") else raw_value
-                if not isinstance(parsed, int) or isinstance(parsed, bool) or parsed < 1:
-                    raise ValueError(f"expected a positive integer, got {raw_value!r}")
+                least = 0 if key_name == "workers" else 1
+                if not isinstance(parsed, int) or isinstance(parsed, bool) or parsed < least:
+                    raise ValueError(f"expected an integer of at least {least}, got {raw_value!r}")
                 values[key_name] = parsed
             else:
                 values[key_name] = _coerce(raw_value, str, key_name, Path("."))

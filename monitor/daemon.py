@@ -112,6 +112,7 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             if fetcher is not None:
                 await fetcher.aclose()
+            self.app.stop_workers()
             self.app.close()
 
     # --- signals ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from bs4 import BeautifulSoup, Tag
 
 from monitor.errors import ExtractError
 from monitor.models import FEED_ENTRY, Article, RawItem
-from monitor.text import content_hash, one_line
+from monitor.text import MappedText, content_hash, mapped_text, one_line
 
 TITLE_LIMIT = 1_000
 FALLBACK_TITLE_LIMIT = 120
@@ -233,3 +233,18 @@ def _first_sentence(text: str) -> str:
     match = _SENTENCE_END.search(text, 0, FALLBACK_TITLE_LIMIT * 4)
     sentence = text[: match.end()] if match else text
     return one_line(sentence.strip(), FALLBACK_TITLE_LIMIT)
+
+
+def extract_batch(items: Sequence[RawItem]) -> list[tuple[Article, MappedText, MappedText] | str]:
+    """`extract` for several items, with their folded title and text, or the reason each
+    one failed; runs in a worker process (everything here pickles) so polls use every core.
+    """
+    results: list[tuple[Article, MappedText, MappedText] | str] = []
+    for item in items:
+        try:
+            article = extract(item)
+        except ExtractError as e:
+            results.append(e.reason)
+            continue
+        results.append((article, mapped_text(article.title), mapped_text(article.text)))
+    return results

@@ -84,13 +84,18 @@ class Pipeline:
         *,
         silent: bool = False,
         alert_after: datetime | None = None,
+        extracted: Sequence[Article | str] | None = None,
     ) -> IngestReport:
         """Ingest items in order. `silent`: store without alerting (a new feed's backlog);
-        `alert_after`: items published before it are stored, never alerted (`max_age`).
+        `alert_after`: items published before it are stored, never alerted (`max_age`);
+        `extracted`: the items already extracted elsewhere (an article, or why not).
         """
         report = IngestReport()
-        for item in items:
-            report.add(self.ingest(item, now, alert=not silent, alert_after=alert_after))
+        for index, item in enumerate(items):
+            done = extracted[index] if extracted is not None else None
+            report.add(
+                self.ingest(item, now, alert=not silent, alert_after=alert_after, extracted=done)
+            )
         return report
 
     def ingest(
@@ -100,10 +105,13 @@ class Pipeline:
         *,
         alert: bool = True,
         alert_after: datetime | None = None,
+        extracted: Article | str | None = None,
     ) -> IngestReport:
         report = IngestReport()
         try:
-            article = extract(item)
+            if isinstance(extracted, str):
+                raise ExtractError(item.location, extracted)
+            article = extracted if extracted is not None else extract(item)
         except ExtractError as e:
             log.warning(
                 "skipped item source=%s location=%s reason=%r",

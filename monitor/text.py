@@ -11,7 +11,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import cache, lru_cache
 
@@ -54,10 +56,30 @@ def content_hash(text: str, *, title: str = "", url: str | None = None) -> str:
     return f"{HASH_VERSION}:{hashlib.sha256(body.encode('utf-8')).hexdigest()}"
 
 
-@lru_cache(maxsize=16)
+_MAPPED: OrderedDict[str, MappedText] = OrderedDict()
+_MAPPED_SIZE = 256  # a few polls' worth of entries between extraction and matching
+_MAPPED_LOCK = threading.Lock()
+
+
 def mapped_text(text: str) -> MappedText:
-    """`MappedText(text)`, remembered: hashing and matching an article fold its text once."""
-    return MappedText(text)
+    """`MappedText(text)`, remembered: hashing and matching an article fold its text once,
+    even when extraction ran in another process (see `remember`)."""
+    with _MAPPED_LOCK:
+        found = _MAPPED.get(text)
+        if found is not None:
+            _MAPPED.move_to_end(text)
+            return found
+    return remember(MappedText(text))
+
+
+def remember(mapped: MappedText) -> MappedText:
+    """Keep `mapped` for `mapped_text` (e.g. one computed by a worker process)."""
+    with _MAPPED_LOCK:
+        _MAPPED[mapped.original] = mapped
+        _MAPPED.move_to_end(mapped.original)
+        while len(_MAPPED) > _MAPPED_SIZE:
+            _MAPPED.popitem(last=False)
+    return mapped
 
 
 class MappedText:
