@@ -111,7 +111,8 @@ class Deliverer:
                 # Those kept back (digest wait, unknown or disabled notifier) are free again.
                 self.store.release(had_turn, self.owner)
                 return report
-            groups: dict[str, list[Delivery]] = {}
+            groups: dict[str, list[Delivery]] = {}  # digests
+            batched: dict[str, list[Delivery]] = {}  # local sinks: one call for the batch
             for delivery in batch:
                 if delivery.notifier in self._warned_disabled:  # disabled during this batch
                     had_turn.add(delivery.id)
@@ -119,9 +120,17 @@ class Deliverer:
                 if delivery.notifier in self.digests and delivery.notifier in self.notifiers:
                     groups.setdefault(delivery.notifier, []).append(delivery)
                     continue
+                notifier = self.notifiers.get(delivery.notifier)
+                if notifier is not None and notifier.batch_sends:
+                    batched.setdefault(delivery.notifier, []).append(delivery)
+                    continue
                 when = self._send([delivery], now, report)
                 if when is not None and (retry_now or when <= now):
                     had_turn.add(delivery.id)
+            for members in batched.values():
+                when = self._send(members, now, report)
+                if when is not None and (retry_now or when <= now):
+                    had_turn.update(d.id for d in members)
             for name, members in groups.items():
                 ready = self._hold_for_digest(name, members, now, retry_now)
                 ready_ids = {d.id for d in ready}
@@ -187,8 +196,8 @@ class Deliverer:
         except Exception as e:
             log.exception("notifier crashed notifier=%s delivery=%s", name, deliveries[0].id)
             return self._failed(deliveries, now, f"{type(e).__name__}: {e}", False, None, report)
+        self.store.mark_sent_many([d.id for d in deliveries], now)
         for delivery in deliveries:
-            self.store.mark_sent(delivery.id, now)
             report.sent += 1
             log.info(
                 "delivered notifier=%s delivery=%s alert=%s attempt=%d",

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import datetime
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from monitor.models import Delivery, Poll
 
@@ -29,6 +29,11 @@ class Notifier(ABC):
     at config load, also for `monitor check`. `send` returns on success and raises
     `NotifyError` on failure, never a flag; it may be `async def`.
     """
+
+    # True: `send` may get several independent deliveries at once (not a digest: each is
+    # transmitted as if alone). For local sinks (a file, the console), where a call per
+    # delivery is pure overhead. Network notifiers keep one transmission per delivery.
+    batch_sends: ClassVar[bool] = False
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -16,6 +16,8 @@ from monitor.plugins import Notifier
 class ConsoleNotifier(Notifier):
     """Prints alerts for a person watching the terminal; `make run` uses it."""
 
+    batch_sends = True
+
     def __init__(self, name: str, *, stream: str = "stdout") -> None:
         super().__init__(name)
         if stream not in ("stdout", "stderr"):

@@ -19,6 +19,8 @@ class JsonlNotifier(Notifier):
     so concurrent writers (several instances, `logrotate copytruncate`) never interleave lines.
     """
 
+    batch_sends = True
+
     def __init__(self, name: str, *, path: Path, fsync: bool = False) -> None:
         super().__init__(name)
         self.path = Path(path)

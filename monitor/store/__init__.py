@@ -309,10 +309,14 @@ class Store:
                 )
 
     def mark_sent(self, delivery_id: str, now: datetime) -> None:
+        self.mark_sent_many([delivery_id], now)
+
+    def mark_sent_many(self, delivery_ids: Sequence[str], now: datetime) -> None:
+        """Record deliveries as sent, in one transaction."""
         with self._transaction() as connection:
             connection.execute(
                 deliveries.update()
-                .where(deliveries.c.id == delivery_id)
+                .where(deliveries.c.id.in_(list(delivery_ids)))
                 .values(
                     status=DeliveryStatus.SENT.value,
                     attempts=deliveries.c.attempts + 1,
