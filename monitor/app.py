@@ -7,6 +7,7 @@ clock: everything below receives `now`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 import os
@@ -32,18 +33,20 @@ from monitor.models import (
     Article,
     Delivery,
     DeliveryStatus,
+    Notice,
     Outcome,
     Poll,
     SourceHealth,
     TopicRef,
     Watchlist,
 )
+from monitor.notifiers.payload import iso_utc
 from monitor.pipeline import IngestReport, Pipeline, alert_id, delivery_id
 from monitor.plugins import Notifier
 from monitor.sources.feed import FeedSource
 from monitor.sources.folder import FolderSource
 from monitor.sources.http import USER_AGENT, Fetcher, FetchLimits
-from monitor.store import Store
+from monitor.store import NewDelivery, Store
 from monitor.text import content_hash, remember
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ class FeedReport:
     status: int | None = None
     error: str | None = None
     ingest: IngestReport = field(default_factory=IngestReport)
+    notice: str | None = None  # the operator notice this poll queued, if any
 
 
 @dataclass
@@ -253,7 +257,7 @@ class App:
                 alert_after=alert_after,
                 extracted=extracted,
             )
-        await asyncio.to_thread(self._record_feed_poll, feed, row, poll, now)
+        report.notice = await asyncio.to_thread(self._record_feed_poll, feed, row, poll, now)
         log.log(
             logging.WARNING if poll.outcome in (Outcome.FAILED, Outcome.GONE) else logging.INFO,
             "polled feed=%s status=%s result=%s new=%d updated=%d unchanged=%d skipped=%d "
@@ -298,7 +302,9 @@ class App:
 
     def _record_feed_poll(
         self, feed: FeedSettings, row: SourceHealth, poll: Poll, now: datetime
-    ) -> None:
+    ) -> str | None:
+        """Store the poll's outcome and schedule the next; returns a notice event, if one
+        was queued."""
         interval = feed.interval.total_seconds()
         hold_until = None
         disable = None
@@ -336,6 +342,53 @@ class App:
             hold_until=hold_until,
             disable_reason=disable,
         )
+        return self._health_notice(feed, row, error, disable is not None, now)
+
+    def _health_notice(
+        self, feed: FeedSettings, row: SourceHealth, error: str | None, gone: bool, now: datetime
+    ) -> str | None:
+        """One `source.failing` notice when a feed has been failing for `broken_after` (at
+        once when it is gone), one `source.recovered` when it works again by itself."""
+        since = row.failing_since or now
+        if error is not None:
+            if row.failing_notified_at is not None or (
+                not gone and now - since < feed.broken_after
+            ):
+                return None
+            event = "source.failing"
+            data = {
+                "since": iso_utc(since),
+                "error": error,
+                "consecutive_failures": row.consecutive_failures + 1,
+                "disabled": gone,
+            }
+        elif row.failing_notified_at is not None:
+            event = "source.recovered"
+            data = {"since": iso_utc(since), "recovered_at": iso_utc(now)}
+        else:
+            return None
+        url = getattr(feed.source, "url", None)
+        key = f"{feed.id}\n{event}\n{data['since']}"
+        notice = Notice(
+            id="notice_" + hashlib.sha256(key.encode()).hexdigest()[:32],
+            event=event,
+            source=feed.id,
+            created_at=now,
+            data={"source": feed.id, "url": url, **data},
+        )
+        operators = [
+            n.name for n in self.settings.notifiers
+            if n.operator and n.name in self.deliverer.notifiers
+        ]  # fmt: skip
+        deliveries = [
+            NewDelivery(delivery_id(notice.id, name), notice.id, name) for name in operators
+        ]
+        self.store.add_notice(notice, deliveries, now, failing=event == "source.failing")
+        log.warning(
+            "notice event=%s feed=%s since=%s notifiers=%s",
+            event, feed.id, data["since"], ",".join(operators) or "-",
+        )  # fmt: skip
+        return event
 
     # --- delivery and one-shot runs -------------------------------------------------------
 

@@ -42,8 +42,15 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "defaults", "fetch", "daemon",
                   "folders", "feeds", "notifiers", "delivery")  # fmt: skip
 FOLDER_KEYS = ("id", "interval", "instance")  # + FolderSource options
-FEED_KEYS = ("id", "interval", "tags", "first_poll", "max_age")  # + FeedSource options
-NOTIFIER_KEYS = ("name", "type", "digest")  # + the notifier type's options
+FEED_KEYS = (
+    "id",
+    "interval",
+    "tags",
+    "first_poll",
+    "max_age",
+    "broken_after",
+)  # + FeedSource options
+NOTIFIER_KEYS = ("name", "type", "digest", "operator")  # + the notifier type's options
 # Options that hold credentials: only secret references are accepted (RELIABILITY.md CFG-5).
 SECRET_OPTIONS = ("password", "secret")
 DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
@@ -74,12 +81,14 @@ class FeedSettings:
     tags: tuple[str, ...] = ()
     first_poll: str = "skip"  # "skip": the backlog of a new feed is stored, not alerted
     max_age: timedelta | None = None  # entries published earlier are stored, never alerted
+    broken_after: timedelta = timedelta(days=1)  # failing this long: one source.failing notice
 
 
 @dataclass(frozen=True)
 class DefaultsSettings:
     poll_interval: timedelta = timedelta(minutes=10)
     max_backoff: timedelta = timedelta(hours=6)
+    broken_after: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,7 @@ class NotifierSettings:
     type: str
     notifier: Notifier
     digest: timedelta | None = None  # collect deliveries and send them once per period
+    operator: bool = False  # also receives operator notices (source.failing / recovered)
 
 
 @dataclass(frozen=True)
@@ -404,7 +414,11 @@ def _load_notifiers(value: Any, base: Path, out: _Collector) -> list[NotifierSet
         options = {k: v for k, v in table.items() if k not in NOTIFIER_KEYS}
         instance = _make_plugin(NOTIFIERS, kind, Notifier, name, options, base, key, out)
         if isinstance(instance, Notifier):
-            result.append(NotifierSettings(name, kind, instance, digest))
+            operator = table.get("operator", False)
+            if not isinstance(operator, bool):
+                out.add([*key, "operator"], "must be true or false")
+                continue
+            result.append(NotifierSettings(name, kind, instance, digest, operator))
     return result
 
 
@@ -476,6 +490,13 @@ def _load_feeds(
         except ValueError as e:
             out.add([*key, "max_age"], str(e))
             ok = False
+        broken_after = defaults.broken_after
+        try:
+            if "broken_after" in table:
+                broken_after = parse_duration(table["broken_after"])
+        except ValueError as e:
+            out.add([*key, "broken_after"], str(e))
+            ok = False
         tags = table.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
             out.add([*key, "tags"], "must be a list of non-empty strings")
@@ -491,7 +512,9 @@ def _load_feeds(
         instance = _make_plugin(SOURCES, "feed", Source, source_id, options, base, key, out)
         if ok and isinstance(instance, Source):
             result.append(
-                FeedSettings(source_id, interval, instance, tuple(tags), first_poll, max_age)
+                FeedSettings(
+                    source_id, interval, instance, tuple(tags), first_poll, max_age, broken_after
+                )
             )
     return result
 

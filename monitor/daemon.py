@@ -238,7 +238,7 @@ class Daemon:
         except MonitorError as e:  # the store failed; the lease expires and someone retries
             log.error("poll failed feed=%s reason=%r", getattr(row, "id", "?"), str(e))
             return
-        if report.ingest.alerts:
+        if report.ingest.alerts or report.notice:
             self.wake_delivery.set()
 
     async def scan_folder(

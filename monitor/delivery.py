@@ -117,7 +117,9 @@ class Deliverer:
                 if delivery.notifier in self._warned_disabled:  # disabled during this batch
                     had_turn.add(delivery.id)
                     continue
-                if delivery.notifier in self.digests and delivery.notifier in self.notifiers:
+                # Operator notices go out alone and at once, never inside a digest.
+                digest = delivery.notifier in self.digests and delivery.notice is None
+                if digest and delivery.notifier in self.notifiers:
                     groups.setdefault(delivery.notifier, []).append(delivery)
                     continue
                 notifier = self.notifiers.get(delivery.notifier)

@@ -99,8 +99,26 @@ class DeliveryStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class Notice:
+    """An operator notice, not a topic alert: `source.failing` / `source.recovered`.
+
+    Goes through the same outbox to the notifiers marked `operator = true`.
+    """
+
+    id: str  # notice_ + 32 hex
+    event: str  # "source.failing" | "source.recovered"
+    source: str
+    created_at: datetime
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Delivery:
-    """One (alert, notifier) pair: the outbox row. Its id is what receivers dedupe on."""
+    """One (alert, notifier) pair: the outbox row. Its id is what receivers dedupe on.
+
+    A delivery of an operator notice has `notice` set; its `alert` is then a plain-text
+    rendering of the notice, so notifiers that only know alerts still say something useful.
+    """
 
     id: str
     alert: Alert
@@ -109,6 +127,7 @@ class Delivery:
     attempts: int
     next_attempt_at: datetime
     last_error: str | None = None
+    notice: Notice | None = None
 
 
 class Outcome(StrEnum):
@@ -151,3 +170,5 @@ class SourceHealth:
     last_error_at: datetime | None
     last_error: str | None
     consecutive_failures: int
+    failing_since: datetime | None = None
+    failing_notified_at: datetime | None = None

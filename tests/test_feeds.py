@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -257,3 +258,66 @@ def test_status_table(workdir: Path, capsys, copy_seeds) -> None:  # type: ignor
     out = capsys.readouterr().out
     assert "folder  inbox" in out and "delivered 24h" in out
     assert timedelta  # keeps the import used for readers adding time-based cases
+
+
+@respx.mock
+def test_a_feed_failing_for_broken_after_sends_one_notice_then_recovered(
+    workdir: Path, clock: Clock
+) -> None:
+    toml = workdir / "monitor.toml"
+    toml.write_text(
+        toml.read_text().replace('type = "jsonl"', 'type = "jsonl"\noperator = true')
+        + f'\n[[feeds]]\nid = "news"\nurl = "{URL}"\ninterval = "10m"\nbroken_after = "1h"\n'
+        + "allow_private_network = true\n"
+    )
+    route = respx.get(URL)
+    route.respond(200, content=rss(PUTIN))
+    app = make_app(load_config(toml, env={}), now=clock)
+    app.start()
+    jsonl = workdir / "var" / "alerts.jsonl"
+
+    def notices() -> list[dict[str, object]]:
+        if not jsonl.exists():
+            return []
+        lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+        return [line for line in lines if str(line["type"]).startswith("source.")]
+
+    app.run_once()  # healthy
+    route.respond(500)
+    for _ in range(3):  # failing, but for less than an hour
+        clock.advance(minutes=20)
+        app.run_once()
+    assert notices() == []
+    clock.advance(minutes=20)
+    app.run_once()
+    clock.advance(minutes=20)
+    app.run_once()  # still failing: no second notice
+    (failing,) = notices()
+    assert failing["type"] == "source.failing" and failing["source"] == "news"
+    assert failing["error"] == "HTTP 500" and failing["consecutive_failures"] == 4
+    assert failing["id"].startswith("notice_")  # type: ignore[union-attr]
+    route.respond(200, content=rss(PUTIN))
+    clock.advance(hours=3)
+    app.run_once()
+    assert [n["type"] for n in notices()] == ["source.failing", "source.recovered"]
+    app.close()
+
+
+@respx.mock
+def test_notices_go_to_operator_notifiers_only_and_gone_notifies_at_once(
+    workdir: Path, clock: Clock
+) -> None:
+    toml = workdir / "monitor.toml"
+    toml.write_text(
+        toml.read_text()
+        + '\n[[notifiers]]\nname = "ops"\ntype = "jsonl"\npath = "var/ops.jsonl"\noperator = true\n'
+        + f'\n[[feeds]]\nid = "news"\nurl = "{URL}"\nallow_private_network = true\n'
+    )
+    respx.get(URL).respond(410)
+    app = make_app(load_config(toml, env={}), now=clock)
+    app.start()
+    app.run_once()
+    app.close()
+    ops = [json.loads(x) for x in (workdir / "var" / "ops.jsonl").read_text().splitlines()]
+    assert [(n["type"], n["disabled"]) for n in ops] == [("source.failing", True)]
+    assert not (workdir / "var" / "alerts.jsonl").exists()

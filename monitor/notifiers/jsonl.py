@@ -10,7 +10,7 @@ from pathlib import Path
 
 from monitor.errors import NotifyError
 from monitor.models import Delivery
-from monitor.notifiers.payload import alert_object
+from monitor.notifiers.payload import alert_object, notice_object
 from monitor.plugins import Notifier
 
 
@@ -31,7 +31,12 @@ class JsonlNotifier(Notifier):
 
     def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
         data = "".join(
-            json.dumps(alert_object(d.alert), ensure_ascii=False, separators=(",", ":")) + "\n"
+            json.dumps(
+                notice_object(d.notice) if d.notice else alert_object(d.alert),
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            + "\n"
             for d in deliveries
         ).encode("utf-8")
         try:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.models import Alert
+from monitor.models import Alert, Notice
 
 ALERT_VERSION = 1
 
@@ -53,3 +53,14 @@ def digest_id(delivery_ids: Sequence[str]) -> str:
     """
     digest = hashlib.sha256("\n".join(sorted(delivery_ids)).encode()).hexdigest()
     return f"msg_{digest[:32]}"
+
+
+def notice_object(notice: Notice) -> dict[str, Any]:
+    """An operator notice as receivers see it: `source.failing` or `source.recovered`."""
+    return {
+        "type": notice.event,
+        "version": 1,
+        "id": notice.id,
+        "created_at": iso_utc(notice.created_at),
+        **{k: v for k, v in notice.data.items() if k not in ("type", "version", "id")},
+    }

@@ -22,7 +22,7 @@ import httpx
 
 from monitor.errors import NotifyError
 from monitor.models import Delivery
-from monitor.notifiers.payload import alert_object, digest_id, iso_utc
+from monitor.notifiers.payload import alert_object, digest_id, iso_utc, notice_object
 from monitor.plugins import Notifier
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,10 @@ class WebhookNotifier(Notifier):
                 [d.id for d in deliveries]
             )  # fmt: skip
             return [(message_id, _dumps(self._chat_body(deliveries)))]
+        if len(deliveries) == 1 and deliveries[0].notice is not None:
+            notice = notice_object(deliveries[0].notice)
+            envelope = {"type": notice["type"], "timestamp": timestamp, "data": notice}
+            return [(deliveries[0].id, _dumps(envelope))]
         if len(deliveries) == 1:
             data = alert_object(deliveries[0].alert)
             envelope = {"type": "alert.created", "timestamp": timestamp, "data": data}

@@ -23,12 +23,21 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
-from monitor.models import Alert, Article, Delivery, DeliveryStatus, SourceHealth, TopicRef
+from monitor.models import (
+    Alert,
+    Article,
+    Delivery,
+    DeliveryStatus,
+    Notice,
+    SourceHealth,
+    TopicRef,
+)
 from monitor.store.schema import (
     alerts,
     articles,
     deliveries,
     instances,
+    notices,
     notifier_state,
     sources,
 )
@@ -754,12 +763,13 @@ class Store:
             "updated_at": now,
         }
         if error is None:
-            values.update(last_success_at=now, consecutive_failures=0)
+            values.update(last_success_at=now, consecutive_failures=0, failing_since=None)
         else:
             values.update(
                 last_error_at=now,
                 last_error=error[:2000],
                 consecutive_failures=sources.c.consecutive_failures + 1,
+                failing_since=sa.func.coalesce(sources.c.failing_since, now),
             )
         if disable_reason:
             values.update(active=False, disabled_reason=disable_reason)
@@ -769,6 +779,46 @@ class Store:
                 .where(sources.c.id == source_id, sources.c.lease_owner == owner)
                 .values(**values)
             )
+
+    def add_notice(
+        self,
+        notice: Notice,
+        new_deliveries: Sequence[NewDelivery],
+        now: datetime,
+        *,
+        failing: bool,
+    ) -> bool:
+        """Queue an operator notice (deliveries whose `alert_id` is the notice id) and mark
+        the source as notified (or not), in one transaction; False if it already exists."""
+        with self._transaction() as connection:
+            inserted = connection.execute(
+                self._insert(notices)
+                .values(
+                    id=notice.id,
+                    event=notice.event,
+                    source=notice.source,
+                    created_at=notice.created_at,
+                    data=dict(notice.data),
+                )
+                .on_conflict_do_nothing(index_elements=["id"])
+                .returning(notices.c.id)
+            ).first()
+            connection.execute(
+                sources.update()
+                .where(sources.c.id == notice.source)
+                .values(failing_notified_at=now if failing else None)
+            )
+            if inserted is None:
+                return False
+            if new_deliveries:
+                connection.execute(
+                    self._insert(deliveries).on_conflict_do_nothing(),
+                    [
+                        {**_delivery_values(d, now), "alert_id": None, "notice_id": notice.id}
+                        for d in new_deliveries
+                    ],
+                )
+            return True
 
     def enable_source(self, source_id: str, now: datetime) -> bool:
         """Re-enable a source disabled by a 410 (or any reason); False if there is no such row."""
@@ -873,13 +923,33 @@ def _delivery_query() -> sa.Select[Any]:
             articles.c.title,
             articles.c.text,
             articles.c.published,
+            notices.c.event.label("notice_event"),
+            notices.c.source.label("notice_source"),
+            notices.c.created_at.label("notice_created_at"),
+            notices.c.data.label("notice_data"),
         )
-        .join(alerts, alerts.c.id == deliveries.c.alert_id)
-        .join(articles, articles.c.id == alerts.c.article_id)
+        .outerjoin(alerts, alerts.c.id == deliveries.c.alert_id)
+        .outerjoin(articles, articles.c.id == alerts.c.article_id)
+        .outerjoin(notices, notices.c.id == deliveries.c.notice_id)
     )
 
 
 def _delivery(row: Any) -> Delivery:
+    if row.notice_id is not None:
+        notice = Notice(
+            row.notice_id, row.notice_event, row.notice_source, row.notice_created_at,
+            row.notice_data,
+        )  # fmt: skip
+        return Delivery(
+            id=row.id,
+            alert=notice_as_alert(notice),
+            notifier=row.notifier,
+            status=DeliveryStatus(row.status),
+            attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at,
+            last_error=row.last_error,
+            notice=notice,
+        )
     article = _article(row)
     alert = Alert(
         id=row.alert_id,
@@ -901,6 +971,34 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
+def notice_as_alert(notice: Notice) -> Alert:
+    """A plain-text rendering of a notice in the shape of an alert, for notifiers that only
+    render alerts (console, email, chat): title and text say what happened and since when."""
+    data = notice.data
+    if notice.event == "source.failing":
+        title = f"Source {notice.source} failing since {data.get('since', '?')}"
+        text = (
+            f"{data.get('consecutive_failures', '?')} consecutive failures; last error: "
+            f"{data.get('error', '?')}"
+        )
+    else:
+        title = f"Source {notice.source} recovered"
+        text = f"Polled successfully again after failing since {data.get('since', '?')}."
+    url = data.get("url")
+    article = Article(
+        source=notice.source,
+        location=str(url or notice.source),
+        url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
+        guid=None,
+        title=title,
+        text=text,
+        published=None,
+        content_hash="v1:" + "0" * 64,
+    )
+    topic = TopicRef(notice.event.replace(".", "-"), notice.event)
+    return Alert(notice.id, topic, article, (), (), text, notice.created_at)
+
+
 def _source(row: Any) -> SourceHealth:
     return SourceHealth(
         id=row.id,
@@ -917,6 +1015,8 @@ def _source(row: Any) -> SourceHealth:
         last_error_at=row.last_error_at,
         last_error=row.last_error,
         consecutive_failures=row.consecutive_failures,
+        failing_since=row.failing_since,
+        failing_notified_at=row.failing_notified_at,
     )
 
 

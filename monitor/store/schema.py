@@ -88,7 +88,8 @@ deliveries = Table(
     "deliveries",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("alert_id", String(40), ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("alert_id", String(40), ForeignKey("alerts.id", ondelete="CASCADE")),
+    Column("notice_id", String(40), ForeignKey("notices.id", ondelete="CASCADE")),
     Column("notifier", String(200), nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -121,6 +122,8 @@ sources = Table(
     Column("last_error", Text),
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("failing_since", UTCDateTime),  # first failure of the current streak
+    Column("failing_notified_at", UTCDateTime),  # a source.failing notice went out
     Index("ix_sources_due", "active", "next_poll_at"),
 )
 
@@ -140,4 +143,14 @@ instances = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("reload_at", UTCDateTime),
     Column("reload_result", Text),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("event", String(40), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
 )
