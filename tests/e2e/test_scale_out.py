@@ -102,7 +102,7 @@ def test_three_instances_share_the_work(tmp_path: Path, pg_url: str) -> None:
     (tmp_path / "watchlist.toml").write_text(WATCHLIST, encoding="utf-8")
     (tmp_path / "monitor.toml").write_text(
         'watchlist = "watchlist.toml"\nlog_level = "warning"\n\n'
-        "[fetch]\nworkers = 1  # three instances on two cores: parse in-process\n\n'
+        "[fetch]\nworkers = 1  # three instances on two cores: parse in-process\n\n"
         '[[notifiers]]\nname = "sink"\ntype = "jsonl"\npath = "alerts.jsonl"\n\n' + feeds,
         encoding="utf-8",
     )
