@@ -121,7 +121,9 @@ def install(*, log_to_file: bool = False) -> None:
         return _real["sendmsg"](self, buffers, *args)
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        _check_name(host, "getaddrinfo")
+        flags = kwargs.get("flags", args[4] if len(args) > 4 else 0)
+        if not flags & socket.AI_NUMERICHOST:  # numeric-only lookups never query DNS
+            _check_name(host, "getaddrinfo")
         return _real["getaddrinfo"](host, *args, **kwargs)
 
     def gethostbyname(host: str) -> str:
