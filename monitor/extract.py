@@ -45,6 +45,8 @@ _INSPECTED = frozenset(_DROPPED) | _BOILERPLATE_CANDIDATES
 _SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s)|\n")
 _WHITESPACE = re.compile(r"\s+")
 _HTTP_URL = re.compile(r"\Ahttps?://[^\s]+\Z", re.IGNORECASE)
+# Lone surrogates come from JSON (`"\ud800"`) or plugins; no codec (OpenCC, SQLite) takes them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def extract(item: RawItem) -> Article:
@@ -53,13 +55,14 @@ def extract(item: RawItem) -> Article:
         raw = item.content.decode("utf-8", errors="replace")
     else:
         raw = decode(item.content, item.location)
+    raw = _scrub(raw)
     end_markers: Sequence[str] = item.meta.get("end_markers", ())
     url: str | None = None
     published: datetime | None = None
     header = _CAPTURED_ITEM.match(raw)
     if item.content_type == FEED_ENTRY:
         text, _found = html_to_text(raw, published_marker=False)
-        title = item.meta.get("title") or ""
+        title = _scrub(str(item.meta.get("title") or ""))
         if "<" in title or "&" in title:  # some feeds put markup or entities in titles
             title = html_to_text(title, published_marker=False)[0]
         url = item.meta.get("url")
@@ -78,19 +81,23 @@ def extract(item: RawItem) -> Article:
     title = one_line(title, TITLE_LIMIT) or _first_sentence(text)
     if not text and not title:
         raise ExtractError(item.location, "no text after extraction")
-    url = url if url and _HTTP_URL.match(url) else None
+    url = _scrub(url) if url and _HTTP_URL.match(url) else None
     digest = content_hash(text, title=title, url=url)
     article = Article(
         source=item.source,
-        location=item.location,
+        location=_scrub(item.location),
         url=url,
-        guid=item.meta.get("guid"),
+        guid=_scrub(guid) if isinstance(guid := item.meta.get("guid"), str) else None,
         title=title,
         text=text,
         published=published,
         content_hash=digest,
     )
     return article
+
+
+def _scrub(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def decode(data: bytes, location: str) -> str:
