@@ -87,7 +87,7 @@ def write_config(folder: Path, server: HostileServer, cases: list[corpus.Case]) 
     toml = folder / "monitor.toml"
     toml.write_text(
         'database = "sqlite:///var/monitor.db"\n'
-        f'[fetch]\ndeadline = "{DEADLINE:g}s"\nconcurrency = 100\nper_host = 100\n'
+        f'[fetch]\ndeadline = "{DEADLINE:g}s"\nconcurrency = 8\nper_host = 8\n'
         '[[notifiers]]\nname = "console"\ntype = "console"\n'
         '[[notifiers]]\nname = "archive"\ntype = "jsonl"\npath = "var/alerts.jsonl"\n'
         + "".join(feeds)
