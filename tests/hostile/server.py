@@ -34,6 +34,7 @@ class HostileServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
+        self.headers: list[dict[str, str]] = []  # request headers, in order of arrival
         self.lock = threading.Lock()
         server = self
 
@@ -44,6 +45,7 @@ class HostileServer:
                 path = self.path.split("?")[0]
                 with server.lock:
                     server.hits[path] = server.hits.get(path, 0) + 1
+                    server.headers.append(dict(self.headers.items()))
                 route = server.routes.get(path, Route(b"not found", status=404))
                 started = time.monotonic()
                 try:
