@@ -13,6 +13,7 @@ import difflib
 import inspect
 import os
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -36,6 +37,7 @@ _SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*\Z")
 _SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20,
                "GB": 10**9, "GiB": 2**30}  # fmt: skip
 _SECRET_KINDS = ("env", "file", "credential")
+_URL_PASSWORD = re.compile(r"://[^/@]*:[^/@]*@")
 T = TypeVar("T")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 # The keys each table accepts (plugin tables add their constructor's keyword arguments).
@@ -284,9 +286,26 @@ def _read_secret(kind: str, ref: Any, env: Mapping[str, str]) -> Secret:
     else:
         path = Path(ref)
     try:
-        return Secret(path.read_text(encoding="utf-8").rstrip("\r\n"))
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
         raise ValueError(f"cannot read secret file {path}: {e.strerror}") from e
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        # Like ssh for private keys (RELIABILITY.md SEC-2); systemd's credentials directory
+        # is private to the service already.
+        if kind == "file" and mode & 0o077:
+            raise ValueError(
+                f"secret file {path} is accessible by group or others (mode "
+                f"{stat.S_IMODE(mode):04o}): chmod 600 it (or use {{ credential = … }})"
+            )
+        try:
+            data = handle.read()
+        except OSError as e:
+            raise ValueError(f"cannot read secret file {path}: {e.strerror}") from e
+    try:
+        return Secret(data.decode("utf-8").rstrip("\r\n"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"secret file {path} is not UTF-8 text") from e
 
 
 def _check_keys(
@@ -318,6 +337,8 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
         out.add(["database"], 'must be an SQLAlchemy URL such as "sqlite:///../var/monitor.db"')
         database = ""
     database = _resolve_sqlite_path(_normalize_postgres_url(database), base)
+    if _URL_PASSWORD.search(database):
+        database = Secret(database)  # repr(settings) must not show the password (SEC-3)
 
     log_level = raw.get("log_level", "info")
     if log_level not in _LOG_LEVELS:

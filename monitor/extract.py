@@ -8,11 +8,12 @@ then the item's HTML), an HTML document, or plain text / Markdown.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
 
 from monitor.errors import ExtractError
 from monitor.models import FEED_ENTRY, Article, RawItem
@@ -44,7 +45,17 @@ _BOILERPLATE_CANDIDATES = frozenset({"small", "em", "i"})
 _INSPECTED = frozenset(_DROPPED) | _BOILERPLATE_CANDIDATES
 _SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s)|\n")
 _WHITESPACE = re.compile(r"\s+")
-_HTTP_URL = re.compile(r"\Ahttps?://[^\s]+\Z", re.IGNORECASE)
+# Shown to people and put in links: no white space, controls, bidi or zero-width formatting.
+_HTTP_URL = re.compile(
+    r"\Ahttps?://[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]+\Z",
+    re.IGNORECASE,
+)
+# Locations (file names, item URLs) are shown too: controls and bidi become visible escapes.
+_LOCATION_UNSAFE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+# Lone surrogates come from JSON (`"\ud800"`) or plugins; no codec (OpenCC, SQLite) takes them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def extract(item: RawItem) -> Article:
@@ -53,13 +64,14 @@ def extract(item: RawItem) -> Article:
         raw = item.content.decode("utf-8", errors="replace")
     else:
         raw = decode(item.content, item.location)
+    raw = _scrub(raw)
     end_markers: Sequence[str] = item.meta.get("end_markers", ())
     url: str | None = None
     published: datetime | None = None
     header = _CAPTURED_ITEM.match(raw)
     if item.content_type == FEED_ENTRY:
         text, _found = html_to_text(raw, published_marker=False)
-        title = item.meta.get("title") or ""
+        title = _scrub(str(item.meta.get("title") or ""))
         if "<" in title or "&" in title:  # some feeds put markup or entities in titles
             title = html_to_text(title, published_marker=False)[0]
         url = item.meta.get("url")
@@ -78,19 +90,23 @@ def extract(item: RawItem) -> Article:
     title = one_line(title, TITLE_LIMIT) or _first_sentence(text)
     if not text and not title:
         raise ExtractError(item.location, "no text after extraction")
-    url = url if url and _HTTP_URL.match(url) else None
+    url = _scrub(url) if url and _HTTP_URL.match(url) else None
     digest = content_hash(text, title=title, url=url)
     article = Article(
         source=item.source,
-        location=item.location,
+        location=_LOCATION_UNSAFE.sub(lambda m: ascii(m.group(0))[1:-1], _scrub(item.location)),
         url=url,
-        guid=item.meta.get("guid"),
+        guid=_scrub(guid) if isinstance(guid := item.meta.get("guid"), str) else None,
         title=title,
         text=text,
         published=published,
         content_hash=digest,
     )
     return article
+
+
+def _scrub(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def decode(data: bytes, location: str) -> str:
@@ -146,7 +162,10 @@ def html_to_text(html: str, *, published_marker: bool) -> tuple[str, dict[str, A
     `<div><i>`; that element is metadata and is removed from the text.
     """
     html = _BLOCK_TAG.sub(lambda m: _BLOCK_MARK + m.group(0), html.replace(_BLOCK_MARK, ""))
-    soup = BeautifulSoup(html, "lxml")
+    with warnings.catch_warnings():  # hostile input is expected here; say nothing about it
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(html, "lxml")
     found: dict[str, Any] = {}
     title_tag = soup.find("title")
     title_tag = title_tag if title_tag is not None else soup.find("h1")

@@ -1,14 +1,17 @@
-"""Shared fixtures: the seed files, a config folder in tmp_path, a fixed clock."""
+"""Shared fixtures: the seed files, a config folder in tmp_path, a fixed clock; the
+loopback-only socket guard (tests/netguard.py) for every test and every subprocess."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests import netguard
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -75,3 +78,31 @@ def copy_seeds() -> Callable[[Path], list[Path]]:
 
 def postgres_url() -> str | None:
     return os.environ.get("MONITOR_TEST_POSTGRES_URL") or None
+
+
+# --- T-1: no packet to a non-loopback address, from this process or any child ----------------
+
+_NETGUARD_SITE = Path(__file__).resolve().parent / "netguard_site"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    netguard.install()
+    log = Path(config.rootpath) / ".pytest_cache" / f"netguard-{os.getpid()}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("", encoding="utf-8")
+    os.environ[netguard.ENV_LOG] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(_NETGUARD_SITE), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """Fails the test if it (or a subprocess it started) tried to reach a non-loopback host."""
+    log = Path(os.environ[netguard.ENV_LOG])
+    netguard.violations.clear()
+    log.write_text("", encoding="utf-8")
+    yield
+    found = [*netguard.violations, *log.read_text(encoding="utf-8").splitlines()]
+    netguard.violations.clear()
+    assert not found, "\n".join(found)

@@ -98,6 +98,7 @@ def test_missing_config_file() -> None:
 def test_secret_references(workdir: Path, tmp_path: Path) -> None:
     secret_file = tmp_path / "token"
     secret_file.write_text("from-file\n")
+    secret_file.chmod(0o600)
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "db").write_text("from-credential")
@@ -132,6 +133,39 @@ def test_unresolvable_secrets_are_errors(workdir: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(workdir / "monitor.toml", env={})
     assert "CREDENTIALS_DIRECTORY" in str(error.value)
+
+
+def test_group_or_other_accessible_secret_files_are_refused(workdir: Path, tmp_path: Path) -> None:
+    """RELIABILITY.md SEC-2: like ssh with a private key; the credentials directory is exempt."""
+    secret_file = tmp_path / "token"
+    secret_file.write_text("hunter2-secret")
+    base = MONITOR_TOML.replace('database = "sqlite:///var/monitor.db"', "")
+    (workdir / "monitor.toml").write_text(
+        f'database = {{ file = "{secret_file}" }}\n{base}', encoding="utf-8"
+    )
+    for mode in (0o644, 0o640, 0o604, 0o620):
+        secret_file.chmod(mode)
+        with pytest.raises(ConfigError) as error:
+            load_config(workdir / "monitor.toml", env={})
+        assert f"mode {mode:04o}" in str(error.value) and "chmod 600" in str(error.value)
+        assert "hunter2" not in str(error.value)
+    secret_file.chmod(0o600)
+    with pytest.raises(ConfigError) as error:  # resolved, then refused as not a URL
+        load_config(workdir / "monitor.toml", env={})
+    assert "SQLAlchemy URL" in str(error.value)
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "db").write_text("sqlite:////tmp/cred.db")
+    (tmp_path / "creds" / "db").chmod(0o644)
+    (workdir / "monitor.toml").write_text(f'database = {{ credential = "db" }}\n{base}')
+    env = {"CREDENTIALS_DIRECTORY": str(tmp_path / "creds")}
+    assert load_config(workdir / "monitor.toml", env=env).database == "sqlite:////tmp/cred.db"
+
+
+def test_database_url_with_a_password_is_masked_in_repr(workdir: Path) -> None:
+    env = {"MONITOR_DATABASE_URL": "postgresql+psycopg://monitor:hunter2@127.0.0.1:1/db"}
+    settings = load_config(workdir / "monitor.toml", env=env)
+    assert settings.database == env["MONITOR_DATABASE_URL"]
+    assert "hunter2" not in repr(settings)
 
 
 def test_secret_repr_is_masked() -> None:

@@ -13,6 +13,18 @@ from monitor.models import Delivery
 from monitor.notifiers.payload import alert_object, notice_object
 from monitor.plugins import Notifier
 
+# Characters that JSON allows raw in strings but that break a consumer: <, > and & when a line
+# is pasted into HTML (Go's encoding/json escapes them too), and U+0085, U+2028, U+2029, which
+# str.splitlines() and JavaScript treat as line ends. Escaped, the decoded values are the same.
+_LINE_UNSAFE = str.maketrans({c: f"\\u{ord(c):04x}" for c in "<>&\u0085\u2028\u2029"})
+
+
+def json_line(value: object) -> str:
+    """One JSON document on one line, safe to split on any line end and to embed in HTML."""
+    return (
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_LINE_UNSAFE) + "\n"
+    )
+
 
 class JsonlNotifier(Notifier):
     """Appends to `path`. Each line is written with one `write(2)` on an `O_APPEND` descriptor,
@@ -31,12 +43,7 @@ class JsonlNotifier(Notifier):
 
     def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
         data = "".join(
-            json.dumps(
-                notice_object(d.notice) if d.notice else alert_object(d.alert),
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
-            + "\n"
+            json_line(notice_object(d.notice) if d.notice else alert_object(d.alert))
             for d in deliveries
         ).encode("utf-8")
         try:

@@ -21,7 +21,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from monitor.errors import SourceError
 from monitor.models import FEED_ENTRY, Outcome, Poll, RawItem
@@ -43,6 +43,10 @@ _TRACKING = re.compile(
     r"^(utm_[a-z_]+|maca|fbclid|gclid|dclid|mc_[ce]id|igshid|_hsenc|_hsmi|yclid)$"
 )
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")
+_URL_STRIPPED = re.compile(r"[\t\n\r]")
+_URL_UNSAFE = re.compile(
+    r"[\x00-\x20\x7f-\xa0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff\ud800-\udfff]"
+)
 
 
 @dataclass(frozen=True)
@@ -219,15 +223,20 @@ def parse_feed(
         return parse_json_feed(body, url), None
     import feedparser
 
-    parsed = feedparser.parse(
-        io.BytesIO(body),
-        response_headers={
-            "content-type": content_type or "application/xml",
-            "content-location": url,
-        },
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(body),
+            response_headers={
+                "content-type": content_type or "application/xml",
+                "content-location": url,
+            },
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except (ValueError, OverflowError, LookupError, RecursionError) as e:
+        # feedparser's loose parser raises on character references it cannot represent:
+        # &#xD800; (UnicodeEncodeError), &#x110000; (ValueError), huge numbers (OverflowError).
+        raise SourceError(url, f"not a feed: parser failed ({type(e).__name__})") from e
     if not parsed.get("version"):
         reason = parsed.get("bozo_exception")
         detail = f": {str(reason)[:200]}" if reason else ""
@@ -315,7 +324,12 @@ def clean_link(link: str | None, base: str) -> str | None:
     """Absolute http(s) link without tracking parameters; None for any other scheme (F4)."""
     if not link:
         return None
-    absolute = urljoin(base, link.strip())
+    # As browsers do (WHATWG URL): tab and newlines removed; other controls and bidi/zero-width
+    # formatting percent-encoded, so no link can carry an escape sequence to a terminal.
+    link = _URL_UNSAFE.sub(
+        lambda m: quote(m.group(0).encode("utf-8", "replace")), _URL_STRIPPED.sub("", link.strip())
+    )
+    absolute = urljoin(base, link)
     parts = urlsplit(absolute)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None

@@ -10,6 +10,7 @@ feed opts in, unwrapping IPv4 embedded in IPv6 (F8). Outcomes are classified in 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import ipaddress
 import socket
@@ -17,8 +18,10 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from monitor import __version__
@@ -28,6 +31,11 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+# Whether the fetch running in this task may reach non-public addresses (the feed's opt-in);
+# read by the connection backend, which httpcore calls from the requesting task.
+_ALLOW_PRIVATE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "monitor_allow_private", default=False
+)
 
 
 @dataclass(frozen=True)
@@ -79,12 +87,13 @@ class Fetcher:
     def _ensure(self) -> httpx.AsyncClient:
         if self._client is None:
             limits = self.limits
+            pool_limits = httpx.Limits(
+                max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
+            )
             self._client = httpx.AsyncClient(
-                transport=self.transport,
+                transport=self.transport or _vetting_transport(self, pool_limits),
                 timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
-                limits=httpx.Limits(
-                    max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
-                ),
+                limits=pool_limits,
                 follow_redirects=False,
                 trust_env=True,  # HTTPS_PROXY / NO_PROXY
                 headers={"User-Agent": limits.user_agent},
@@ -122,6 +131,7 @@ class Fetcher:
         if last_modified:
             request_headers["If-Modified-Since"] = last_modified
         async with self._global, per_host:
+            _ALLOW_PRIVATE.set(allow_private_network)  # this task only (asyncio copies context)
             try:
                 async with asyncio.timeout(self.limits.deadline):
                     return await self._follow(
@@ -192,13 +202,75 @@ class Fetcher:
         except ValueError:
             pass
         if callable(self.resolver):
-            return list(self.resolver(host, port))
+            try:
+                return list(self.resolver(host, port))
+            except OSError as e:
+                raise FetchError(f"DNS: cannot resolve {host}: {e}") from e
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as e:
             raise FetchError(f"DNS: cannot resolve {host}: {e.strerror}") from e
         return [str(info[4][0]) for info in infos]
+
+
+class _VettingBackend(httpcore.AsyncNetworkBackend):
+    """Resolves each new connection's host once, vets every address, and connects to a vetted
+    IP itself: what is checked is what is connected to, so a second DNS answer (rebinding)
+    cannot swap in an internal address after `_check_target` (RELIABILITY.md NET-5)."""
+
+    def __init__(self, fetcher: Fetcher, inner: httpcore.AsyncNetworkBackend) -> None:
+        self.fetcher = fetcher
+        self.inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if _ALLOW_PRIVATE.get():
+            return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        try:
+            addresses = await self.fetcher._resolve(host, port)
+        except FetchError as e:
+            raise httpcore.ConnectError(e.reason) from e
+        refused = [a for a in addresses if not is_public_address(a)]
+        if refused or not addresses:
+            raise httpcore.ConnectError(
+                f"refused: {host} resolves to a non-public address {refused[0] if refused else '-'}"
+            )
+        error: Exception | None = None
+        for address in addresses:  # the vetted IPs, in resolver order; TLS still uses `host`
+            try:
+                return await self.inner.connect_tcp(
+                    address.split("%")[0], port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                error = e
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not used for feeds")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def _vetting_transport(fetcher: Fetcher, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's own transport with our connection backend under its pool (httpx 0.28 has no
+    parameter for it; the attribute is checked here so an upgrade that moves it fails loudly)."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=True)
+    pool = transport._pool
+    if not isinstance(getattr(pool, "_network_backend", None), httpcore.AsyncNetworkBackend):
+        raise RuntimeError("httpcore pool layout changed: cannot install the address check")
+    pool._network_backend = _VettingBackend(fetcher, pool._network_backend)
+    return transport
 
 
 def is_public_address(text: str) -> bool:
