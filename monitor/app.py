@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.config import FeedSettings, FolderSettings, Settings
+from monitor.config import FeedSettings, FolderSettings, RetentionSettings, Settings
 from monitor.delivery import Deliverer, DeliveryReport
 from monitor.errors import ExtractError, NotifyError, SourceError
 from monitor.extract import extract
@@ -352,10 +352,43 @@ class App:
                     row.hold_until.isoformat(timespec="seconds"),
                 )
 
+    def prune(self) -> PruneReport:
+        """Housekeeping by `[retention]` (the daemon's daily job)."""
+        return prune(self.store, self.settings.retention, self.clock())
+
     def close(self) -> None:
         for notifier in self.deliverer.notifiers.values():
             notifier.close()
         self.store.close()
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    texts: int = 0  # article texts blanked
+    deliveries: int = 0  # sent deliveries deleted
+    ran: bool = False  # False: `[retention]` sets no limit
+
+
+def prune(store: Store, retention: RetentionSettings, now: datetime) -> PruneReport:
+    """Blank old article texts and delete old sent deliveries, then checkpoint the WAL.
+
+    Hashes stay, so a pruned article is still recognised as a duplicate; pending and dead
+    deliveries, and the texts they still need, are never touched.
+    """
+    if retention.article_text is None and retention.deliveries is None:
+        return PruneReport()
+    started = time.monotonic()
+    texts = deliveries = 0
+    if retention.article_text is not None:
+        texts = store.prune_article_text(now - retention.article_text)
+    if retention.deliveries is not None:
+        deliveries = store.prune_deliveries(now - retention.deliveries)
+    store.checkpoint()
+    log.info(
+        "pruned texts=%d deliveries=%d ms=%d",
+        texts, deliveries, (time.monotonic() - started) * 1000,
+    )  # fmt: skip
+    return PruneReport(texts, deliveries, ran=True)
 
 
 def make_app(

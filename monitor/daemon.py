@@ -6,6 +6,7 @@
                           network filesystems), reading only files settled for SETTLE
     config files          watched too: a save (in place or by rename) reloads like SIGHUP
     delivery loop         woken at once when new alerts are stored, else every second
+    housekeeping (daily)  `[retention]`: blank old article texts, delete old sent deliveries
     SIGHUP                reload config + watchlist: validate first, keep the old on error
     SIGTERM / SIGINT      stop taking work, let in-flight work finish for `shutdown_timeout`,
                           then abandon it (leases expire, deliveries stay pending), exit 0
@@ -41,6 +42,8 @@ SETTLE = timedelta(seconds=1)  # without inotify: a file unchanged this long is 
 # for missed events, so it leaves alone anything modified recently (a writer may just pause).
 SETTLE_WATCHED = timedelta(minutes=2)
 RELOAD_DEBOUNCE = 0.3  # editors write several times per save
+HOUSEKEEPING_EVERY = timedelta(days=1)
+HOUSEKEEPING_DELAY = timedelta(minutes=1)  # the first run: after start-up, not during it
 
 
 class Daemon:
@@ -84,6 +87,11 @@ class Daemon:
             self._schedule_folders()
             self.scheduler.add_job(self.report_status, "interval", seconds=5, id="status",
                                    max_instances=1, coalesce=True)  # fmt: skip
+            self.scheduler.add_job(
+                self.housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(),
+                id="housekeeping", max_instances=1, coalesce=True,
+                next_run_time=datetime.now(UTC) + HOUSEKEEPING_DELAY,
+            )  # fmt: skip
             if self.watchdog.interval:
                 self.scheduler.add_job(
                     self.watchdog_check, "interval", seconds=self.watchdog.interval,
@@ -191,6 +199,12 @@ class Daemon:
         else:
             self.watchdog.db_ok()
         self.watchdog.maybe_ping()
+
+    async def housekeeping(self) -> None:
+        try:
+            await asyncio.to_thread(self.app.prune)
+        except MonitorError as e:
+            log.error("prune failed reason=%r", str(e))
 
     # --- work ----------------------------------------------------------------------------
 

@@ -237,3 +237,19 @@ def test_config_and_watchlist_problems_are_reported_together(workdir: Path) -> N
         load_config(workdir / "monitor.toml", env={})
     files = {os.path.basename(p.file) for p in error.value.problems}
     assert files == {"monitor.toml", "watchlist.toml"}
+
+
+def test_retention_table(workdir: Path) -> None:
+    toml = workdir / "monitor.toml"
+    base = toml.read_text()
+    settings = load_config(toml, env={})
+    assert (settings.retention.article_text, settings.retention.deliveries) == (None, None)
+    toml.write_text(base + '\n[retention]\narticle_text = "90d"\ndeliveries = ""\n')
+    settings = load_config(toml, env={})
+    assert settings.retention.article_text == timedelta(days=90)
+    assert settings.retention.deliveries is None
+    toml.write_text(base + '\n[retention]\narticle_text = 90\nkeep = "1d"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(toml, env={})
+    keys = [key for key, _line, _message in problems(error)]
+    assert keys == ["retention.keep", "retention.article_text"]
