@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("debug", "info", "warning", "error"),
         help="overrides log_level of the config file",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default) or json: one object per line with the key=value pairs as fields",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the daemon (or one pass with --once)")
@@ -133,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config_path = args.config or Path(os.environ.get("MONITOR_CONFIG", "config/monitor.toml"))
-    _setup_logging(args.log_level or "info")
+    _setup_logging(args.log_level or "info", args.log_format)
     from monitor.errors import ConfigError, StoreError
 
     try:
@@ -173,14 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _setup_logging(level: str) -> None:
-    """One line per event: time, level, module, then the event and its key=value pairs."""
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    """One line per event: time, level, module, then the event and its key=value pairs
+    (monitor/logs.py: as JSON with `--log-format json`; journald-aware)."""
+    from monitor.logs import make_formatter
+
     handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter(
-        "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S"
-    )
-    formatter.converter = __import__("time").gmtime
-    handler.setFormatter(formatter)
+    handler.setFormatter(make_formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
