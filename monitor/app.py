@@ -24,6 +24,7 @@ from monitor.errors import ExtractError, NotifyError, SourceError
 from monitor.extract import extract
 from monitor.leases import default_owner
 from monitor.match import Matcher, Verdict, find_warnings
+from monitor.metrics import Metrics
 from monitor.models import (
     Alert,
     Article,
@@ -93,8 +94,10 @@ class App:
         *,
         instance: str | None = None,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or pipeline.metrics
         self.store = store
         self.pipeline = pipeline
         self.deliverer = deliverer
@@ -162,8 +165,10 @@ class App:
                 result = asyncio.run(_await(result))
         except SourceError as e:
             self.store.record_source_failure(folder.id, now, e.reason)
+            self.metrics.poll(folder.id, "failed")
             raise
         assert isinstance(result, Poll)
+        self.metrics.poll(folder.id, "ok")
         report = self.pipeline.ingest_poll(folder.id, result, now)
         log.info(
             "polled source=%s items=%d new=%d duplicates=%d skipped=%d alerts=%d ms=%d",
@@ -226,6 +231,9 @@ class App:
         result: Any = feed.source.poll(row.state, now)
         poll: Poll = await result if inspect.isawaitable(result) else result
         report = FeedReport(feed.id, poll.outcome, poll.status, poll.reason)
+        self.metrics.poll(feed.id, poll.outcome.value)
+        if poll.outcome in (Outcome.FAILED, Outcome.GONE):
+            self.metrics.fetch_error(feed.id)
         if poll.outcome is Outcome.OK and poll.items:
             silent = feed.first_poll == "skip" and row.last_success_at is None
             alert_after = now - feed.max_age if feed.max_age else None
@@ -403,12 +411,14 @@ def make_app(
     if notifiers is None:
         notifiers = {n.name: n.notifier for n in settings.notifiers}
     store = store or Store.open(settings.database)
-    pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers))
+    metrics = Metrics()
+    pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers), metrics)
     digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
     deliverer = Deliverer(
-        store, notifiers, settings.delivery, digests=digests, owner=default_owner()
-    )
-    return App(settings, store, pipeline, deliverer, now, instance=instance)
+        store, notifiers, settings.delivery, digests=digests, owner=default_owner(),
+        metrics=metrics,
+    )  # fmt: skip
+    return App(settings, store, pipeline, deliverer, now, instance=instance, metrics=metrics)
 
 
 async def _await(result: Any) -> Any:

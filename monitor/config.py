@@ -40,7 +40,7 @@ T = TypeVar("T")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 # The keys each table accepts (plugin tables add their constructor's keyword arguments).
 TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "defaults", "fetch", "daemon",
-                  "folders", "feeds", "notifiers", "delivery", "retention")  # fmt: skip
+                  "folders", "feeds", "notifiers", "delivery", "http", "retention")  # fmt: skip
 FOLDER_KEYS = ("id", "interval", "instance")  # + FolderSource options
 FEED_KEYS = ("id", "interval", "tags", "first_poll", "max_age")  # + FeedSource options
 NOTIFIER_KEYS = ("name", "type", "digest")  # + the notifier type's options
@@ -101,6 +101,11 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    listen: str = ""  # "host:port" of /healthz and /metrics; empty: no HTTP endpoint
+
+
+@dataclass(frozen=True)
 class RetentionSettings:
     article_text: timedelta | None = None  # blank article texts first seen longer ago
     deliveries: timedelta | None = None  # delete sent deliveries sent longer ago
@@ -135,6 +140,7 @@ class Settings:
     defaults: DefaultsSettings = DefaultsSettings()
     fetch: FetchSettings = FetchSettings()
     daemon: DaemonSettings = DaemonSettings()
+    http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
 
 
@@ -336,6 +342,12 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
     defaults = _load_table(raw.get("defaults", {}), "defaults", DefaultsSettings, out)
     fetch = _load_table(raw.get("fetch", {}), "fetch", FetchSettings, out)
     daemon = _load_table(raw.get("daemon", {}), "daemon", DaemonSettings, out)
+    http = _load_table(raw.get("http", {}), "http", HttpSettings, out)
+    if http.listen:
+        try:
+            parse_listen(http.listen)
+        except ValueError as e:
+            out.add(["http", "listen"], str(e))
     retention = _load_table(raw.get("retention", {}), "retention", RetentionSettings, out)
     feeds = _load_feeds(raw.get("feeds", []), base, defaults, {f.id for f in folders}, out)
 
@@ -365,6 +377,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
         defaults=defaults,
         fetch=fetch,
         daemon=daemon,
+        http=http,
         retention=retention,
     )
 

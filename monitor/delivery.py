@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import DeliverySettings
 from monitor.errors import NotifyError
 from monitor.leases import dead_local_owners
+from monitor.metrics import Metrics
 from monitor.models import Delivery
 from monitor.plugins import Notifier
 from monitor.store import Store
@@ -79,8 +80,10 @@ class Deliverer:
         rng: random.Random | None = None,
         digests: Mapping[str, timedelta] | None = None,
         owner: str = "monitor",
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.owner = owner
         self.notifiers = dict(notifiers)
         self.settings = settings
@@ -190,6 +193,7 @@ class Deliverer:
         for delivery in deliveries:
             self.store.mark_sent(delivery.id, now)
             report.sent += 1
+            self.metrics.delivered(name, delivery.alert.created_at, now)
             log.info(
                 "delivered notifier=%s delivery=%s alert=%s attempt=%d",
                 name, delivery.id, delivery.alert.id, delivery.attempts + 1,
@@ -206,6 +210,7 @@ class Deliverer:
         for delivery in deliveries:
             self.store.mark_failed(delivery.id, now, reason, now)
             report.failed += 1
+            self.metrics.delivery(name, "failed")
         log.error(
             "notifier disabled notifier=%s delivery=%s reason=%r hint=%r",
             name, deliveries[0].id, reason, f"monitor notifiers enable {name}",
@@ -232,6 +237,7 @@ class Deliverer:
                 else next_attempt(attempts, now, self.settings, random.Random(seed), retry_after)
             )
             self.store.mark_failed(delivery.id, now, reason, when)
+            self.metrics.delivery(delivery.notifier, "dead" if when is None else "failed")
             if when is None:
                 report.dead += 1
                 log.error(

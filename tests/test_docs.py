@@ -24,6 +24,7 @@ SETTINGS_TABLES = (
     config.DefaultsSettings,
     config.FetchSettings,
     config.DaemonSettings,
+    config.HttpSettings,
     config.RetentionSettings,
 )
 
