@@ -141,3 +141,21 @@ def test_db_prune_and_vacuum(
     )
     assert run(workdir, "run", "--once") == 0  # a pruned article is still a duplicate
     assert "new=0 duplicates=1" in capsys.readouterr().err
+
+
+def test_status_shows_each_instance_and_its_last_reload(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.app import utc_now
+    from monitor.store import Store
+
+    assert run(workdir, "db", "upgrade") == 0
+    store = Store.open(f"sqlite:///{workdir}/var/monitor.db")
+    store.record_instance("worker-1", utc_now(), started=True)
+    store.record_instance("worker-1", utc_now(), reload_result="rejected: watchlist.toml:3: x")
+    store.close()
+    capsys.readouterr()
+    assert run(workdir, "status") == 0
+    out = capsys.readouterr().out
+    assert "last reload" in out
+    assert "worker-1" in out and "rejected: watchlist.toml:3: x (0s ago)" in out
