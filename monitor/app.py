@@ -22,12 +22,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from monitor.config import FeedSettings, FolderSettings, Settings
+from monitor.config import FeedSettings, FolderSettings, RetentionSettings, Settings
 from monitor.delivery import Deliverer, DeliveryReport
 from monitor.errors import ExtractError, NotifyError, SourceError
 from monitor.extract import extract, extract_batch
 from monitor.leases import default_owner
 from monitor.match import Matcher, Verdict, find_warnings
+from monitor.metrics import Metrics
 from monitor.models import (
     Alert,
     Article,
@@ -100,8 +101,10 @@ class App:
         *,
         instance: str | None = None,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or pipeline.metrics
         self.store = store
         self.pipeline = pipeline
         self.deliverer = deliverer
@@ -170,8 +173,10 @@ class App:
                 result = asyncio.run(_await(result))
         except SourceError as e:
             self.store.record_source_failure(folder.id, now, e.reason)
+            self.metrics.poll(folder.id, "failed")
             raise
         assert isinstance(result, Poll)
+        self.metrics.poll(folder.id, "ok")
         report = self.pipeline.ingest_poll(folder.id, result, now)
         log.info(
             "polled source=%s items=%d new=%d duplicates=%d skipped=%d alerts=%d ms=%d",
@@ -245,6 +250,9 @@ class App:
         result: Any = feed.source.poll(row.state, now)
         poll: Poll = await result if inspect.isawaitable(result) else result
         report = FeedReport(feed.id, poll.outcome, poll.status, poll.reason)
+        self.metrics.poll(feed.id, poll.outcome.value)
+        if poll.outcome in (Outcome.FAILED, Outcome.GONE):
+            self.metrics.fetch_error(feed.id)
         if poll.outcome is Outcome.OK and poll.items:
             silent = feed.first_poll == "skip" and row.last_success_at is None
             alert_after = now - feed.max_age if feed.max_age else None
@@ -445,10 +453,43 @@ class App:
                     row.hold_until.isoformat(timespec="seconds"),
                 )
 
+    def prune(self) -> PruneReport:
+        """Housekeeping by `[retention]` (the daemon's daily job)."""
+        return prune(self.store, self.settings.retention, self.clock())
+
     def close(self) -> None:
         for notifier in self.deliverer.notifiers.values():
             notifier.close()
         self.store.close()
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    texts: int = 0  # article texts blanked
+    deliveries: int = 0  # sent deliveries deleted
+    ran: bool = False  # False: `[retention]` sets no limit
+
+
+def prune(store: Store, retention: RetentionSettings, now: datetime) -> PruneReport:
+    """Blank old article texts and delete old sent deliveries, then checkpoint the WAL.
+
+    Hashes stay, so a pruned article is still recognised as a duplicate; pending and dead
+    deliveries, and the texts they still need, are never touched.
+    """
+    if retention.article_text is None and retention.deliveries is None:
+        return PruneReport()
+    started = time.monotonic()
+    texts = deliveries = 0
+    if retention.article_text is not None:
+        texts = store.prune_article_text(now - retention.article_text)
+    if retention.deliveries is not None:
+        deliveries = store.prune_deliveries(now - retention.deliveries)
+    store.checkpoint()
+    log.info(
+        "pruned texts=%d deliveries=%d ms=%d",
+        texts, deliveries, (time.monotonic() - started) * 1000,
+    )  # fmt: skip
+    return PruneReport(texts, deliveries, ran=True)
 
 
 def make_app(
@@ -463,12 +504,14 @@ def make_app(
     if notifiers is None:
         notifiers = {n.name: n.notifier for n in settings.notifiers}
     store = store or Store.open(settings.database)
-    pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers))
+    metrics = Metrics()
+    pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers), metrics)
     digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
     deliverer = Deliverer(
-        store, notifiers, settings.delivery, digests=digests, owner=default_owner()
-    )
-    return App(settings, store, pipeline, deliverer, now, instance=instance)
+        store, notifiers, settings.delivery, digests=digests, owner=default_owner(),
+        metrics=metrics,
+    )  # fmt: skip
+    return App(settings, store, pipeline, deliverer, now, instance=instance, metrics=metrics)
 
 
 async def _await(result: Any) -> Any:

@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("debug", "info", "warning", "error"),
         help="overrides log_level of the config file",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default) or json: one object per line with the key=value pairs as fields",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the daemon (or one pass with --once)")
@@ -106,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply pending schema migrations")
     db_commands.add_parser("status", help="show the schema revision")
+    prune = db_commands.add_parser("prune", help="apply [retention] now")
+    prune.add_argument("--article-text", metavar="AGE", help='overrides [retention], e.g. "90d"')
+    prune.add_argument("--deliveries", metavar="AGE", help='overrides [retention], e.g. "30d"')
+    db_commands.add_parser("vacuum", help="give freed space back to the file system")
 
     notifiers = commands.add_parser("notifiers", help="list, test and re-enable notifiers")
     n_commands = notifiers.add_subparsers(dest="notifiers_command", required=True, metavar="ACTION")
@@ -129,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config_path = args.config or Path(os.environ.get("MONITOR_CONFIG", "config/monitor.toml"))
-    _setup_logging(args.log_level or "info")
+    _setup_logging(args.log_level or "info", args.log_format)
     from monitor.errors import ConfigError, StoreError
 
     try:
@@ -169,14 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _setup_logging(level: str) -> None:
-    """One line per event: time, level, module, then the event and its key=value pairs."""
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    """One line per event: time, level, module, then the event and its key=value pairs
+    (monitor/logs.py: as JSON with `--log-format json`; journald-aware)."""
+    from monitor.logs import make_formatter
+
     handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter(
-        "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S"
-    )
-    formatter.converter = __import__("time").gmtime
-    handler.setFormatter(formatter)
+    handler.setFormatter(make_formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -249,6 +258,8 @@ def _check(settings: Settings) -> int:
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     from monitor.store import Store
 
+    if args.db_command in ("prune", "vacuum"):
+        return _db_housekeeping(args, settings)
     store = Store.open(settings.database)
     try:
         if args.db_command == "upgrade":
@@ -263,6 +274,48 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
             print(f"revision {current or 'none'}; newest {head}: {state}")
     finally:
         store.close()
+    return EXIT_OK
+
+
+def _db_housekeeping(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+
+    from monitor.app import prune, utc_now
+    from monitor.config import parse_duration
+
+    retention = settings.retention
+    if args.db_command == "prune":
+        overrides = {}
+        for option in ("article_text", "deliveries"):
+            value = getattr(args, option)
+            if value is not None:
+                try:
+                    overrides[option] = parse_duration(value)
+                except ValueError as e:
+                    flag = "--" + option.replace("_", "-")
+                    print(f"monitor: {flag}: {e}", file=sys.stderr)
+                    return EXIT_USAGE
+        retention = dataclasses.replace(retention, **overrides)
+    store = _open_store(settings)
+    if store is None:
+        return EXIT_FAILURES
+    try:
+        before = store.size_bytes()
+        if args.db_command == "vacuum":
+            store.vacuum()
+        else:
+            report = prune(store, retention, utc_now())
+            if not report.ran:
+                print("nothing to prune: [retention] sets no limit (keep forever)")
+                return EXIT_OK
+            print(
+                f"blanked the text of {report.texts} articles; "
+                f"deleted {report.deliveries} sent deliveries"
+            )
+        after = store.size_bytes()
+    finally:
+        store.close()
+    print(f"database size {_bytes(before)} → {_bytes(after)}")
     return EXIT_OK
 
 

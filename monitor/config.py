@@ -42,7 +42,7 @@ T = TypeVar("T")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 # The keys each table accepts (plugin tables add their constructor's keyword arguments).
 TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "defaults", "fetch", "daemon",
-                  "folders", "feeds", "notifiers", "delivery")  # fmt: skip
+                  "folders", "feeds", "notifiers", "delivery", "http", "retention")  # fmt: skip
 FOLDER_KEYS = ("id", "interval", "instance")  # + FolderSource options
 FEED_KEYS = (
     "id",
@@ -113,6 +113,17 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    listen: str = ""  # "host:port" of /healthz and /metrics; empty: no HTTP endpoint
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    article_text: timedelta | None = None  # blank article texts first seen longer ago
+    deliveries: timedelta | None = None  # delete sent deliveries sent longer ago
+
+
+@dataclass(frozen=True)
 class NotifierSettings:
     name: str
     type: str
@@ -142,6 +153,8 @@ class Settings:
     defaults: DefaultsSettings = DefaultsSettings()
     fetch: FetchSettings = FetchSettings()
     daemon: DaemonSettings = DaemonSettings()
+    http: HttpSettings = HttpSettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -152,6 +165,16 @@ def parse_duration(value: Any) -> timedelta:
     if not m:
         raise ValueError(f"invalid duration {value!r}: use a number and ms, s, m, h, d or w")
     return timedelta(seconds=float(m[1]) * _DURATION_UNITS[m[2]])
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`"127.0.0.1:9464"`, `"[::1]:9464"` → (host, port); ValueError says what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f'expected "host:port" such as "127.0.0.1:9464", got {value!r}')
+    return host, int(port)
 
 
 def parse_size(value: Any) -> int:
@@ -351,6 +374,13 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
     defaults = _load_table(raw.get("defaults", {}), "defaults", DefaultsSettings, out)
     fetch = _load_table(raw.get("fetch", {}), "fetch", FetchSettings, out)
     daemon = _load_table(raw.get("daemon", {}), "daemon", DaemonSettings, out)
+    http = _load_table(raw.get("http", {}), "http", HttpSettings, out)
+    if http.listen:
+        try:
+            parse_listen(http.listen)
+        except ValueError as e:
+            out.add(["http", "listen"], str(e))
+    retention = _load_table(raw.get("retention", {}), "retention", RetentionSettings, out)
     feeds = _load_feeds(raw.get("feeds", []), base, defaults, {f.id for f in folders}, out)
 
     watchlist_value = raw.get("watchlist", "watchlist.toml")
@@ -379,6 +409,8 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
         defaults=defaults,
         fetch=fetch,
         daemon=daemon,
+        http=http,
+        retention=retention,
     )
 
 
@@ -547,6 +579,7 @@ def _load_table(value: Any, name: str, cls: type[T], out: _Collector) -> T:
         out.add([name], "must be a table")
         return defaults
     fields = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
     _check_keys(value, tuple(fields), [name], out)
     values: dict[str, Any] = {}
     for key_name, default in fields.items():
@@ -554,7 +587,9 @@ def _load_table(value: Any, name: str, cls: type[T], out: _Collector) -> T:
             continue
         raw_value = value[key_name]
         try:
-            if isinstance(default, timedelta):
+            if hints[key_name] == timedelta | None:  # optional: "" or absent means none
+                values[key_name] = parse_duration(raw_value) if raw_value != "" else None
+            elif isinstance(default, timedelta):
                 values[key_name] = parse_duration(raw_value)
             elif isinstance(default, bool):
                 values[key_name] = _coerce(raw_value, bool, key_name, Path("."))

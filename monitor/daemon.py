@@ -6,11 +6,13 @@
                           network filesystems), reading only files settled for SETTLE
     config files          watched too: a save (in place or by rename) reloads like SIGHUP
     delivery loop         woken at once when new alerts are stored, else every second
+    housekeeping (daily)  `[retention]`: blank old article texts, delete old sent deliveries
     SIGHUP                reload config + watchlist: validate first, keep the old on error
     SIGTERM / SIGINT      stop taking work, let in-flight work finish for `shutdown_timeout`,
                           then abandon it (leases expire, deliveries stay pending), exit 0
     sd_notify             READY=1 once everything above runs; STATUS= every few seconds;
                           WATCHDOG=1 only while ticks run AND the database answers
+    [http] listen         /healthz (the same two signals) and /metrics, served on this loop
 
 Signal handlers only set flags or start tasks; no work happens inside them.
 """
@@ -29,8 +31,9 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
-from monitor.config import FolderSettings, Settings
+from monitor.config import FolderSettings, Settings, parse_listen
 from monitor.errors import ConfigError, MonitorError, SourceError
+from monitor.metrics import Health, serve
 from monitor.systemd import SystemdNotifier, WatchdogGate
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,9 @@ SETTLE = timedelta(seconds=1)  # without inotify: a file unchanged this long is 
 # for missed events, so it leaves alone anything modified recently (a writer may just pause).
 SETTLE_WATCHED = timedelta(minutes=2)
 RELOAD_DEBOUNCE = 0.3  # editors write several times per save
+HOUSEKEEPING_EVERY = timedelta(days=1)
+HOUSEKEEPING_DELAY = timedelta(minutes=1)  # the first run: after start-up, not during it
+DB_PING_SECONDS = 10.0  # /healthz wants a ping that succeeded within the last 30 s
 
 
 class Daemon:
@@ -58,6 +64,8 @@ class Daemon:
         self.scanned: set[str] = set()  # folders scanned once since start (no settle then)
         self.systemd = SystemdNotifier()
         self.watchdog = WatchdogGate(self.systemd)
+        self.health = Health(TICK_SECONDS)
+        self.http: asyncio.Server | None = None
 
     def run(self) -> int:
         """Run until SIGINT or SIGTERM; returns the exit status."""
@@ -74,6 +82,10 @@ class Daemon:
             await asyncio.to_thread(
                 self.app.store.record_instance, self.app.instance, self.app.clock(), started=True
             )
+            self.health.db_ok()  # the migrations just ran: the database answers
+            if self.app.settings.http.listen:
+                host, port = parse_listen(self.app.settings.http.listen)
+                self.http = await serve(host, port, self.app.metrics, self.health)
             fetcher = self.app.make_fetcher()
             self.app.use_fetcher(fetcher)
             self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
@@ -84,6 +96,13 @@ class Daemon:
             self._schedule_folders()
             self.scheduler.add_job(self.report_status, "interval", seconds=5, id="status",
                                    max_instances=1, coalesce=True)  # fmt: skip
+            self.scheduler.add_job(self.db_ping, "interval", seconds=DB_PING_SECONDS,
+                                   id="db_ping", max_instances=1, coalesce=True)  # fmt: skip
+            self.scheduler.add_job(
+                self.housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(),
+                id="housekeeping", max_instances=1, coalesce=True,
+                next_run_time=datetime.now(UTC) + HOUSEKEEPING_DELAY,
+            )  # fmt: skip
             if self.watchdog.interval:
                 self.scheduler.add_job(
                     self.watchdog_check, "interval", seconds=self.watchdog.interval,
@@ -101,6 +120,8 @@ class Daemon:
             await self.stopping.wait()
             self.systemd.stopping()
             self.scheduler.shutdown(wait=False)
+            if self.http is not None:
+                self.http.close()
             config_watch.cancel()
             for watcher in self.watchers.values():
                 watcher.cancel()
@@ -139,6 +160,7 @@ class Daemon:
             self.reload_result = f"rejected: {e.problems[0]}" + (
                 f" (+{len(e.problems) - 1} more)" if len(e.problems) > 1 else ""
             )
+            self.app.metrics.reloaded(False)
             for problem in e.problems:
                 log.error("reload rejected problem=%r", str(problem))
             await self._record_reload()
@@ -147,6 +169,7 @@ class Daemon:
         await asyncio.to_thread(self.app.reconfigure, settings)
         self._schedule_folders()
         self.reload_result = "ok"
+        self.app.metrics.reloaded(True)
         await self._record_reload()
         log.info(
             "reloaded feeds=%d folders=%d topics=%d",
@@ -159,6 +182,7 @@ class Daemon:
 
     async def _status_line(self) -> str:
         counts = await asyncio.to_thread(self.app.store.delivery_counts)
+        self.app.metrics.queue(counts.get("pending", 0), counts.get("dead", 0))
         return (
             f"feeds={len(self.app.feeds)} folders={len(self.app.folders)} "
             f"pending={counts.get('pending', 0)} dead={counts.get('dead', 0)} "
@@ -185,13 +209,25 @@ class Daemon:
 
     async def watchdog_check(self) -> None:
         """WATCHDOG=1 only if the loop ticked and the database answered since the last ping."""
+        if await self.db_ping():
+            self.watchdog.db_ok()
+        self.watchdog.maybe_ping()
+
+    async def db_ping(self) -> bool:
         try:
             await asyncio.to_thread(self.app.store.ping)
         except MonitorError as e:
             log.error("database ping failed reason=%r", str(e))
-        else:
-            self.watchdog.db_ok()
-        self.watchdog.maybe_ping()
+            self.health.db_failed(str(e))
+            return False
+        self.health.db_ok()
+        return True
+
+    async def housekeeping(self) -> None:
+        try:
+            await asyncio.to_thread(self.app.prune)
+        except MonitorError as e:
+            log.error("prune failed reason=%r", str(e))
 
     # --- work ----------------------------------------------------------------------------
 
@@ -217,6 +253,7 @@ class Daemon:
         """Claim due feeds up to the free concurrency budget and poll each in its own task."""
         self.last_tick = time.monotonic()
         self.watchdog.progress()
+        self.health.tick()
         if self.stopping.is_set() or not self.app.feeds:
             return
         budget = self.app.settings.fetch.concurrency * 2 - len(self.in_flight)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import DeliverySettings
 from monitor.errors import NotifyError
 from monitor.leases import dead_local_owners
+from monitor.metrics import Metrics
 from monitor.models import Delivery
 from monitor.plugins import Notifier
 from monitor.store import Store
@@ -79,8 +80,10 @@ class Deliverer:
         rng: random.Random | None = None,
         digests: Mapping[str, timedelta] | None = None,
         owner: str = "monitor",
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.owner = owner
         self.notifiers = dict(notifiers)
         self.settings = settings
@@ -201,6 +204,7 @@ class Deliverer:
         self.store.mark_sent_many([d.id for d in deliveries], now)
         for delivery in deliveries:
             report.sent += 1
+            self.metrics.delivered(name, delivery.alert.created_at, now)
             log.info(
                 "delivered notifier=%s delivery=%s alert=%s attempt=%d",
                 name, delivery.id, delivery.alert.id, delivery.attempts + 1,
@@ -217,6 +221,7 @@ class Deliverer:
         for delivery in deliveries:
             self.store.mark_failed(delivery.id, now, reason, now)
             report.failed += 1
+            self.metrics.delivery(name, "failed")
         log.error(
             "notifier disabled notifier=%s delivery=%s reason=%r hint=%r",
             name, deliveries[0].id, reason, f"monitor notifiers enable {name}",
@@ -243,6 +248,7 @@ class Deliverer:
                 else next_attempt(attempts, now, self.settings, random.Random(seed), retry_after)
             )
             self.store.mark_failed(delivery.id, now, reason, when)
+            self.metrics.delivery(delivery.notifier, "dead" if when is None else "failed")
             if when is None:
                 report.dead += 1
                 log.error(

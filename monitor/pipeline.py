@@ -21,6 +21,7 @@ from datetime import datetime
 from monitor.errors import ExtractError
 from monitor.extract import extract
 from monitor.match import Matcher
+from monitor.metrics import Metrics
 from monitor.models import Alert, Article, Match, Poll, RawItem, TopicRef, Watchlist
 from monitor.store import NewDelivery, Store
 
@@ -62,8 +63,15 @@ class IngestReport:
 class Pipeline:
     """Turns raw items into stored articles, alerts and pending deliveries."""
 
-    def __init__(self, store: Store, matcher: Matcher, notifiers: Sequence[str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        matcher: Matcher,
+        notifiers: Sequence[str],
+        metrics: Metrics | None = None,
+    ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.matcher = matcher  # swapped whole on reload; read once per item
         self.notifiers = tuple(notifiers)
 
@@ -119,6 +127,7 @@ class Pipeline:
             )  # fmt: skip
             report.skipped = 1
             report.skipped_reasons.append(f"{item.location}: {e.reason}")
+            self.metrics.article("skipped")
             return report
         matcher = self.matcher
         if alert_after is not None and article.published and article.published < alert_after:
@@ -136,6 +145,9 @@ class Pipeline:
             else:
                 report.updated = 1
             report.alerts = len(alerts)
+            self.metrics.article("new" if previous is None else "updated")
+            for alert_row in alerts:
+                self.metrics.alert(alert_row.topic.id)
             log.info(
                 "stored article source=%s location=%s hash=%s alerts=%d topics=%s%s",
                 article.source, ascii(article.location)[1:-1], article.content_hash[:15],
@@ -144,6 +156,7 @@ class Pipeline:
             )  # fmt: skip
         else:
             report.duplicates = 1
+            self.metrics.article("duplicate")
             log.debug(
                 "duplicate article source=%s location=%s hash=%s",
                 article.source, ascii(article.location)[1:-1], article.content_hash[:15],

@@ -119,3 +119,43 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["frobnicate"])
     assert exit_info.value.code == 2
+
+
+def test_db_prune_and_vacuum(
+    workdir: Path, copy_seeds: Callable[[Path], list[Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy_seeds(workdir / "inbox")
+    assert run(workdir, "run", "--once") == 0
+    capsys.readouterr()
+    assert run(workdir, "db", "prune") == 0
+    assert "nothing to prune" in capsys.readouterr().out
+    assert run(workdir, "db", "prune", "--article-text", "5") == 2
+    assert "--article-text: invalid duration" in capsys.readouterr().err
+    assert run(workdir, "db", "prune", "--article-text", "0s", "--deliveries", "0s") == 0
+    out = capsys.readouterr().out
+    assert "blanked the text of 5 articles; deleted 17 sent deliveries" in out
+    assert run(workdir, "db", "vacuum") == 0
+    assert "database size" in capsys.readouterr().out
+    (workdir / "inbox" / "again.txt").write_bytes(
+        sorted((workdir / "inbox").glob("0*.txt"))[0].read_bytes()
+    )
+    assert run(workdir, "run", "--once") == 0  # a pruned article is still a duplicate
+    assert "new=0 duplicates=1" in capsys.readouterr().err
+
+
+def test_status_shows_each_instance_and_its_last_reload(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.app import utc_now
+    from monitor.store import Store
+
+    assert run(workdir, "db", "upgrade") == 0
+    store = Store.open(f"sqlite:///{workdir}/var/monitor.db")
+    store.record_instance("worker-1", utc_now(), started=True)
+    store.record_instance("worker-1", utc_now(), reload_result="rejected: watchlist.toml:3: x")
+    store.close()
+    capsys.readouterr()
+    assert run(workdir, "status") == 0
+    out = capsys.readouterr().out
+    assert "last reload" in out
+    assert "worker-1" in out and "rejected: watchlist.toml:3: x (0s ago)" in out

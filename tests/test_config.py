@@ -271,3 +271,45 @@ def test_config_and_watchlist_problems_are_reported_together(workdir: Path) -> N
         load_config(workdir / "monitor.toml", env={})
     files = {os.path.basename(p.file) for p in error.value.problems}
     assert files == {"monitor.toml", "watchlist.toml"}
+
+
+def test_http_and_retention_tables(workdir: Path) -> None:
+    toml = workdir / "monitor.toml"
+    base = toml.read_text()
+    settings = load_config(toml, env={})
+    assert settings.http.listen == ""
+    assert (settings.retention.article_text, settings.retention.deliveries) == (None, None)
+    toml.write_text(
+        base + '\n[http]\nlisten = "[::1]:9464"\n[retention]\narticle_text = "90d"\n'
+        'deliveries = ""\n'
+    )
+    settings = load_config(toml, env={})
+    assert settings.http.listen == "[::1]:9464"
+    assert settings.retention.article_text == timedelta(days=90)
+    assert settings.retention.deliveries is None
+    toml.write_text(
+        base + '\n[http]\nlisten = "9464"\n[retention]\narticle_text = 90\nkeep = "1d"\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(toml, env={})
+    keys = [key for key, _line, _message in problems(error)]
+    assert keys == ["http.listen", "retention.keep", "retention.article_text"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("127.0.0.1:9464", ("127.0.0.1", 9464)), ("[::1]:1", ("::1", 1)),
+     ("localhost:65535", ("localhost", 65535))],
+)  # fmt: skip
+def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
+    from monitor.config import parse_listen
+
+    assert parse_listen(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["9464", ":9464", "host:", "host:0", "host:70000", "h:x"])
+def test_parse_listen_refuses(bad: str) -> None:
+    from monitor.config import parse_listen
+
+    with pytest.raises(ValueError, match="host:port"):
+        parse_listen(bad)

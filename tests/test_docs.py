@@ -20,7 +20,13 @@ def plugin_options(group: str, name: str) -> list[str]:
     return [p.name for p in list(inspect.signature(cls).parameters.values())[1:]]
 
 
-SETTINGS_TABLES = (config.DefaultsSettings, config.FetchSettings, config.DaemonSettings)
+SETTINGS_TABLES = (
+    config.DefaultsSettings,
+    config.FetchSettings,
+    config.DaemonSettings,
+    config.HttpSettings,
+    config.RetentionSettings,
+)
 
 KEYS = [
     *config.TOP_LEVEL_KEYS,

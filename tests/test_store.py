@@ -199,3 +199,65 @@ def test_dead_local_owners() -> None:
     child.wait()
     owners = {f"{host}:{os.getpid()}", f"{host}:{child.pid}", f"other-host:{child.pid}", "odd"}
     assert dead_local_owners(owners) == {f"{host}:{child.pid}"}
+
+
+def test_prune_article_text_keeps_hashes_snippets_and_unsent_texts(store: Store) -> None:
+    from datetime import timedelta
+
+    old_sent, old_pending, old_bare, fresh = (
+        article(f"舊文{i}" * 40, location=f"{i}.txt") for i in range(4)
+    )
+    alerts = {a.location: alert_for(a) for a in (old_sent, old_pending)}
+    rows = {k: NewDelivery(delivery_id(al.id, "n"), al.id, "n") for k, al in alerts.items()}
+    store.add_article(old_sent, [alerts["0.txt"]], [rows["0.txt"]], NOW)
+    store.add_article(old_pending, [alerts["1.txt"]], [rows["1.txt"]], NOW)
+    store.add_article(old_bare, [], [], NOW)
+    store.add_article(fresh, [], [], NOW + timedelta(days=60))
+    store.mark_sent(rows["0.txt"].id, NOW)
+
+    assert store.prune_article_text(NOW + timedelta(days=1), batch=1) == 2
+    texts = {a.location: a.text for _, a, _ in store.iter_articles(None)}
+    assert texts == {"0.txt": "", "1.txt": old_pending.text, "2.txt": "", "3.txt": fresh.text}
+    assert store.prune_article_text(NOW + timedelta(days=1)) == 0  # idempotent
+    # Dedupe still works on the hash; the alert of a pruned article keeps its snippet.
+    assert store.add_article(old_sent, [], [], NOW + timedelta(days=90)) is False
+    assert store.find_articles(old_sent.content_hash)[0].text == ""
+    with store.engine.connect() as c:
+        assert c.execute(sa.text("SELECT snippet FROM alerts WHERE id = :i"),
+                         {"i": alerts["0.txt"].id}).scalar_one() == "s"  # fmt: skip
+
+
+def test_prune_deliveries_deletes_only_old_sent_ones(store: Store) -> None:
+    from datetime import timedelta
+
+    made = []
+    for i in range(4):
+        a = article(f"投遞{i}" * 40, location=f"{i}.txt")
+        al = alert_for(a)
+        d = NewDelivery(delivery_id(al.id, "n"), al.id, "n")
+        store.add_article(a, [al], [d], NOW)
+        made.append(d.id)
+    store.mark_sent(made[0], NOW)  # old, sent: deleted
+    store.mark_sent(made[1], NOW + timedelta(days=40))  # recently sent: kept
+    store.mark_failed(made[2], NOW, "gone", None)  # dead: kept however old
+    # made[3] stays pending: kept however old
+    assert store.prune_deliveries(NOW + timedelta(days=30)) == 1
+    assert store.delivery_counts() == {"sent": 1, "dead": 1, "pending": 1}
+    store.checkpoint()
+    store.vacuum()
+    assert store.delivery_counts() == {"sent": 1, "dead": 1, "pending": 1}
+
+
+def test_checkpoint_truncates_the_wal(tmp_path: Path) -> None:
+    s = Store.open(f"sqlite:///{tmp_path}/m.db")
+    s.upgrade()
+    for i in range(50):
+        a = article(f"文章{i}" * 200, location=f"{i}.txt")
+        s.add_article(a, [], [], NOW)
+    wal = tmp_path / "m.db-wal"
+    assert wal.stat().st_size > 0
+    s.checkpoint()
+    assert wal.stat().st_size == 0
+    s.vacuum()
+    assert s.article_count() == 50
+    s.close()

@@ -1,0 +1,230 @@
+"""Prometheus metrics, the health rule, and the small HTTP endpoint that serves both.
+
+Owns prometheus_client; one `CollectorRegistry` per `Metrics` (never the global one), so two
+apps in one process (tests) never share counters. Records what it is told: it imports nothing
+of monitor and reads no database; the daemon serves `/healthz` and `/metrics` on its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+log = logging.getLogger(__name__)
+
+# Alert created → sent: seconds for a direct notifier, up to days for retries and digests.
+LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400)
+# Text format 0.0.4: what every Prometheus (2.x and 3.x) scrapes. prometheus_client ≥ 0.22
+# labels its output 1.0.0, which differs only for names outside [a-zA-Z0-9_:] (none here),
+# and Prometheus 3 refuses a content type it does not know unless told a fallback.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ARTICLE_OUTCOMES = ("new", "updated", "duplicate", "skipped")
+DELIVERY_OUTCOMES = ("sent", "failed", "dead")
+
+
+class Metrics:
+    """Every metric monitor exports (README, "Health and metrics", lists them)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.polls = Counter(
+            "monitor_polls", "Source polls by source and result (ok, not_modified, failed, "
+            "gone; folders: ok, failed)", ["source", "result"], registry=r,
+        )  # fmt: skip
+        self.fetch_errors = Counter(
+            "monitor_fetch_errors", "Feed fetches that failed (network, HTTP status, not a feed)",
+            ["source"], registry=r,
+        )  # fmt: skip
+        self.articles = Counter(
+            "monitor_articles", "Items ingested by outcome: new, updated, duplicate, skipped",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        self.alerts = Counter("monitor_alerts", "Alerts created by topic", ["topic"], registry=r)
+        self.deliveries = Counter(
+            "monitor_deliveries", "Delivery attempts by notifier and outcome (sent, failed: "
+            "retried later, dead: given up)", ["notifier", "outcome"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "monitor_delivery_latency_seconds", "From an alert's creation to its delivery",
+            ["notifier"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.pending = Gauge(
+            "monitor_deliveries_pending", "Deliveries waiting to be sent (due or retrying)",
+            registry=r,
+        )  # fmt: skip
+        self.dead = Gauge(
+            "monitor_deliveries_dead", "Deliveries given up on, awaiting `monitor alerts retry`",
+            registry=r,
+        )  # fmt: skip
+        self.reload_ok = Gauge(
+            "monitor_config_last_reload_successful",
+            "1 if the last config reload was applied (or none happened since start), 0 if it "
+            "was rejected", registry=r,
+        )  # fmt: skip
+        self.reload_time = Gauge(
+            "monitor_config_last_reload_success_timestamp_seconds",
+            "When the running config was loaded (start or last applied reload)", registry=r,
+        )  # fmt: skip
+        for outcome in ARTICLE_OUTCOMES:  # present at 0 from the start: rate() needs a base
+            self.articles.labels(outcome)
+        self.reload_ok.set(1)
+        self.reload_time.set_to_current_time()
+
+    # --- recording ------------------------------------------------------------------------
+
+    def poll(self, source: str, result: str) -> None:
+        self.polls.labels(source, result).inc()
+
+    def fetch_error(self, source: str) -> None:
+        self.fetch_errors.labels(source).inc()
+
+    def article(self, outcome: str, count: int = 1) -> None:
+        if count:
+            self.articles.labels(outcome).inc(count)
+
+    def alert(self, topic: str) -> None:
+        self.alerts.labels(topic).inc()
+
+    def delivery(self, notifier: str, outcome: str) -> None:
+        self.deliveries.labels(notifier, outcome).inc()
+
+    def delivered(self, notifier: str, created_at: datetime, now: datetime) -> None:
+        """One delivery sent: counted, and its latency from the alert's creation observed."""
+        self.delivery(notifier, "sent")
+        self.latency.labels(notifier).observe(max(0.0, (now - created_at).total_seconds()))
+
+    def queue(self, pending: int, dead: int) -> None:
+        self.pending.set(pending)
+        self.dead.set(dead)
+
+    def reloaded(self, ok: bool) -> None:
+        self.reload_ok.set(1 if ok else 0)
+        if ok:
+            self.reload_time.set_to_current_time()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition format."""
+        return generate_latest(self.registry)
+
+
+class Health:
+    """Healthy = the scheduler ticked within the last 3 ticks AND a database ping succeeded
+    within `db_window` (and the latest ping did not fail). The same signals as the systemd
+    watchdog (RELIABILITY.md SD-3), read by `/healthz` instead of systemd."""
+
+    def __init__(
+        self,
+        tick_seconds: float,
+        *,
+        db_window: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.tick_seconds = tick_seconds
+        self.db_window = db_window
+        self.clock = clock
+        self.last_tick: float | None = None
+        self.last_db_ok: float | None = None
+        self.db_error: str | None = None
+
+    def tick(self) -> None:
+        self.last_tick = self.clock()
+
+    def db_ok(self) -> None:
+        self.last_db_ok = self.clock()
+        self.db_error = None
+
+    def db_failed(self, reason: str) -> None:
+        self.db_error = reason
+
+    def check(self) -> tuple[bool, str]:
+        """(healthy, "ok" or the reasons it is not)."""
+        now = self.clock()
+        problems = []
+        if self.last_tick is None:
+            problems.append("scheduler has not ticked yet")
+        elif now - self.last_tick > 3 * self.tick_seconds:
+            problems.append(f"scheduler stalled: last tick {now - self.last_tick:.1f}s ago")
+        if self.db_error is not None:
+            problems.append(f"database ping failed: {self.db_error}")
+        elif self.last_db_ok is None:
+            problems.append("database not pinged yet")
+        elif now - self.last_db_ok > self.db_window:
+            problems.append(f"no database ping succeeded for {now - self.last_db_ok:.0f}s")
+        return (not problems, "; ".join(problems) or "ok")
+
+
+# --- the HTTP endpoint ------------------------------------------------------------------------
+
+MAX_REQUEST_HEAD = 8192
+REQUEST_TIMEOUT = 5.0
+
+
+async def serve(host: str, port: int, metrics: Metrics, health: Health) -> asyncio.Server:
+    """Serve GET/HEAD `/healthz` and `/metrics` on host:port, on the running loop.
+
+    HTTP/1.1 with `Connection: close`: one request per connection, which is all a Prometheus
+    scrape or a load balancer's probe needs. No authentication: bind to loopback.
+    """
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
+            status, content_type, body, method = _respond(head, metrics, health)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            status, content_type, body, method = 400, "text/plain", b"bad request\n", "GET"
+        except ConnectionError:
+            writer.close()
+            return
+        try:
+            writer.write(
+                f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+                "Cache-Control: no-store\r\n\r\n".encode("ascii")
+            )
+            if method != "HEAD":
+                writer.write(body)
+            await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, host, port, limit=MAX_REQUEST_HEAD)
+    log.info("http listening address=%s:%d paths=/healthz,/metrics", host, port)
+    return server
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    503: "Service Unavailable",
+}
+
+
+def _respond(head: bytes, metrics: Metrics, health: Health) -> tuple[int, str, bytes, str]:
+    """(status, content type, body, method) for one request head."""
+    try:
+        method, target, _version = head.split(b"\r\n", 1)[0].decode("ascii").split(" ")
+    except (UnicodeDecodeError, ValueError):
+        return 400, "text/plain", b"bad request\n", "GET"
+    path = target.split("?", 1)[0]
+    if path not in ("/healthz", "/metrics"):
+        return 404, "text/plain", b"not found: try /healthz or /metrics\n", method
+    if method not in ("GET", "HEAD"):
+        return 405, "text/plain", b"method not allowed\n", method
+    if path == "/metrics":
+        return 200, CONTENT_TYPE, metrics.render(), method
+    healthy, reason = health.check()
+    return (200 if healthy else 503), "text/plain; charset=utf-8", f"{reason}\n".encode(), method
