@@ -114,6 +114,7 @@ class App:
         self.pipeline.set_watchlist(settings.watchlist)
         notifiers = {n.name: n.notifier for n in settings.notifiers}
         self.pipeline.notifiers = tuple(notifiers)
+        self.pipeline.tags = settings.source_tags
         self.deliverer.notifiers = notifiers
         self.settings = settings
         if self.fetcher is not None:
@@ -309,7 +310,9 @@ def make_app(
     if notifiers is None:
         notifiers = {n.name: n.notifier for n in settings.notifiers}
     store = store or Store.open(settings.database)
-    pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers))
+    pipeline = Pipeline(
+        store, Matcher(settings.watchlist), list(notifiers), tags=settings.source_tags
+    )
     deliverer = Deliverer(store, notifiers, settings.delivery)
     return App(settings, store, pipeline, deliverer, now, instance=instance)
 
@@ -351,7 +354,10 @@ def explain_files(
         except (ExtractError, SourceError) as e:
             results.append(Explained(path, None, str(e), ()))
             continue
-        verdicts = tuple(matcher.explain(article.title, article.text))
+        tags = folder.tags if folder else ()
+        verdicts = tuple(
+            matcher.explain(article.title, article.text, source=article.source, tags=tags)
+        )
         results.append(Explained(path, article, None, verdicts))
     return results
 
@@ -397,7 +403,10 @@ def test_feed(url: str, watchlist: Watchlist, *, allow_private_network: bool = F
         except ExtractError:
             skipped += 1
             continue
-        topics = tuple(m.topic_id for m in matcher.match(article.title, article.text))
+        # A URL under test is no configured source: `sources`/`tags` filters cannot pass.
+        topics = tuple(
+            m.topic_id for m in matcher.match(article.title, article.text, source=article.source)
+        )
         entries.append((article, topics))
     return FeedTest(tuple(entries), skipped)
 

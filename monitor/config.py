@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from monitor.errors import ConfigError, Problem
-from monitor.models import Topic, Watchlist
+from monitor.models import FIELDS, Topic, Watchlist
 from monitor.plugins import NOTIFIERS, SOURCES, Notifier, PluginError, Source, load_plugin
 from monitor.text import normalize
 
@@ -41,12 +41,12 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 # The keys each table accepts (plugin tables add their constructor's keyword arguments).
 TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "defaults", "fetch", "daemon",
                   "folders", "feeds", "notifiers", "delivery")  # fmt: skip
-FOLDER_KEYS = ("id", "interval")  # + FolderSource options
+FOLDER_KEYS = ("id", "interval", "tags")  # + FolderSource options
 FEED_KEYS = ("id", "interval", "tags", "first_poll", "max_age")  # + FeedSource options
 NOTIFIER_KEYS = ("name", "type")  # + the notifier type's options
 DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
 WATCHLIST_KEYS = ("aliases", "topics")
-TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify")
+TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify", "sources", "tags", "fields")
 
 
 class Secret(str):
@@ -61,6 +61,7 @@ class FolderSettings:
     id: str
     interval: timedelta
     source: Source
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,12 @@ class Settings:
     defaults: DefaultsSettings = DefaultsSettings()
     fetch: FetchSettings = FetchSettings()
     daemon: DaemonSettings = DaemonSettings()
+
+    @property
+    def source_tags(self) -> dict[str, tuple[str, ...]]:
+        """Source id → its tags, for the topics' `tags` filter."""
+        sources: tuple[FolderSettings | FeedSettings, ...] = (*self.folders, *self.feeds)
+        return {s.id: s.tags for s in sources if s.tags}
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -324,7 +331,11 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
         out.add(["watchlist"], "must be a file path")
     else:
         try:
-            watchlist = load_watchlist(watchlist_path, notifiers={n.name for n in notifiers})
+            watchlist = load_watchlist(
+                watchlist_path,
+                notifiers={n.name for n in notifiers},
+                sources=_source_ids(raw.get("folders"), raw.get("feeds")),
+            )
         except ConfigError as e:
             problems.extend(e.problems)
     problems[:0] = out.problems
@@ -344,6 +355,17 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
         fetch=fetch,
         daemon=daemon,
     )
+
+
+def _source_ids(*tables: Any) -> set[str]:
+    """Every source id the config names, valid or not (a broken feed is reported once)."""
+    return {
+        table["id"]
+        for value in tables
+        if isinstance(value, list)
+        for table in value
+        if isinstance(table, dict) and isinstance(table.get("id"), str)
+    }
 
 
 def _resolve_sqlite_path(url: str, base: Path) -> str:
@@ -406,13 +428,14 @@ def _load_folders(value: Any, base: Path, out: _Collector) -> list[FolderSetting
         except ValueError as e:
             out.add([*key, "interval"], str(e))
             continue
+        tags = _load_tags(table, key, out)
         options = {k: v for k, v in table.items() if k not in FOLDER_KEYS}
         if "path" not in options:
             out.add([*key, "path"], "required: the folder to watch")
             continue
         instance = _make_plugin(SOURCES, "folder", Source, source_id, options, base, key, out)
-        if isinstance(instance, Source):
-            result.append(FolderSettings(source_id, interval, instance))
+        if tags is not None and isinstance(instance, Source):
+            result.append(FolderSettings(source_id, interval, instance, tags))
     return result
 
 
@@ -450,9 +473,8 @@ def _load_feeds(
         except ValueError as e:
             out.add([*key, "max_age"], str(e))
             ok = False
-        tags = table.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-            out.add([*key, "tags"], "must be a list of non-empty strings")
+        tags = _load_tags(table, key, out)
+        if tags is None:
             ok = False
         first_poll = table.get("first_poll", "skip")
         if first_poll not in ("skip", "alert"):
@@ -465,9 +487,20 @@ def _load_feeds(
         instance = _make_plugin(SOURCES, "feed", Source, source_id, options, base, key, out)
         if ok and isinstance(instance, Source):
             result.append(
-                FeedSettings(source_id, interval, instance, tuple(tags), first_poll, max_age)
+                FeedSettings(source_id, interval, instance, tags or (), first_poll, max_age)
             )
     return result
+
+
+def _load_tags(
+    table: Mapping[str, Any], key: list[str | int], out: _Collector
+) -> tuple[str, ...] | None:
+    """A source's `tags` (None if invalid): what the topics' `tags` filters select on."""
+    tags = table.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        out.add([*key, "tags"], "must be a list of non-empty strings")
+        return None
+    return tuple(tags)
 
 
 def _load_table(value: Any, name: str, cls: type[T], out: _Collector) -> T:
@@ -622,8 +655,12 @@ def _coerce(value: Any, hint: Any, option: str, base: Path) -> Any:
 # --- watchlist ---------------------------------------------------------------------------
 
 
-def load_watchlist(path: Path | str, *, notifiers: set[str] | None = None) -> Watchlist:
-    """Read and validate a watchlist file; `notifiers` (names) checks each topic's `notify`."""
+def load_watchlist(
+    path: Path | str, *, notifiers: set[str] | None = None, sources: set[str] | None = None
+) -> Watchlist:
+    """Read and validate a watchlist file; `notifiers` (names) checks each topic's `notify`,
+    `sources` (ids) each topic's `sources`; None: not known here, not checked.
+    """
     path = Path(path)
     problems: list[Problem] = []
     loaded = _read_toml(path, problems)
@@ -633,7 +670,7 @@ def load_watchlist(path: Path | str, *, notifiers: set[str] | None = None) -> Wa
     out = _Collector(path, text)
     _check_keys(raw, WATCHLIST_KEYS, [], out)
     aliases = _load_aliases(raw.get("aliases", {}), out)
-    topics = _load_topics(raw.get("topics", []), notifiers, out)
+    topics = _load_topics(raw.get("topics", []), notifiers, sources, out)
     if out.problems:
         raise ConfigError(out.problems)
     return Watchlist(aliases=tuple(aliases), topics=tuple(topics))
@@ -667,7 +704,9 @@ def _load_aliases(value: Any, out: _Collector) -> list[tuple[str, ...]]:
     return classes
 
 
-def _load_topics(value: Any, notifiers: set[str] | None, out: _Collector) -> list[Topic]:
+def _load_topics(
+    value: Any, notifiers: set[str] | None, sources: set[str] | None, out: _Collector
+) -> list[Topic]:
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         out.add(["topics"], "must be an array of tables ([[topics]])")
         return []
@@ -695,13 +734,48 @@ def _load_topics(value: Any, notifiers: set[str] | None, out: _Collector) -> lis
             out.add(key, f"topic {topic_id!r} needs `all` or `any` (or both)")
         notify: tuple[str, ...] | None = None
         if "notify" in table:
-            notify = _load_terms(table["notify"], [*key, "notify"], out)
+            notify = _load_strings(table["notify"], [*key, "notify"], out)
             for name in notify:
                 if notifiers is not None and name not in notifiers:
                     known = ", ".join(sorted(notifiers)) or "none"
                     out.add([*key, "notify"], f"no notifier named {name!r} (configured: {known})")
-        topics.append(Topic(topic_id, title.strip(), groups, any_terms, none_terms, notify))
+        source_ids = _load_strings(table.get("sources"), [*key, "sources"], out)
+        for name in source_ids:
+            if sources is not None and name not in sources:
+                known = ", ".join(sorted(sources)) or "none"
+                out.add([*key, "sources"], f"no source with id {name!r} (configured: {known})")
+        tags = _load_strings(table.get("tags"), [*key, "tags"], out)
+        fields: tuple[str, ...] = FIELDS
+        if "fields" in table:
+            fields = _load_strings(table["fields"], [*key, "fields"], out)
+            if sorted(fields) == sorted(FIELDS):
+                fields = FIELDS
+            elif fields != ("title",):
+                out.add([*key, "fields"], 'must be ["title"] or ["title", "text"]')
+                fields = FIELDS
+        topics.append(
+            Topic(
+                topic_id,
+                title.strip(),
+                groups,
+                any_terms,
+                none_terms,
+                notify,
+                sources=source_ids,
+                tags=tags,
+                fields=fields,
+            )
+        )
     return topics
+
+
+def _load_strings(value: Any, key: list[str | int], out: _Collector) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        out.add(key, "must be a list of non-empty strings")
+        return ()
+    return tuple(value)
 
 
 def _load_terms(value: Any, key: list[str | int], out: _Collector) -> tuple[str, ...]:

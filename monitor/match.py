@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 import ahocorasick_rs
@@ -73,6 +73,26 @@ class _CompiledTopic:
     groups: tuple[tuple[_Term, ...], ...]
     any: tuple[_Term, ...]
     none: tuple[_Term, ...]
+    sources: frozenset[str] | None  # None: every source
+    tags: frozenset[str] | None  # None: any tags
+    title_only: bool
+    plain: bool  # no filter and no field restriction: the common, fast path
+
+    def admits(self, source: str, tags: Sequence[str]) -> str | None:
+        """None if the article's source passes the topic's filters, else why not."""
+        if self.sources is not None and source not in self.sources:
+            return f"source {source or '(none)'} is not among sources"
+        if self.tags is not None and self.tags.isdisjoint(tags):
+            return f"source {source or '(none)'} has none of the tags"
+        return None
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Pattern id → its hits (first occurrence in the title, then in the text)."""
+
+    hits: dict[int, list[Hit]]
+    in_title: set[int]  # pattern ids with a hit in the title
 
 
 class Matcher:
@@ -94,15 +114,7 @@ class Matcher:
                 ids.append(pattern_index.setdefault(spelling, len(pattern_index)))
             return _Term(term, tuple(ids))
 
-        self._topics = tuple(
-            _CompiledTopic(
-                topic=topic,
-                groups=tuple(tuple(compile_term(t) for t in group) for group in topic.all),
-                any=tuple(compile_term(t) for t in topic.any),
-                none=tuple(compile_term(t) for t in topic.none),
-            )
-            for topic in watchlist.topics
-        )
+        self._topics = tuple(_compile_topic(topic, compile_term) for topic in watchlist.topics)
         patterns = list(pattern_index)
         self._checks_left = [_is_word_char(p[0]) for p in patterns]
         self._checks_right = [_is_word_char(p[-1]) for p in patterns]
@@ -119,31 +131,46 @@ class Matcher:
                     topics_of[pid].add(index)
         self._topics_of = [sorted(s) for s in topics_of]
 
-    def match(self, title: str, text: str) -> list[Match]:
-        """Every topic that fires on this article, in watchlist order."""
-        hits = self._find(title, text)
+    def match(
+        self, title: str, text: str, *, source: str = "", tags: Sequence[str] = ()
+    ) -> list[Match]:
+        """Every topic that fires on this article, in watchlist order.
+
+        `source` is the article's source id and `tags` that source's tags, for the topics'
+        `sources` and `tags` filters.
+        """
+        found = self._find(title, text)
+        hits = found.hits
         candidates = sorted({t for pid in hits for t in self._topics_of[pid]})
         matches = []
         for index in candidates:
             compiled = self._topics[index]
-            if _fires(compiled, hits):  # cheap test first; explain only what fires
-                matches.append(_to_match(self._evaluate(compiled, hits), text))
+            if compiled.plain:
+                present: Container[int] = hits
+            elif compiled.admits(source, tags) is not None:
+                continue  # filters first: they cost less than any term
+            else:
+                present = found.in_title if compiled.title_only else hits
+            if _fires(compiled, present):  # cheap test first; explain only what fires
+                matches.append(_to_match(self._evaluate(compiled, found, source, tags), text))
         return matches
 
-    def explain(self, title: str, text: str) -> list[Verdict]:
+    def explain(
+        self, title: str, text: str, *, source: str = "", tags: Sequence[str] = ()
+    ) -> list[Verdict]:
         """A verdict for every topic, fired or not, for `monitor explain`."""
-        hits = self._find(title, text)
-        return [self._evaluate(compiled, hits) for compiled in self._topics]
+        found = self._find(title, text)
+        return [self._evaluate(compiled, found, source, tags) for compiled in self._topics]
 
-    def _find(self, title: str, text: str) -> dict[int, list[Hit]]:
-        """Pattern id → its hits (first occurrence in the title, then in the text)."""
+    def _find(self, title: str, text: str) -> _Found:
         hits: dict[int, list[Hit]] = {}
+        in_title: set[int] = set()
         if self._automaton is None:
-            return hits
+            return _Found(hits, in_title)
         for field, original in (("title", title), ("text", text)):
             mapped = mapped_text(original)
             normalized = mapped.text
-            seen: set[int] = set()
+            seen: set[int] = in_title if field == "title" else set()
             for pid, start, end in self._automaton.find_matches_as_indexes(
                 normalized, overlapping=True
             ):
@@ -159,18 +186,30 @@ class Matcher:
                     continue
                 seen.add(pid)
                 hits.setdefault(pid, []).append(_hit(field, mapped, start, end))
-        return hits
+        return _Found(hits, in_title)
 
-    def _evaluate(self, compiled: _CompiledTopic, hits: dict[int, list[Hit]]) -> Verdict:
+    def _evaluate(
+        self, compiled: _CompiledTopic, found: _Found, source: str, tags: Sequence[str]
+    ) -> Verdict:
+        title_only = compiled.title_only
+
         def result(term: _Term) -> TermResult:
-            found = [hit for pid in term.pattern_ids for hit in hits.get(pid, ())]
-            return TermResult(term.text, tuple(found))
+            hits = (
+                hit
+                for pid in term.pattern_ids
+                for hit in found.hits.get(pid, ())
+                if not title_only or hit.field == "title"
+            )
+            return TermResult(term.text, tuple(hits))
 
         groups = tuple(tuple(result(t) for t in group) for group in compiled.groups)
         any_terms = tuple(result(t) for t in compiled.any)
         vetoes = tuple(r for r in (result(t) for t in compiled.none) if r.hits)
         missing = [i for i, group in enumerate(groups) if not any(r.hits for r in group)]
-        if missing:
+        filtered = compiled.admits(source, tags)
+        if filtered is not None:
+            reason = filtered
+        elif missing:
             names = "; ".join(" / ".join(r.term for r in groups[i]) for i in missing)
             reason = f"no hit in all-group {', '.join(str(i + 1) for i in missing)} ({names})"
         elif any_terms and not any(r.hits for r in any_terms):
@@ -178,10 +217,10 @@ class Matcher:
         elif vetoes:
             reason = "vetoed by " + ", ".join(r.term for r in vetoes)
         else:
-            reason = "all conditions met"
+            reason = MATCHED
         return Verdict(
             topic=compiled.topic,
-            matched=reason == "all conditions met",
+            matched=reason == MATCHED,
             groups=groups,
             any=any_terms,
             vetoes=vetoes,
@@ -189,9 +228,28 @@ class Matcher:
         )
 
 
-def _fires(compiled: _CompiledTopic, hits: dict[int, list[Hit]]) -> bool:
+MATCHED = "all conditions met"
+
+
+def _compile_topic(topic: Topic, compile_term: Callable[[str], _Term]) -> _CompiledTopic:
+    sources = frozenset(topic.sources) if topic.sources else None
+    tags = frozenset(topic.tags) if topic.tags else None
+    title_only = "text" not in topic.fields
+    return _CompiledTopic(
+        topic=topic,
+        groups=tuple(tuple(compile_term(t) for t in group) for group in topic.all),
+        any=tuple(compile_term(t) for t in topic.any),
+        none=tuple(compile_term(t) for t in topic.none),
+        sources=sources,
+        tags=tags,
+        title_only=title_only,
+        plain=sources is None and tags is None and not title_only,
+    )
+
+
+def _fires(compiled: _CompiledTopic, present: Container[int]) -> bool:
     def hit(term: _Term) -> bool:
-        return any(pid in hits for pid in term.pattern_ids)
+        return any(pid in present for pid in term.pattern_ids)
 
     return (
         all(any(hit(t) for t in group) for group in compiled.groups)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -62,10 +62,17 @@ class IngestReport:
 class Pipeline:
     """Turns raw items into stored articles, alerts and pending deliveries."""
 
-    def __init__(self, store: Store, matcher: Matcher, notifiers: Sequence[str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        matcher: Matcher,
+        notifiers: Sequence[str],
+        tags: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.store = store
         self.matcher = matcher  # swapped whole on reload; read once per item
         self.notifiers = tuple(notifiers)
+        self.tags: dict[str, tuple[str, ...]] = dict(tags or {})  # source id → its tags
 
     def set_watchlist(self, watchlist: Watchlist) -> None:
         """Compile first, then swap: no item is ever matched against half a watchlist."""
@@ -115,7 +122,16 @@ class Pipeline:
         matcher = self.matcher
         if alert_after is not None and article.published and article.published < alert_after:
             alert = False
-        matches = matcher.match(article.title, article.text) if alert else []
+        matches = (
+            matcher.match(
+                article.title,
+                article.text,
+                source=article.source,
+                tags=self.tags.get(article.source, ()),
+            )
+            if alert
+            else []
+        )
         previous = self.store.find_version(article.source, article.guid) if article.guid else None
         if previous is not None:
             # An updated entry alerts only for topics its earlier version did not match.

@@ -237,3 +237,52 @@ def test_config_and_watchlist_problems_are_reported_together(workdir: Path) -> N
         load_config(workdir / "monitor.toml", env={})
     files = {os.path.basename(p.file) for p in error.value.problems}
     assert files == {"monitor.toml", "watchlist.toml"}
+
+
+def test_topic_filters_load(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\nany = ["x"]\nsources = ["dw-zh"]\n'
+                           'tags = ["asia"]\nfields = ["text", "title"]\n'
+                           '[[topics]]\nid = "u"\nany = ["x"]\nfields = ["title"]\n')  # fmt: skip
+    t, u = load_watchlist(path).topics
+    assert (t.sources, t.tags, t.fields) == (("dw-zh",), ("asia",), ("title", "text"))
+    assert (u.sources, u.tags, u.fields) == ((), (), ("title",))
+
+
+def test_bad_topic_filters(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\nany = ["x"]\nsources = "dw-zh"\n'
+                           'tags = [""]\nfields = ["text"]\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert ("topics[0].sources", 4, "must be a list of non-empty strings") in found
+    assert ("topics[0].tags", 5, "must be a list of non-empty strings") in found
+    assert ("topics[0].fields", 6, 'must be ["title"] or ["title", "text"]') in found
+
+
+def test_topic_sources_must_name_a_configured_source(workdir: Path) -> None:
+    with (workdir / "watchlist.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[[topics]]\nid = "extra"\nany = ["x"]\nsources = ["inbox", "dw-zh"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    (problem,) = error.value.problems
+    assert problem.file.endswith("watchlist.toml") and problem.key.endswith(".sources")
+    assert "no source with id 'dw-zh'" in problem.message and "inbox" in problem.message
+    # Alone (`monitor explain --watchlist`), the sources are not known and not checked.
+    assert load_watchlist(workdir / "watchlist.toml").topics[-1].sources == ("inbox", "dw-zh")
+
+
+def test_folder_and_feed_tags_reach_the_settings(workdir: Path) -> None:
+    text = (
+        (workdir / "monitor.toml")
+        .read_text()
+        .replace('id = "inbox"', 'id = "inbox"\ntags = ["local", "asia"]')
+    )
+    text += '\n[[feeds]]\nid = "dw-zh"\nurl = "https://example.org/rss"\ntags = ["asia"]\n'
+    (workdir / "monitor.toml").write_text(text)
+    settings = load_config(workdir / "monitor.toml", env={})
+    assert settings.folders[0].tags == ("local", "asia")
+    assert settings.source_tags == {"inbox": ("local", "asia"), "dw-zh": ("asia",)}
+    (workdir / "monitor.toml").write_text(text.replace('tags = ["local", "asia"]', "tags = 1"))
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    assert [p[0] for p in problems(error)] == ["folders[0].tags"]

@@ -153,3 +153,48 @@ def test_one_character_cjk_terms_get_a_warning() -> None:
     watchlist = Watchlist((), (Topic("t", "T", any=("核", "核武", "X")),))
     warnings = find_warnings(watchlist)
     assert len(warnings) == 1 and "'核'" in warnings[0]
+
+
+# --- filters: sources, tags, fields --------------------------------------------------------
+
+
+def test_sources_and_tags_filter_before_terms_and_narrow_together() -> None:
+    m = matcher(
+        Topic("by-source", "S", any=("北韓",), sources=("dw-zh", "inbox")),
+        Topic("by-tag", "T", any=("北韓",), tags=("asia", "defence")),
+        Topic("both", "B", any=("北韓",), sources=("dw-zh",), tags=("asia",)),
+        Topic("plain", "P", any=("北韓",)),
+    )
+
+    def fired_on(source: str, tags: tuple[str, ...]) -> list[str]:
+        return [x.topic_id for x in m.match("", "北韓試射", source=source, tags=tags)]
+
+    assert fired_on("dw-zh", ("asia",)) == ["by-source", "by-tag", "both", "plain"]
+    assert fired_on("inbox", ()) == ["by-source", "plain"]
+    assert fired_on("rfa", ("defence", "x")) == ["by-tag", "plain"]
+    assert fired_on("dw-zh", ("europe",)) == ["by-source", "plain"]
+    assert fired_on("", ()) == ["plain"]  # no source given: filtered topics cannot fire
+
+
+def test_explain_names_the_filter_that_stopped_a_topic() -> None:
+    m = matcher(
+        Topic("s", "S", any=("北韓",), sources=("dw-zh",)),
+        Topic("t", "T", any=("北韓",), tags=("asia",)),
+    )
+    by_source, by_tag = m.explain("", "北韓試射", source="rfa", tags=("europe",))
+    assert not by_source.matched and "source rfa is not among sources" in by_source.reason
+    assert not by_tag.matched and "none of the tags" in by_tag.reason
+    assert all(v.matched for v in m.explain("", "北韓試射", source="dw-zh", tags=("asia",)))
+
+
+def test_fields_title_matches_the_title_only_vetoes_included() -> None:
+    m = matcher(
+        Topic("title", "T", any=("普丁",), none=("足球",), fields=("title",)),
+        Topic("both", "B", any=("普丁",)),
+    )
+    assert fired(m, "正文提到普丁", title="無關標題") == ["both"]
+    assert fired(m, "正文", title="普丁訪問北韓") == ["title", "both"]
+    assert fired(m, "足球正文", title="普丁訪問北韓") == ["title", "both"]  # text veto: ignored
+    assert fired(m, "正文", title="普丁看足球") == ["both"]
+    (verdict, _) = m.explain("無關標題", "正文提到普丁")
+    assert verdict.reason == "no hit among any terms" and not verdict.any[0].hits
