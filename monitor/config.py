@@ -46,7 +46,8 @@ FEED_KEYS = ("id", "interval", "tags", "first_poll", "max_age")  # + FeedSource 
 NOTIFIER_KEYS = ("name", "type")  # + the notifier type's options
 DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
 WATCHLIST_KEYS = ("aliases", "topics")
-TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify", "sources", "tags", "fields")
+TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify", "sources", "tags", "fields",
+              "min_hits")  # fmt: skip
 
 
 class Secret(str):
@@ -753,6 +754,17 @@ def _load_topics(
             elif fields != ("title",):
                 out.add([*key, "fields"], 'must be ["title"] or ["title", "text"]')
                 fields = FIELDS
+        min_hits = table.get("min_hits", 1)
+        distinct = len({normalize(t) for t in (*(t for g in groups for t in g), *any_terms)})
+        if not isinstance(min_hits, int) or isinstance(min_hits, bool) or min_hits < 1:
+            out.add([*key, "min_hits"], "must be a positive integer")
+            min_hits = 1
+        elif min_hits > max(distinct, 1):
+            out.add(
+                [*key, "min_hits"],
+                f"can never be reached: the topic has {distinct} distinct `all`/`any` terms",
+            )
+            min_hits = 1
         topics.append(
             Topic(
                 topic_id,
@@ -764,6 +776,7 @@ def _load_topics(
                 sources=source_ids,
                 tags=tags,
                 fields=fields,
+                min_hits=min_hits,
             )
         )
     return topics

@@ -77,6 +77,8 @@ class _CompiledTopic:
     tags: frozenset[str] | None  # None: any tags
     title_only: bool
     plain: bool  # no filter and no field restriction: the common, fast path
+    min_hits: int
+    positive: tuple[_Term, ...]  # the terms of `all` and `any`, which `min_hits` counts
 
     def admits(self, source: str, tags: Sequence[str]) -> str | None:
         """None if the article's source passes the topic's filters, else why not."""
@@ -192,6 +194,10 @@ class Matcher:
         self, compiled: _CompiledTopic, found: _Found, source: str, tags: Sequence[str]
     ) -> Verdict:
         title_only = compiled.title_only
+        present = found.in_title if title_only else found.hits
+
+        def hit(term: _Term) -> bool:
+            return any(pid in present for pid in term.pattern_ids)
 
         def result(term: _Term) -> TermResult:
             hits = (
@@ -214,6 +220,11 @@ class Matcher:
             reason = f"no hit in all-group {', '.join(str(i + 1) for i in missing)} ({names})"
         elif any_terms and not any(r.hits for r in any_terms):
             reason = "no hit among any terms"
+        elif (
+            compiled.min_hits > 1
+            and (distinct := _distinct_hits(compiled.positive, hit)) < compiled.min_hits
+        ):
+            reason = f"{distinct} distinct terms hit, min_hits is {compiled.min_hits}"
         elif vetoes:
             reason = "vetoed by " + ", ".join(r.term for r in vetoes)
         else:
@@ -235,15 +246,19 @@ def _compile_topic(topic: Topic, compile_term: Callable[[str], _Term]) -> _Compi
     sources = frozenset(topic.sources) if topic.sources else None
     tags = frozenset(topic.tags) if topic.tags else None
     title_only = "text" not in topic.fields
+    groups = tuple(tuple(compile_term(t) for t in group) for group in topic.all)
+    any_terms = tuple(compile_term(t) for t in topic.any)
     return _CompiledTopic(
         topic=topic,
-        groups=tuple(tuple(compile_term(t) for t in group) for group in topic.all),
-        any=tuple(compile_term(t) for t in topic.any),
+        groups=groups,
+        any=any_terms,
         none=tuple(compile_term(t) for t in topic.none),
         sources=sources,
         tags=tags,
         title_only=title_only,
         plain=sources is None and tags is None and not title_only,
+        min_hits=topic.min_hits,
+        positive=(*(t for g in groups for t in g), *any_terms),
     )
 
 
@@ -251,11 +266,18 @@ def _fires(compiled: _CompiledTopic, present: Container[int]) -> bool:
     def hit(term: _Term) -> bool:
         return any(pid in present for pid in term.pattern_ids)
 
-    return (
-        all(any(hit(t) for t in group) for group in compiled.groups)
-        and (not compiled.any or any(hit(t) for t in compiled.any))
-        and not any(hit(t) for t in compiled.none)
-    )
+    if not all(any(hit(t) for t in group) for group in compiled.groups):
+        return False
+    if compiled.any and not any(hit(t) for t in compiled.any):
+        return False
+    if any(hit(t) for t in compiled.none):
+        return False
+    return compiled.min_hits == 1 or _distinct_hits(compiled.positive, hit) >= compiled.min_hits
+
+
+def _distinct_hits(terms: Sequence[_Term], hit: Callable[[_Term], object]) -> int:
+    """Terms that hit, an alias class counted once (its members share their pattern ids)."""
+    return len({term.pattern_ids for term in terms if hit(term)})
 
 
 def _hit(field: str, mapped: MappedText, start: int, end: int) -> Hit:

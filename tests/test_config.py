@@ -286,3 +286,19 @@ def test_folder_and_feed_tags_reach_the_settings(workdir: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(workdir / "monitor.toml", env={})
     assert [p[0] for p in problems(error)] == ["folders[0].tags"]
+
+
+def test_min_hits_must_be_reachable(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\nany = ["a", "b"]\nmin_hits = 2\n'
+                           '[[topics]]\nid = "u"\nall = [["a"]]\nany = ["A", "b"]\nmin_hits = 3\n'
+                           '[[topics]]\nid = "v"\nany = ["a"]\nmin_hits = 0\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    assert problems(error) == [
+        (
+            "topics[1].min_hits",
+            9,
+            "can never be reached: the topic has 2 distinct `all`/`any` terms",
+        ),
+        ("topics[2].min_hits", 13, "must be a positive integer"),
+    ]

@@ -198,3 +198,27 @@ def test_fields_title_matches_the_title_only_vetoes_included() -> None:
     assert fired(m, "正文", title="普丁看足球") == ["both"]
     (verdict, _) = m.explain("無關標題", "正文提到普丁")
     assert verdict.reason == "no hit among any terms" and not verdict.any[0].hits
+
+
+# --- min_hits ------------------------------------------------------------------------------
+
+
+def test_min_hits_counts_distinct_terms_and_alias_classes_once() -> None:
+    m = matcher(
+        Topic("t", "T", any=("制裁", "普京", "普丁", "北韓"), min_hits=2),
+        aliases=(("普京", "普丁", "Putin"),),
+    )
+    assert fired(m, "制裁北韓") == ["t"]
+    assert fired(m, "普京與普丁與Putin") == []  # one alias class, however many spellings
+    assert fired(m, "普丁與北韓") == ["t"]
+    assert fired(m, "制裁制裁制裁") == []  # repeats of one term count once
+    (verdict,) = m.explain("", "普京與普丁")
+    assert verdict.reason == "1 distinct terms hit, min_hits is 2"
+
+
+def test_min_hits_counts_all_and_any_terms_together() -> None:
+    m = matcher(Topic("t", "T", all=(("中國", "北京"),), any=("武器", "彈藥"), min_hits=3))
+    assert fired(m, "中國提供武器") == []
+    assert fired(m, "中國北京武器") == ["t"]
+    assert fired(m, "中國武器彈藥") == ["t"]
+    assert fired(m, "北京武器彈藥足球") == ["t"]
