@@ -46,6 +46,7 @@ FEED_KEYS = ("id", "interval", "tags", "first_poll", "max_age")  # + FeedSource 
 NOTIFIER_KEYS = ("name", "type")  # + the notifier type's options
 DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
 WATCHLIST_KEYS = ("aliases", "topics")
+TERM_KEYS = ("term", "except")  # a term with exceptions: { term = "中美", except = ["中美洲"] }
 TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify", "sources", "tags", "fields",
               "min_hits")  # fmt: skip
 
@@ -671,7 +672,7 @@ def load_watchlist(
     out = _Collector(path, text)
     _check_keys(raw, WATCHLIST_KEYS, [], out)
     aliases = _load_aliases(raw.get("aliases", {}), out)
-    topics = _load_topics(raw.get("topics", []), notifiers, sources, out)
+    topics = _load_topics(raw.get("topics", []), aliases, notifiers, sources, out)
     if out.problems:
         raise ConfigError(out.problems)
     return Watchlist(aliases=tuple(aliases), topics=tuple(topics))
@@ -706,8 +707,16 @@ def _load_aliases(value: Any, out: _Collector) -> list[tuple[str, ...]]:
 
 
 def _load_topics(
-    value: Any, notifiers: set[str] | None, sources: set[str] | None, out: _Collector
+    value: Any,
+    aliases: Sequence[Sequence[str]],
+    notifiers: set[str] | None,
+    sources: set[str] | None,
+    out: _Collector,
 ) -> list[Topic]:
+    alias_of: dict[str, list[str]] = {}
+    for spellings in aliases:
+        normalized = [normalize(s) for s in spellings]
+        alias_of.update((spelling, normalized) for spelling in normalized)
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         out.add(["topics"], "must be an array of tables ([[topics]])")
         return []
@@ -728,9 +737,10 @@ def _load_topics(
         if not isinstance(title, str) or not title.strip():
             out.add([*key, "title"], "must be a non-empty string")
             title = topic_id
-        groups = _load_groups(table.get("all"), [*key, "all"], out)
-        any_terms = _load_terms(table.get("any"), [*key, "any"], out)
-        none_terms = _load_terms(table.get("none"), [*key, "none"], out)
+        context = _TermContext(alias_of)
+        groups = _load_groups(table.get("all"), [*key, "all"], out, context)
+        any_terms = _load_terms(table.get("any"), [*key, "any"], out, context)
+        none_terms = _load_terms(table.get("none"), [*key, "none"], out, context)
         if not groups and not any_terms and "all" not in table and "any" not in table:
             out.add(key, f"topic {topic_id!r} needs `all` or `any` (or both)")
         notify: tuple[str, ...] | None = None
@@ -777,6 +787,10 @@ def _load_topics(
                 tags=tags,
                 fields=fields,
                 min_hits=min_hits,
+                exceptions=tuple(
+                    (term, tuple(dict.fromkeys(spellings)))
+                    for term, spellings in context.exceptions.items()
+                ),
             )
         )
     return topics
@@ -791,24 +805,68 @@ def _load_strings(value: Any, key: list[str | int], out: _Collector) -> tuple[st
     return tuple(value)
 
 
-def _load_terms(value: Any, key: list[str | int], out: _Collector) -> tuple[str, ...]:
+@dataclass
+class _TermContext:
+    """What a topic's terms need while loading: alias classes, and where exceptions go."""
+
+    alias_of: Mapping[str, Sequence[str]]  # normalized spelling → its class, normalized
+    exceptions: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+
+def _load_terms(
+    value: Any, key: list[str | int], out: _Collector, context: _TermContext
+) -> tuple[str, ...]:
+    """A list of terms: strings, or `{ term = "…", except = ["…"] }` tables."""
     if value is None:
         return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        out.add(key, "must be a list of strings")
+    if not isinstance(value, list) or not all(isinstance(v, str | dict) for v in value):
+        out.add(key, 'must be a list of terms: strings or { term = "…", except = ["…"] }')
         return ()
-    for term in value:
+    terms = []
+    for i, item in enumerate(value):
+        term = item if isinstance(item, str) else _load_guarded_term(item, [*key, i], out, context)
+        if term is None:
+            return ()
         if not normalize(term):
             out.add(key, f"empty term {term!r}")
             return ()
-    return tuple(value)
+        terms.append(term)
+    return tuple(terms)
 
 
-def _load_groups(value: Any, key: list[str | int], out: _Collector) -> tuple[tuple[str, ...], ...]:
+def _load_guarded_term(
+    table: dict[str, Any], key: list[str | int], out: _Collector, context: _TermContext
+) -> str | None:
+    """`{ term = "中美", except = ["中美洲"] }`: the term, its exceptions kept in `context`."""
+    _check_keys(table, TERM_KEYS, key, out)
+    term = table.get("term")
+    if not isinstance(term, str) or not normalize(term):
+        out.add([*key, "term"], "required: a non-empty string")
+        return None
+    exceptions = _load_strings(table.get("except"), [*key, "except"], out)
+    own = normalize(term)
+    spellings = context.alias_of.get(own, (own,))
+    for exception in exceptions:
+        folded = normalize(exception)
+        if not any(s in folded and s != folded for s in spellings):
+            out.add(
+                [*key, "except"],
+                f"exception {exception!r} must contain {term!r} (or a spelling of its alias "
+                "class) and be longer: a hit of the term inside it is what it discards",
+            )
+            return None
+    context.exceptions.setdefault(term, []).extend(exceptions)
+    return term
+
+
+def _load_groups(
+    value: Any, key: list[str | int], out: _Collector, context: _TermContext
+) -> tuple[tuple[str, ...], ...]:
     if value is None:
         return ()
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        suggestion = ", ".join(f'["{v}"]' for v in value[:3])
+    if isinstance(value, list) and value and all(isinstance(v, str | dict) for v in value):
+        words = [v if isinstance(v, str) else str(v.get("term", "…")) for v in value[:3]]
+        suggestion = ", ".join(f'["{v}"]' for v in words)
         out.add(
             key,
             "must be a list of groups (lists); every group needs a hit. A flat list is ambiguous: "
@@ -820,7 +878,7 @@ def _load_groups(value: Any, key: list[str | int], out: _Collector) -> tuple[tup
         return ()
     groups = []
     for i, group in enumerate(value):
-        terms = _load_terms(group, [*key, i], out)
+        terms = _load_terms(group, [*key, i], out, context)
         if not terms:
             out.add([*key, i], "an empty group can never match")
             continue

@@ -9,6 +9,8 @@ that wrong). Other scripts match as substrings. Alias classes make spellings int
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Container, Sequence
@@ -108,12 +110,18 @@ class Matcher:
             for spelling in normalized:
                 alias_of[spelling] = normalized
         pattern_index: dict[str, int] = {}
+        # A spelling guarded by exceptions is its own (negative) id: (spelling, exceptions) → id.
+        guard_index: dict[tuple[int, tuple[int, ...]], int] = {}
 
-        def compile_term(term: str) -> _Term:
+        def pattern(spelling: str) -> int:
+            return pattern_index.setdefault(spelling, len(pattern_index))
+
+        def compile_term(term: str, exceptions: Sequence[str]) -> _Term:
             own = normalize(term)
-            ids = []
-            for spelling in alias_of.get(own, (own,)):
-                ids.append(pattern_index.setdefault(spelling, len(pattern_index)))
+            ids = [pattern(spelling) for spelling in alias_of.get(own, (own,))]
+            if exceptions:
+                guards = tuple(sorted({pattern(normalize(e)) for e in exceptions}))
+                ids = [guard_index.setdefault((pid, guards), ~len(guard_index)) for pid in ids]
             return _Term(term, tuple(ids))
 
         self._topics = tuple(_compile_topic(topic, compile_term) for topic in watchlist.topics)
@@ -125,13 +133,17 @@ class Matcher:
             if patterns
             else None
         )
+        self._guards = tuple((gid, pid, guards) for (pid, guards), gid in guard_index.items())
+        self._tracked = frozenset(
+            p for _, pid, guards in self._guards for p in (pid, *guards)
+        )  # every occurrence of these is needed, not only the first
         # Only topics with a positive term among the hits can fire: index them by pattern.
-        topics_of: list[set[int]] = [set() for _ in patterns]
+        topics_of: dict[int, set[int]] = {}
         for index, compiled in enumerate(self._topics):
-            for term in (*(t for g in compiled.groups for t in g), *compiled.any):
+            for term in compiled.positive:
                 for pid in term.pattern_ids:
-                    topics_of[pid].add(index)
-        self._topics_of = [sorted(s) for s in topics_of]
+                    topics_of.setdefault(pid, set()).add(index)
+        self._topics_of = {pid: sorted(s) for pid, s in topics_of.items()}
 
     def match(
         self, title: str, text: str, *, source: str = "", tags: Sequence[str] = ()
@@ -143,7 +155,8 @@ class Matcher:
         """
         found = self._find(title, text)
         hits = found.hits
-        candidates = sorted({t for pid in hits for t in self._topics_of[pid]})
+        topics_of = self._topics_of
+        candidates = sorted({t for pid in hits if pid in topics_of for t in topics_of[pid]})
         matches = []
         for index in candidates:
             compiled = self._topics[index]
@@ -169,26 +182,65 @@ class Matcher:
         in_title: set[int] = set()
         if self._automaton is None:
             return _Found(hits, in_title)
-        for field, original in (("title", title), ("text", text)):
-            mapped = mapped_text(original)
-            normalized = mapped.text
-            seen: set[int] = in_title if field == "title" else set()
-            for pid, start, end in self._automaton.find_matches_as_indexes(
-                normalized, overlapping=True
-            ):
-                if pid in seen:
-                    continue
-                if self._checks_left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
-                    continue
-                if (
-                    self._checks_right[pid]
-                    and end < len(normalized)
-                    and _is_word_char(normalized[end])
-                ):
-                    continue
+        scan = self._scan_guarded if self._guards else self._scan
+        scan("title", mapped_text(title), hits, in_title)
+        scan("text", mapped_text(text), hits, set())
+        return _Found(hits, in_title)
+
+    def _scan(
+        self, field: str, mapped: MappedText, hits: dict[int, list[Hit]], seen: set[int]
+    ) -> None:
+        """Record the first hit of every pattern in one field (the common, fast path)."""
+        assert self._automaton is not None
+        normalized = mapped.text
+        for pid, start, end in self._automaton.find_matches_as_indexes(
+            normalized, overlapping=True
+        ):
+            if pid in seen:
+                continue
+            if self._checks_left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
+                continue
+            if self._checks_right[pid] and end < len(normalized) and _is_word_char(normalized[end]):
+                continue
+            seen.add(pid)
+            hits.setdefault(pid, []).append(_hit(field, mapped, start, end))
+
+    def _scan_guarded(
+        self, field: str, mapped: MappedText, hits: dict[int, list[Hit]], seen: set[int]
+    ) -> None:
+        """`_scan`, plus guarded terms: a hit inside an occurrence of an exception is dropped.
+
+        The exceptions are patterns of the same automaton (overlapping matches report both
+        `中美` and `中美洲`), so this stays one pass over the text.
+        """
+        assert self._automaton is not None
+        normalized = mapped.text
+        tracked = self._tracked
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for pid, start, end in self._automaton.find_matches_as_indexes(
+            normalized, overlapping=True
+        ):
+            is_tracked = pid in tracked
+            if pid in seen and not is_tracked:
+                continue
+            if self._checks_left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
+                continue
+            if self._checks_right[pid] and end < len(normalized) and _is_word_char(normalized[end]):
+                continue
+            if is_tracked:
+                spans.setdefault(pid, []).append((start, end))
+            if pid not in seen:
                 seen.add(pid)
                 hits.setdefault(pid, []).append(_hit(field, mapped, start, end))
-        return _Found(hits, in_title)
+        for gid, pid, guards in self._guards:
+            if pid not in spans:
+                continue
+            covered = _Cover([span for g in guards for span in spans.get(g, ())])
+            for start, end in spans[pid]:
+                if not covered(start, end):
+                    seen.add(gid)
+                    hits.setdefault(gid, []).append(_hit(field, mapped, start, end))
+                    break
 
     def _evaluate(
         self, compiled: _CompiledTopic, found: _Found, source: str, tags: Sequence[str]
@@ -242,17 +294,37 @@ class Matcher:
 MATCHED = "all conditions met"
 
 
-def _compile_topic(topic: Topic, compile_term: Callable[[str], _Term]) -> _CompiledTopic:
+class _Cover:
+    """Is a span inside one of these spans? O(log n) per question after sorting."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        spans.sort()
+        self.starts = [start for start, _ in spans]
+        self.reach = list(itertools.accumulate((end for _, end in spans), max))
+
+    def __call__(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.starts, start) - 1  # the spans that start at or before it
+        return i >= 0 and self.reach[i] >= end
+
+
+def _compile_topic(
+    topic: Topic, compile_term: Callable[[str, Sequence[str]], _Term]
+) -> _CompiledTopic:
+    exceptions = dict(topic.exceptions)
+
+    def term(text: str) -> _Term:
+        return compile_term(text, exceptions.get(text, ()))
+
     sources = frozenset(topic.sources) if topic.sources else None
     tags = frozenset(topic.tags) if topic.tags else None
     title_only = "text" not in topic.fields
-    groups = tuple(tuple(compile_term(t) for t in group) for group in topic.all)
-    any_terms = tuple(compile_term(t) for t in topic.any)
+    groups = tuple(tuple(term(t) for t in group) for group in topic.all)
+    any_terms = tuple(term(t) for t in topic.any)
     return _CompiledTopic(
         topic=topic,
         groups=groups,
         any=any_terms,
-        none=tuple(compile_term(t) for t in topic.none),
+        none=tuple(term(t) for t in topic.none),
         sources=sources,
         tags=tags,
         title_only=title_only,

@@ -302,3 +302,30 @@ def test_min_hits_must_be_reachable(tmp_path: Path) -> None:
         ),
         ("topics[2].min_hits", 13, "must be a positive integer"),
     ]
+
+
+def test_terms_with_exceptions(tmp_path: Path) -> None:
+    path = write(tmp_path, '[aliases]\n"北韓" = ["朝鮮"]\n[[topics]]\nid = "t"\n'
+                           'all = [[{ term = "中美", except = ["中美洲"] }, "美中"]]\n'
+                           'any = ["會談", { term = "北韓", except = ["朝鮮族"] }]\n'
+                           'none = [{ term = "足球" }]\n')  # fmt: skip
+    (topic,) = load_watchlist(path).topics
+    assert topic.all == (("中美", "美中"),) and topic.any == ("會談", "北韓")
+    assert topic.none == ("足球",)
+    assert dict(topic.exceptions) == {"中美": ("中美洲",), "北韓": ("朝鮮族",), "足球": ()}
+
+
+def test_bad_exceptions(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\n'
+                           'any = [{ term = "中美", except = ["南美洲"] }]\n'
+                           'none = [{ term = "x", exept = ["xy"] }]\n'
+                           'all = [{ term = "中美" }]\n'
+                           '[[topics]]\nid = "u"\nany = [{ term = "中美", except = ["中美"] }, 3]\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert any(k == "topics[0].any[0].except" and line == 3 and "must contain '中美'" in m
+               for k, line, m in found)  # fmt: skip
+    assert ("topics[0].none[0].exept", 4, "unknown key (did you mean 'except'?)") in found
+    assert any(k == "topics[0].all" and '[["中美"]]' in m for k, _, m in found)
+    assert any(k == "topics[1].any" and "strings or { term" in m for k, _, m in found)

@@ -222,3 +222,48 @@ def test_min_hits_counts_all_and_any_terms_together() -> None:
     assert fired(m, "中國北京武器") == ["t"]
     assert fired(m, "中國武器彈藥") == ["t"]
     assert fired(m, "北京武器彈藥足球") == ["t"]
+
+
+# --- term exceptions -----------------------------------------------------------------------
+
+
+def test_a_hit_inside_an_exception_does_not_count() -> None:
+    m = matcher(Topic("t", "T", any=("中美",), exceptions=(("中美", ("中美洲",)),)))
+    assert fired(m, "中美洲國家") == []  # Central America
+    assert fired(m, "中美會談") == ["t"]
+    assert fired(m, "中美洲與中美會談") == ["t"]
+    match = m.match("", "中美洲與中美會談")[0]
+    assert match.found == ("中美",) and "中美洲與中美會談" in match.snippet
+    assert fired(m, "中美洲", title="中美會談") == ["t"]  # per field: the title's hit stands
+    assert fired(m, "中美洲", title="中美洲") == []
+    assert fired(m, "中美洲國家") == []
+
+
+def test_exceptions_belong_to_one_topic_and_fold_like_terms() -> None:
+    m = matcher(
+        Topic("guarded", "G", any=("中美",), exceptions=(("中美", ("中美洲", "南中美")),)),
+        Topic("plain", "P", any=("中美",)),
+    )
+    assert fired(m, "中美洲國家") == ["plain"]
+    assert fired(m, "南中美地區") == ["plain"]
+    assert fired(m, "中美洲國家與中美關係") == ["guarded", "plain"]
+
+
+def test_exceptions_guard_every_spelling_they_contain_and_vetoes_too() -> None:
+    m = matcher(
+        Topic("t", "T", any=("北韓",), none=("足球",),
+              exceptions=(("北韓", ("北韓隊",)), ("足球", ("足球外交",)))),
+        aliases=(("北韓", "朝鮮"),),
+    )  # fmt: skip
+    assert fired(m, "北韓隊獲勝") == []
+    assert fired(m, "朝鮮隊獲勝") == ["t"]  # 北韓隊 does not contain 朝鮮: list 朝鮮隊 too
+    assert fired(m, "北韓發射") == ["t"]
+    assert fired(m, "北韓的足球外交") == ["t"]  # the veto's hit sits inside its exception
+    assert fired(m, "北韓的足球比賽") == []
+
+
+def test_latin_exceptions_keep_word_boundaries() -> None:
+    m = matcher(Topic("t", "T", any=("Georgia",), exceptions=(("Georgia", ("Georgia Tech",)),)))
+    assert fired(m, "Georgia Tech won") == []
+    assert fired(m, "Georgia Technology minister") == ["t"]  # "Georgia Tech" is not a word here
+    assert fired(m, "Georgia Tech and Georgia") == ["t"]
