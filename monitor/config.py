@@ -22,10 +22,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import re2
+
 from monitor.errors import ConfigError, Problem
 from monitor.models import FIELDS, Topic, Watchlist
 from monitor.plugins import NOTIFIERS, SOURCES, Notifier, PluginError, Source, load_plugin
-from monitor.text import normalize
+from monitor.text import normalize, to_simplified
 
 DEFAULT_CONFIG = Path("config/monitor.toml")
 DEFAULT_RETRY_SCHEDULE = ("5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h")
@@ -48,7 +50,7 @@ DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
 WATCHLIST_KEYS = ("aliases", "topics")
 TERM_KEYS = ("term", "except")  # a term with exceptions: { term = "中美", except = ["中美洲"] }
 TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify", "sources", "tags", "fields",
-              "min_hits")  # fmt: skip
+              "min_hits", "regex")  # fmt: skip
 
 
 class Secret(str):
@@ -741,8 +743,9 @@ def _load_topics(
         groups = _load_groups(table.get("all"), [*key, "all"], out, context)
         any_terms = _load_terms(table.get("any"), [*key, "any"], out, context)
         none_terms = _load_terms(table.get("none"), [*key, "none"], out, context)
-        if not groups and not any_terms and "all" not in table and "any" not in table:
-            out.add(key, f"topic {topic_id!r} needs `all` or `any` (or both)")
+        regex = _load_regex(table.get("regex"), [*key, "regex"], out)
+        if not groups and not any_terms and not regex and not {"all", "any", "regex"} & set(table):
+            out.add(key, f"topic {topic_id!r} needs `all`, `any` or `regex`")
         notify: tuple[str, ...] | None = None
         if "notify" in table:
             notify = _load_strings(table["notify"], [*key, "notify"], out)
@@ -766,13 +769,15 @@ def _load_topics(
                 fields = FIELDS
         min_hits = table.get("min_hits", 1)
         distinct = len({normalize(t) for t in (*(t for g in groups for t in g), *any_terms)})
+        distinct += len(set(regex))
         if not isinstance(min_hits, int) or isinstance(min_hits, bool) or min_hits < 1:
             out.add([*key, "min_hits"], "must be a positive integer")
             min_hits = 1
         elif min_hits > max(distinct, 1):
             out.add(
                 [*key, "min_hits"],
-                f"can never be reached: the topic has {distinct} distinct `all`/`any` terms",
+                f"can never be reached: the topic has {distinct} distinct `all`/`any` terms "
+                "and regexes",
             )
             min_hits = 1
         topics.append(
@@ -787,6 +792,7 @@ def _load_topics(
                 tags=tags,
                 fields=fields,
                 min_hits=min_hits,
+                regex=regex,
                 exceptions=tuple(
                     (term, tuple(dict.fromkeys(spellings)))
                     for term, spellings in context.exceptions.items()
@@ -803,6 +809,24 @@ def _load_strings(value: Any, key: list[str | int], out: _Collector) -> tuple[st
         out.add(key, "must be a list of non-empty strings")
         return ()
     return tuple(value)
+
+
+def _load_regex(value: Any, key: list[str | int], out: _Collector) -> tuple[str, ...]:
+    """RE2 patterns, compiled here as `monitor.match.compile_regex` will (t2s, no case)."""
+    patterns = _load_strings(value, key, out)
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    for pattern in patterns:
+        try:
+            re2.compile(to_simplified(pattern), options)
+        except re2.error as e:
+            reason = e.args[0] if e.args else e
+            if isinstance(reason, bytes):
+                reason = reason.decode("utf-8", "replace")
+            out.add(key, f"invalid regular expression {pattern!r}: {reason} (RE2 syntax)")
+            return ()
+    return patterns
 
 
 @dataclass

@@ -15,11 +15,13 @@ import re
 import unicodedata
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import ahocorasick_rs
+import re2
 
 from monitor.models import Match, Topic, Watchlist
-from monitor.text import MappedText, mapped_text, normalize, one_line
+from monitor.text import MappedText, mapped_text, normalize, one_line, to_simplified
 
 SNIPPET_CHARS = 200
 _SNIPPET_LEAD = 60
@@ -61,6 +63,7 @@ class Verdict:
     any: tuple[TermResult, ...]
     vetoes: tuple[TermResult, ...]
     reason: str
+    regex: tuple[TermResult, ...] = ()  # each pattern as written, with its first hits
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class _CompiledTopic:
     plain: bool  # no filter and no field restriction: the common, fast path
     min_hits: int
     positive: tuple[_Term, ...]  # the terms of `all` and `any`, which `min_hits` counts
+    regex: tuple[tuple[str, Any], ...]  # (pattern as written, compiled RE2)
 
     def admits(self, source: str, tags: Sequence[str]) -> str | None:
         """None if the article's source passes the topic's filters, else why not."""
@@ -97,6 +101,30 @@ class _Found:
 
     hits: dict[int, list[Hit]]
     in_title: set[int]  # pattern ids with a hit in the title
+    title: MappedText  # the normalized fields, for regexes
+    text: MappedText
+
+    def regex_hits(self, compiled: _CompiledTopic, pattern: Any) -> tuple[Hit, ...]:
+        """The first match of a regex in each field the topic reads."""
+        found = []
+        for field, mapped in (("title", self.title), ("text", self.text)):
+            if field == "text" and compiled.title_only:
+                break
+            m = pattern.search(mapped.text)
+            if m is not None:
+                found.append(_hit(field, mapped, m.start(), max(m.end(), m.start() + 1)))
+        return tuple(found)
+
+    def regex_count(self, compiled: _CompiledTopic, enough: int) -> int:
+        """How many of the topic's regexes match, counting no further than `enough`."""
+        count = 0
+        fields = (self.title.text,) if compiled.title_only else (self.title.text, self.text.text)
+        for _, pattern in compiled.regex:
+            if any(pattern.search(text) is not None for text in fields):
+                count += 1
+                if count >= enough:
+                    break
+        return count
 
 
 class Matcher:
@@ -144,6 +172,8 @@ class Matcher:
                 for pid in term.pattern_ids:
                     topics_of.setdefault(pid, set()).add(index)
         self._topics_of = {pid: sorted(s) for pid, s in topics_of.items()}
+        # Topics a regex alone can fire (no `all` group): candidates for every article.
+        self._regex_topics = [i for i, c in enumerate(self._topics) if c.regex and not c.groups]
 
     def match(
         self, title: str, text: str, *, source: str = "", tags: Sequence[str] = ()
@@ -156,7 +186,10 @@ class Matcher:
         found = self._find(title, text)
         hits = found.hits
         topics_of = self._topics_of
-        candidates = sorted({t for pid in hits if pid in topics_of for t in topics_of[pid]})
+        candidate_set = {t for pid in hits if pid in topics_of for t in topics_of[pid]}
+        if self._regex_topics:
+            candidate_set.update(self._regex_topics)
+        candidates = sorted(candidate_set)
         matches = []
         for index in candidates:
             compiled = self._topics[index]
@@ -166,7 +199,7 @@ class Matcher:
                 continue  # filters first: they cost less than any term
             else:
                 present = found.in_title if compiled.title_only else hits
-            if _fires(compiled, present):  # cheap test first; explain only what fires
+            if _fires(compiled, present, found):  # cheap test first; explain only what fires
                 matches.append(_to_match(self._evaluate(compiled, found, source, tags), text))
         return matches
 
@@ -180,12 +213,12 @@ class Matcher:
     def _find(self, title: str, text: str) -> _Found:
         hits: dict[int, list[Hit]] = {}
         in_title: set[int] = set()
-        if self._automaton is None:
-            return _Found(hits, in_title)
-        scan = self._scan_guarded if self._guards else self._scan
-        scan("title", mapped_text(title), hits, in_title)
-        scan("text", mapped_text(text), hits, set())
-        return _Found(hits, in_title)
+        found = _Found(hits, in_title, mapped_text(title), mapped_text(text))
+        if self._automaton is not None:
+            scan = self._scan_guarded if self._guards else self._scan
+            scan("title", found.title, hits, in_title)
+            scan("text", found.text, hits, set())
+        return found
 
     def _scan(
         self, field: str, mapped: MappedText, hits: dict[int, list[Hit]], seen: set[int]
@@ -263,6 +296,8 @@ class Matcher:
         groups = tuple(tuple(result(t) for t in group) for group in compiled.groups)
         any_terms = tuple(result(t) for t in compiled.any)
         vetoes = tuple(r for r in (result(t) for t in compiled.none) if r.hits)
+        regex = tuple(TermResult(text, found.regex_hits(compiled, p)) for text, p in compiled.regex)
+        either = (*any_terms, *regex)  # a regex counts like one more `any` term
         missing = [i for i, group in enumerate(groups) if not any(r.hits for r in group)]
         filtered = compiled.admits(source, tags)
         if filtered is not None:
@@ -270,11 +305,14 @@ class Matcher:
         elif missing:
             names = "; ".join(" / ".join(r.term for r in groups[i]) for i in missing)
             reason = f"no hit in all-group {', '.join(str(i + 1) for i in missing)} ({names})"
-        elif any_terms and not any(r.hits for r in any_terms):
-            reason = "no hit among any terms"
+        elif either and not any(r.hits for r in either):
+            reason = "no hit among any terms" + (" or regex" if regex else "")
         elif (
             compiled.min_hits > 1
-            and (distinct := _distinct_hits(compiled.positive, hit)) < compiled.min_hits
+            and (
+                distinct := _distinct_hits(compiled.positive, hit) + sum(1 for r in regex if r.hits)
+            )
+            < compiled.min_hits
         ):
             reason = f"{distinct} distinct terms hit, min_hits is {compiled.min_hits}"
         elif vetoes:
@@ -288,6 +326,7 @@ class Matcher:
             any=any_terms,
             vetoes=vetoes,
             reason=reason,
+            regex=regex,
         )
 
 
@@ -331,25 +370,53 @@ def _compile_topic(
         plain=sources is None and tags is None and not title_only,
         min_hits=topic.min_hits,
         positive=(*(t for g in groups for t in g), *any_terms),
+        regex=tuple((p, compile_regex(p)) for p in topic.regex),
     )
 
 
-def _fires(compiled: _CompiledTopic, present: Container[int]) -> bool:
+def _fires(compiled: _CompiledTopic, present: Container[int], found: _Found) -> bool:
     def hit(term: _Term) -> bool:
         return any(pid in present for pid in term.pattern_ids)
 
     if not all(any(hit(t) for t in group) for group in compiled.groups):
         return False
-    if compiled.any and not any(hit(t) for t in compiled.any):
-        return False
     if any(hit(t) for t in compiled.none):
         return False
-    return compiled.min_hits == 1 or _distinct_hits(compiled.positive, hit) >= compiled.min_hits
+    any_hit = any(hit(t) for t in compiled.any)
+    min_hits = compiled.min_hits
+    if not compiled.regex:
+        if compiled.any and not any_hit:
+            return False
+        return min_hits == 1 or _distinct_hits(compiled.positive, hit) >= min_hits
+    # Each regex is one more `any` term: search only as far as the verdict needs.
+    terms = _distinct_hits(compiled.positive, hit) if min_hits > 1 else int(any_hit)
+    if any_hit and terms >= min_hits:
+        return True
+    needed = max(min_hits - terms, 0 if any_hit else 1)
+    return found.regex_count(compiled, needed) >= needed
 
 
 def _distinct_hits(terms: Sequence[_Term], hit: Callable[[_Term], object]) -> int:
     """Terms that hit, an alias class counted once (its members share their pattern ids)."""
     return len({term.pattern_ids for term in terms if hit(term)})
+
+
+def regex_options() -> Any:
+    """RE2 options for watchlist regexes: case-insensitive (the text is case-folded anyway)
+    and quiet (RE2 logs a bad pattern to stderr itself otherwise)."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    return options
+
+
+def compile_regex(pattern: str) -> Any:
+    """A watchlist regex, compiled as it runs: on normalized text, Chinese folded to Simplified.
+
+    RE2 guarantees time linear in the text (no backtracking), so no pattern can hang the
+    matcher; `re2.error` for a pattern RE2 refuses (the config has rejected those already).
+    """
+    return re2.compile(to_simplified(pattern), regex_options())
 
 
 def _hit(field: str, mapped: MappedText, start: int, end: int) -> Hit:
@@ -359,7 +426,7 @@ def _hit(field: str, mapped: MappedText, start: int, end: int) -> Hit:
 
 
 def _to_match(verdict: Verdict, text: str) -> Match:
-    positive = [r for group in verdict.groups for r in group] + list(verdict.any)
+    positive = [r for group in verdict.groups for r in group] + [*verdict.any, *verdict.regex]
     matched = tuple(dict.fromkeys(r.term for r in positive if r.hits))
     all_hits = [hit for r in positive for hit in r.hits]
     found = tuple(dict.fromkeys(hit.found for hit in sorted(all_hits, key=_hit_order)))
@@ -383,6 +450,12 @@ def find_warnings(watchlist: Watchlist) -> list[str]:
     """Advice for `monitor check`: terms likely to match more than their author meant."""
     warnings = []
     for topic in watchlist.topics:
+        for pattern in topic.regex:
+            if compile_regex(pattern).search("") is not None:
+                warnings.append(
+                    f"topic {topic.id}: regex {pattern!r} can match the empty string, so it "
+                    "matches every article (did you mean + instead of *, or a missing term?)"
+                )
         terms: Sequence[str] = [*(t for g in topic.all for t in g), *topic.any, *topic.none]
         for term in terms:
             norm = normalize(term)

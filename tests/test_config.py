@@ -181,7 +181,7 @@ def test_topic_needs_all_or_any(tmp_path: Path) -> None:
     path = write(tmp_path, '[[topics]]\nid = "t"\nnone = ["x"]\n')
     with pytest.raises(ConfigError) as error:
         load_watchlist(path)
-    assert "needs `all` or `any`" in str(error.value)
+    assert "needs `all`, `any` or `regex`" in str(error.value)
 
 
 def test_spelling_in_two_alias_classes_is_an_error(tmp_path: Path) -> None:
@@ -298,7 +298,7 @@ def test_min_hits_must_be_reachable(tmp_path: Path) -> None:
         (
             "topics[1].min_hits",
             9,
-            "can never be reached: the topic has 2 distinct `all`/`any` terms",
+            "can never be reached: the topic has 2 distinct `all`/`any` terms and regexes",
         ),
         ("topics[2].min_hits", 13, "must be a positive integer"),
     ]
@@ -329,3 +329,17 @@ def test_bad_exceptions(tmp_path: Path) -> None:
     assert ("topics[0].none[0].exept", 4, "unknown key (did you mean 'except'?)") in found
     assert any(k == "topics[0].all" and '[["中美"]]' in m for k, _, m in found)
     assert any(k == "topics[1].any" and "strings or { term" in m for k, _, m in found)
+
+
+def test_regex_loads_and_invalid_patterns_name_topic_key_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "only-regex"\nregex = ["f-\\\\d+"]\n'
+                           '[[topics]]\nid = "bad"\nany = ["x"]\nregex = ["(unclosed"]\n'
+                           '[[topics]]\nid = "backref"\nregex = ["(a)\\\\1"]\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert [(k, line) for k, line, _ in found] == [("topics[1].regex", 7), ("topics[2].regex", 10)]
+    assert "invalid regular expression '(unclosed': missing ): (unclosed" in found[0][2]
+    assert "RE2 syntax" in found[1][2]
+    path.write_text('[[topics]]\nid = "only-regex"\nregex = ["f-\\\\d+"]\n', encoding="utf-8")
+    assert load_watchlist(path).topics[0].regex == ("f-\\d+",)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from monitor.match import Matcher, find_warnings
@@ -267,3 +269,65 @@ def test_latin_exceptions_keep_word_boundaries() -> None:
     assert fired(m, "Georgia Tech won") == []
     assert fired(m, "Georgia Technology minister") == ["t"]  # "Georgia Tech" is not a word here
     assert fired(m, "Georgia Tech and Georgia") == ["t"]
+
+
+# --- regex ---------------------------------------------------------------------------------
+
+
+def test_regex_alone_runs_on_normalized_text_and_reports_what_it_found() -> None:
+    m = matcher(Topic("t", "T", regex=(r"f-\d{2}",)))
+    match = m.match("", "部署ＦＩ-16與Ｆ-35戰機")[0]  # full-width and upper case fold first
+    assert match.matched == (r"f-\d{2}",) and match.found == ("Ｆ-35",)
+    assert "Ｆ-35" in match.snippet
+    assert fired(m, "沒有戰機") == []
+
+
+def test_regex_chinese_folds_to_simplified_like_terms() -> None:
+    m = matcher(Topic("t", "T", regex=(r"(俄羅斯|烏克蘭)\s?總統",)))
+    assert fired(m, "俄罗斯总统表示") == ["t"]
+    assert fired(m, "烏克蘭 總統") == ["t"]
+    assert fired(m, "俄羅斯外長") == []
+
+
+def test_regex_is_one_more_any_term() -> None:
+    m = matcher(Topic("t", "T", all=(("中國",),), any=("武器",), regex=(r"\d+\s?架無人機",)))
+    assert fired(m, "中國提供武器") == ["t"]
+    assert fired(m, "中國提供300架無人機") == ["t"]  # the regex satisfies `any`
+    assert fired(m, "提供300架無人機") == []  # `all` still applies
+    (verdict,) = m.explain("", "中國提供糧食")
+    assert verdict.reason == "no hit among any terms or regex"
+    m = matcher(Topic("t", "T", all=(("中國",),), regex=(r"\d+架無人機",)))
+    assert fired(m, "中國外交") == []  # with `all` only, the regex is the `any` condition
+
+
+def test_regex_hits_count_towards_min_hits_and_respect_fields_and_vetoes() -> None:
+    m = matcher(Topic("t", "T", any=("制裁",), regex=("凍結.{0,4}資產", r"\d+億"), min_hits=2))
+    assert fired(m, "美國宣布制裁") == []
+    assert fired(m, "美國宣布制裁，凍結其資產") == ["t"]
+    assert fired(m, "凍結海外資產50億") == ["t"]  # two regexes, no term
+    (verdict,) = m.explain("", "凍結資產")
+    assert verdict.reason == "1 distinct terms hit, min_hits is 2"
+    m = matcher(Topic("t", "T", regex=("制裁",), none=("足球",), fields=("title",)))
+    assert fired(m, "制裁", title="無關") == []
+    assert fired(m, "", title="新制裁") == ["t"]
+    assert fired(m, "", title="足球制裁") == []
+
+
+def test_a_catastrophic_pattern_runs_in_linear_time() -> None:
+    m = matcher(Topic("t", "T", regex=("(a+)+$", "(x+x+)+y", "(.*a){12}")))
+    text = "a" * 100_000 + "!"
+    started = time.perf_counter()
+    assert fired(m, text) == ["t"]  # (.*a){12} matches; the others do not, quickly
+    assert fired(m, "x" * 100_000) == []
+    assert time.perf_counter() - started < 5  # backtracking would take longer than the universe
+
+
+def test_regex_topics_are_checked_with_an_empty_automaton_too() -> None:
+    assert fired(matcher(Topic("t", "T", regex=("abc",))), "xabcx") == ["t"]
+
+
+def test_a_regex_that_can_match_the_empty_string_gets_a_warning() -> None:
+    watchlist = Watchlist((), (Topic("t", "T", regex=(r"\d*億", "x*", "(a|)")),))
+    warnings = find_warnings(watchlist)
+    assert len(warnings) == 2 and "'x*'" in warnings[0] and "'(a|)'" in warnings[1]
+    assert "empty string" in warnings[0]
