@@ -18,7 +18,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,7 +50,7 @@ DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
 WATCHLIST_KEYS = ("aliases", "topics")
 TERM_KEYS = ("term", "except")  # a term with exceptions: { term = "中美", except = ["中美洲"] }
 TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify", "sources", "tags", "fields",
-              "min_hits", "regex")  # fmt: skip
+              "min_hits", "regex", "max_alerts_per_hour", "muted_until")  # fmt: skip
 
 
 class Secret(str):
@@ -146,6 +146,26 @@ def parse_duration(value: Any) -> timedelta:
     if not m:
         raise ValueError(f"invalid duration {value!r}: use a number and ms, s, m, h, d or w")
     return timedelta(seconds=float(m[1]) * _DURATION_UNITS[m[2]])
+
+
+def parse_instant(value: Any) -> datetime:
+    """A TOML date or datetime, or the same as an ISO 8601 string → UTC-aware datetime.
+
+    A date means its midnight UTC; a date-time without an offset is taken as UTC.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f'expected a date or date-time such as "2026-12-01" or '
+                f'"2026-12-01T08:00:00+08:00", got {value!r}'
+            ) from None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise ValueError(f'expected a date or date-time such as "2026-12-01", got {value!r}')
 
 
 def parse_size(value: Any) -> int:
@@ -780,6 +800,18 @@ def _load_topics(
                 "and regexes",
             )
             min_hits = 1
+        max_per_hour = table.get("max_alerts_per_hour")
+        if max_per_hour is not None and (
+            not isinstance(max_per_hour, int) or isinstance(max_per_hour, bool) or max_per_hour < 1
+        ):
+            out.add([*key, "max_alerts_per_hour"], "must be a positive integer")
+            max_per_hour = None
+        muted_until = None
+        if "muted_until" in table:
+            try:
+                muted_until = parse_instant(table["muted_until"])
+            except ValueError as e:
+                out.add([*key, "muted_until"], str(e))
         topics.append(
             Topic(
                 topic_id,
@@ -793,6 +825,8 @@ def _load_topics(
                 fields=fields,
                 min_hits=min_hits,
                 regex=regex,
+                max_alerts_per_hour=max_per_hour,
+                muted_until=muted_until,
                 exceptions=tuple(
                     (term, tuple(dict.fromkeys(spellings)))
                     for term, spellings in context.exceptions.items()

@@ -132,6 +132,7 @@ class Matcher:
 
     def __init__(self, watchlist: Watchlist) -> None:
         self.watchlist = watchlist
+        self.topics = {topic.id: topic for topic in watchlist.topics}
         alias_of: dict[str, tuple[str, ...]] = {}
         for spellings in watchlist.aliases:
             normalized = tuple(dict.fromkeys(normalize(s) for s in spellings))

@@ -16,15 +16,16 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.errors import ExtractError
 from monitor.extract import extract
 from monitor.match import Matcher
-from monitor.models import Alert, Article, Match, Poll, RawItem, TopicRef, Watchlist
+from monitor.models import Alert, Article, Match, Poll, RawItem, Topic, TopicRef, Watchlist
 from monitor.store import NewDelivery, Store
 
 log = logging.getLogger(__name__)
+HOUR = timedelta(hours=1)  # the window of `max_alerts_per_hour`
 
 
 def alert_id(content_hash: str, topic_id: str) -> str:
@@ -136,12 +137,14 @@ class Pipeline:
         if previous is not None:
             # An updated entry alerts only for topics its earlier version did not match.
             matches = [m for m in matches if m.topic_id not in previous[1]]
-        alerts = [self._alert(article, m, now) for m in matches]
-        deliveries = [
-            NewDelivery(delivery_id(alert.id, name), alert.id, name)
-            for alert in alerts
-            for name in self._notifiers_for(alert.topic.id, matcher)
-        ]
+        matches = [m for m in matches if not _muted(matcher.topics[m.topic_id], now)]
+        alerts = [_alert(article, m, matcher.topics[m.topic_id], now) for m in matches]
+        deliveries = []
+        for record in alerts:
+            topic = matcher.topics[record.topic.id]
+            hold = self._hold_until(topic, now)
+            for name in self._notifiers_for(topic):
+                deliveries.append(NewDelivery(delivery_id(record.id, name), record.id, name, hold))
         previous_id = previous[0] if previous else None
         if self.store.add_article(article, alerts, deliveries, now, previous_id=previous_id):
             if previous is None:
@@ -163,18 +166,43 @@ class Pipeline:
             )  # fmt: skip
         return report
 
-    def _alert(self, article: Article, match: Match, now: datetime) -> Alert:
-        topic = next(t for t in self.matcher.watchlist.topics if t.id == match.topic_id)
-        return Alert(
-            id=alert_id(article.content_hash, topic.id),
-            topic=TopicRef(topic.id, topic.title),
-            article=article,
-            matched=match.matched,
-            found=match.found,
-            snippet=match.snippet,
-            created_at=now,
-        )
-
-    def _notifiers_for(self, topic_id: str, matcher: Matcher) -> Sequence[str]:
-        topic = next(t for t in matcher.watchlist.topics if t.id == topic_id)
+    def _notifiers_for(self, topic: Topic) -> Sequence[str]:
         return self.notifiers if topic.notify is None else topic.notify
+
+    def _hold_until(self, topic: Topic, now: datetime) -> datetime | None:
+        """`max_alerts_per_hour`: None if this alert may go out now, else when it may.
+
+        Alerts past the limit are still recorded (none is dropped); their deliveries wait
+        until the rolling hour that began with the topic's first alert in it is over.
+        """
+        if topic.max_alerts_per_hour is None:
+            return None
+        count, first = self.store.count_alerts_since(topic.id, now - HOUR)
+        if count < topic.max_alerts_per_hour or first is None:
+            return None
+        until = first + HOUR
+        log.info(
+            "alert held topic=%s alerts_last_hour=%d limit=%d until=%s",
+            topic.id, count, topic.max_alerts_per_hour, until.isoformat(timespec="seconds"),
+        )  # fmt: skip
+        return until
+
+
+def _alert(article: Article, match: Match, topic: Topic, now: datetime) -> Alert:
+    return Alert(
+        id=alert_id(article.content_hash, topic.id),
+        topic=TopicRef(topic.id, topic.title),
+        article=article,
+        matched=match.matched,
+        found=match.found,
+        snippet=match.snippet,
+        created_at=now,
+    )
+
+
+def _muted(topic: Topic, now: datetime) -> bool:
+    """`muted_until`: the topic records no alert before then (its articles are still stored)."""
+    if topic.muted_until is None or now >= topic.muted_until:
+        return False
+    log.debug("muted topic=%s until=%s", topic.id, topic.muted_until.isoformat())
+    return True

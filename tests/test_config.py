@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -343,3 +343,29 @@ def test_regex_loads_and_invalid_patterns_name_topic_key_and_line(tmp_path: Path
     assert "RE2 syntax" in found[1][2]
     path.write_text('[[topics]]\nid = "only-regex"\nregex = ["f-\\\\d+"]\n', encoding="utf-8")
     assert load_watchlist(path).topics[0].regex == ("f-\\d+",)
+
+
+def test_alert_storm_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "a"\nany = ["x"]\nmax_alerts_per_hour = 5\n'
+                           'muted_until = "2026-12-01"\n'
+                           '[[topics]]\nid = "b"\nany = ["x"]\nmuted_until = 2026-12-01T08:00:00+08:00\n'
+                           '[[topics]]\nid = "c"\nany = ["x"]\nmuted_until = 2026-12-01\n'
+                           '[[topics]]\nid = "d"\nany = ["x"]\nmuted_until = 2026-12-01T08:00:00\n')  # fmt: skip
+    a, b, c, d = load_watchlist(path).topics
+    assert a.max_alerts_per_hour == 5 and b.max_alerts_per_hour is None
+    assert a.muted_until == c.muted_until == datetime(2026, 12, 1, tzinfo=UTC)
+    assert b.muted_until == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    assert d.muted_until == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+def test_bad_alert_storm_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "a"\nany = ["x"]\nmax_alerts_per_hour = 0\n'
+                           'muted_until = "next week"\n'
+                           '[[topics]]\nid = "b"\nany = ["x"]\nmuted_until = 08:00:00\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert ("topics[0].max_alerts_per_hour", 4, "must be a positive integer") in found
+    assert any(k == "topics[0].muted_until" and line == 5 and "'next week'" in m
+               for k, line, m in found)  # fmt: skip
+    assert any(k == "topics[1].muted_until" and line == 9 for k, line, _ in found)
