@@ -167,12 +167,13 @@ class Matcher:
             p for _, pid, guards in self._guards for p in (pid, *guards)
         )  # every occurrence of these is needed, not only the first
         # Only topics with a positive term among the hits can fire: index them by pattern.
-        topics_of: dict[int, set[int]] = {}
+        # Guarded ids are negative (~k): they index the list from its end, past the patterns.
+        topics_of: list[set[int]] = [set() for _ in range(len(patterns) + len(guard_index))]
         for index, compiled in enumerate(self._topics):
             for term in compiled.positive:
                 for pid in term.pattern_ids:
-                    topics_of.setdefault(pid, set()).add(index)
-        self._topics_of = {pid: sorted(s) for pid, s in topics_of.items()}
+                    topics_of[pid].add(index)
+        self._topics_of = [sorted(s) for s in topics_of]
         # Topics a regex alone can fire (no `all` group): candidates for every article.
         self._regex_topics = [i for i, c in enumerate(self._topics) if c.regex and not c.groups]
 
@@ -187,7 +188,7 @@ class Matcher:
         found = self._find(title, text)
         hits = found.hits
         topics_of = self._topics_of
-        candidate_set = {t for pid in hits if pid in topics_of for t in topics_of[pid]}
+        candidate_set = {t for pid in hits for t in topics_of[pid]}
         if self._regex_topics:
             candidate_set.update(self._regex_topics)
         candidates = sorted(candidate_set)

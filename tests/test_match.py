@@ -331,3 +331,15 @@ def test_a_regex_that_can_match_the_empty_string_gets_a_warning() -> None:
     warnings = find_warnings(watchlist)
     assert len(warnings) == 2 and "'x*'" in warnings[0] and "'(a|)'" in warnings[1]
     assert "empty string" in warnings[0]
+
+
+def test_several_guarded_terms_each_find_their_own_topics() -> None:
+    m = matcher(
+        Topic("a", "A", any=("中美",), exceptions=(("中美", ("中美洲",)),)),
+        Topic("b", "B", any=("北韓",), exceptions=(("北韓", ("北韓隊",)),)),
+        Topic("c", "C", any=("美洲",)),
+    )
+    assert fired(m, "中美會談") == ["a"]
+    assert fired(m, "北韓試射") == ["b"]
+    assert fired(m, "中美洲與北韓隊") == ["c"]
+    assert fired(m, "中美洲的北韓與中美") == ["a", "b", "c"]
