@@ -106,3 +106,14 @@ def test_alerts_past_max_per_hour_are_recorded_and_delivered_when_the_hour_ends(
     assert app.store.queue_summary(clock.now)["pending"] == 1
     (held,) = app.store.due_deliveries(clock.now, include_waiting=True)
     assert held.next_attempt_at == start + timedelta(minutes=70)
+
+
+def test_reconfigure_swaps_source_tags_with_the_watchlist(
+    workdir: Path, make: Callable[[], App]
+) -> None:
+    app = make()
+    assert app.pipeline.tags == {}
+    toml = workdir / "monitor.toml"
+    toml.write_text(toml.read_text().replace('id = "inbox"', 'id = "inbox"\ntags = ["asia"]'))
+    app.reconfigure(load_config(toml, env={}))
+    assert app.pipeline.tags == {"inbox": ("asia",)}
