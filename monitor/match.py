@@ -5,6 +5,9 @@ Pure: values in, values out. Terms and text get the same normalization (`monitor
 or Cyrillic letter or a digit must not touch another such character on that side: `NATO`
 matches `NATO秘書長` but not `Donato` (Python's `\\b` treats CJK as word characters and gets
 that wrong). Other scripts match as substrings. Alias classes make spellings interchangeable.
+Term exceptions are patterns of the same automaton; topic regexes run on RE2 (linear time).
+The article's source id and tags come in as values (the `sources`/`tags` filters); the clock
+never does: muting and alert limits are the pipeline's.
 """
 
 from __future__ import annotations
