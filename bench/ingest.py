@@ -228,14 +228,14 @@ def run_extract(items: Sequence[RawItem]) -> None:
 def run_match(matcher: Matcher, articles: Sequence[Article]) -> None:
     match = matcher.match
     for article in articles:
-        match(article.title, article.text)
+        match(article.title, article.text, source=article.source)
 
 
 def run_pipeline(matcher: Matcher, items: Sequence[RawItem]) -> None:
     match = matcher.match
     for item in items:
         article = extract(item)
-        match(article.title, article.text)
+        match(article.title, article.text, source=article.source)
 
 
 def pin_to_one_core() -> str:

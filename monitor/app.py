@@ -142,6 +142,7 @@ class App:
         self.pipeline.set_watchlist(settings.watchlist)
         notifiers = {n.name: n.notifier for n in settings.notifiers}
         self.pipeline.notifiers = tuple(notifiers)
+        self.pipeline.tags = settings.source_tags
         self.deliverer.notifiers = notifiers
         self.settings = settings
         if self.fetcher is not None:
@@ -505,7 +506,9 @@ def make_app(
         notifiers = {n.name: n.notifier for n in settings.notifiers}
     store = store or Store.open(settings.database)
     metrics = Metrics()
-    pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers), metrics)
+    pipeline = Pipeline(
+        store, Matcher(settings.watchlist), list(notifiers), metrics, tags=settings.source_tags
+    )
     digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
     deliverer = Deliverer(
         store, notifiers, settings.delivery, digests=digests, owner=default_owner(),
@@ -551,7 +554,10 @@ def explain_files(
         except (ExtractError, SourceError) as e:
             results.append(Explained(str(path), None, str(e), ()))
             continue
-        verdicts = tuple(matcher.explain(article.title, article.text))
+        tags = folder.tags if folder else ()
+        verdicts = tuple(
+            matcher.explain(article.title, article.text, source=article.source, tags=tags)
+        )
         results.append(Explained(str(path), article, None, verdicts))
     return results
 
@@ -583,7 +589,7 @@ def explain_stored(store: Store, hash_prefix: str, watchlist: Watchlist) -> list
     if len(found) > 1:
         return [Explained(hash_prefix, None, "ambiguous hash prefix: give more characters", ())]
     (article,) = found
-    verdicts = tuple(Matcher(watchlist).explain(article.title, article.text))
+    verdicts = tuple(Matcher(watchlist).explain(article.title, article.text, source=article.source))
     return [Explained(article.content_hash, article, None, verdicts)]
 
 
@@ -624,7 +630,12 @@ def replay(
         report.scanned += 1
         matches = [
             m
-            for m in matcher.match(article.title, article.text)
+            for m in matcher.match(
+                article.title,
+                article.text,
+                source=article.source,
+                tags=app.pipeline.tags.get(article.source, ()),
+            )
             if topic is None or m.topic_id == topic
         ]
         report.hits.extend(ReplayHit(article, m.topic_id, m.topic_id in alerted) for m in matches)
@@ -678,7 +689,10 @@ def test_feed(url: str, watchlist: Watchlist, *, allow_private_network: bool = F
         except ExtractError:
             skipped += 1
             continue
-        topics = tuple(m.topic_id for m in matcher.match(article.title, article.text))
+        # A URL under test is no configured source: `sources`/`tags` filters cannot pass.
+        topics = tuple(
+            m.topic_id for m in matcher.match(article.title, article.text, source=article.source)
+        )
         entries.append((article, topics))
     return FeedTest(tuple(entries), skipped)
 

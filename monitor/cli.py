@@ -503,6 +503,7 @@ def _explained_json(result: Explained) -> dict[str, Any]:
                 "all": [terms(group) for group in v.groups],
                 "any": terms(v.any),
                 "vetoes": terms(v.vetoes),
+                "regex": terms(v.regex),
             }
             for v in result.verdicts
         ],
@@ -549,6 +550,8 @@ def _explained_text(result: Explained, color: bool) -> str:
             lines.append(term_line(f"all[{index}]", group))
         if verdict.any:
             lines.append(term_line("any", verdict.any))
+        if verdict.regex:
+            lines.append(term_line("regex", verdict.regex))
         if verdict.vetoes:
             lines.append(term_line(paint("none", "31"), verdict.vetoes))
     return "\n".join(lines) + "\n\n"

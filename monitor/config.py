@@ -19,14 +19,16 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import re2
+
 from monitor.errors import ConfigError, Problem
-from monitor.models import Topic, Watchlist
+from monitor.models import FIELDS, Topic, Watchlist
 from monitor.plugins import NOTIFIERS, SOURCES, Notifier, PluginError, Source, load_plugin
-from monitor.text import normalize
+from monitor.text import normalize, to_simplified
 
 DEFAULT_CONFIG = Path("config/monitor.toml")
 DEFAULT_RETRY_SCHEDULE = ("5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h")
@@ -43,7 +45,7 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 # The keys each table accepts (plugin tables add their constructor's keyword arguments).
 TOP_LEVEL_KEYS = ("database", "watchlist", "log_level", "defaults", "fetch", "daemon",
                   "folders", "feeds", "notifiers", "delivery", "http", "retention")  # fmt: skip
-FOLDER_KEYS = ("id", "interval", "instance")  # + FolderSource options
+FOLDER_KEYS = ("id", "interval", "instance", "tags")  # + FolderSource options
 FEED_KEYS = (
     "id",
     "interval",
@@ -57,7 +59,9 @@ NOTIFIER_KEYS = ("name", "type", "digest", "operator")  # + the notifier type's 
 SECRET_OPTIONS = ("password", "secret")
 DELIVERY_KEYS = ("retry_schedule", "jitter", "batch_size")
 WATCHLIST_KEYS = ("aliases", "topics")
-TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify")
+TERM_KEYS = ("term", "except")  # a term with exceptions: { term = "中美", except = ["中美洲"] }
+TOPIC_KEYS = ("id", "title", "all", "any", "none", "notify", "sources", "tags", "fields",
+              "min_hits", "regex", "max_alerts_per_hour", "muted_until")  # fmt: skip
 
 
 class Secret(str):
@@ -73,6 +77,7 @@ class FolderSettings:
     interval: timedelta
     source: Source
     instance: str | None = None  # scanned only by the instance of this name (local storage)
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,12 @@ class Settings:
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
 
+    @property
+    def source_tags(self) -> dict[str, tuple[str, ...]]:
+        """Source id → its tags, for the topics' `tags` filter."""
+        sources: tuple[FolderSettings | FeedSettings, ...] = (*self.folders, *self.feeds)
+        return {s.id: s.tags for s in sources if s.tags}
+
 
 def parse_duration(value: Any) -> timedelta:
     """`"30s"`, `"10m"`, `"1h"`, `"7d"` → timedelta; bare numbers are refused (which unit?)."""
@@ -175,6 +186,26 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f'expected "host:port" such as "127.0.0.1:9464", got {value!r}')
     return host, int(port)
+
+
+def parse_instant(value: Any) -> datetime:
+    """A TOML date or datetime, or the same as an ISO 8601 string → UTC-aware datetime.
+
+    A date means its midnight UTC; a date-time without an offset is taken as UTC.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f'expected a date or date-time such as "2026-12-01" or '
+                f'"2026-12-01T08:00:00+08:00", got {value!r}'
+            ) from None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise ValueError(f'expected a date or date-time such as "2026-12-01", got {value!r}')
 
 
 def parse_size(value: Any) -> int:
@@ -390,7 +421,11 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
         out.add(["watchlist"], "must be a file path")
     else:
         try:
-            watchlist = load_watchlist(watchlist_path, notifiers={n.name for n in notifiers})
+            watchlist = load_watchlist(
+                watchlist_path,
+                notifiers={n.name for n in notifiers},
+                sources=_source_ids(raw.get("folders"), raw.get("feeds")),
+            )
         except ConfigError as e:
             problems.extend(e.problems)
     problems[:0] = out.problems
@@ -420,6 +455,17 @@ def _normalize_postgres_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _source_ids(*tables: Any) -> set[str]:
+    """Every source id the config names, valid or not (a broken feed is reported once)."""
+    return {
+        table["id"]
+        for value in tables
+        if isinstance(value, list)
+        for table in value
+        if isinstance(table, dict) and isinstance(table.get("id"), str)
+    }
 
 
 def _resolve_sqlite_path(url: str, base: Path) -> str:
@@ -499,13 +545,14 @@ def _load_folders(value: Any, base: Path, out: _Collector) -> list[FolderSetting
         if owner is not None and (not isinstance(owner, str) or not owner):
             out.add([*key, "instance"], "must be an instance name (see --instance)")
             continue
+        tags = _load_tags(table, key, out)
         options = {k: v for k, v in table.items() if k not in FOLDER_KEYS}
         if "path" not in options:
             out.add([*key, "path"], "required: the folder to watch")
             continue
         instance = _make_plugin(SOURCES, "folder", Source, source_id, options, base, key, out)
-        if isinstance(instance, Source):
-            result.append(FolderSettings(source_id, interval, instance, owner))
+        if tags is not None and isinstance(instance, Source):
+            result.append(FolderSettings(source_id, interval, instance, owner, tags))
     return result
 
 
@@ -550,9 +597,8 @@ def _load_feeds(
         except ValueError as e:
             out.add([*key, "broken_after"], str(e))
             ok = False
-        tags = table.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-            out.add([*key, "tags"], "must be a list of non-empty strings")
+        tags = _load_tags(table, key, out)
+        if tags is None:
             ok = False
         first_poll = table.get("first_poll", "skip")
         if first_poll not in ("skip", "alert"):
@@ -566,10 +612,21 @@ def _load_feeds(
         if ok and isinstance(instance, Source):
             result.append(
                 FeedSettings(
-                    source_id, interval, instance, tuple(tags), first_poll, max_age, broken_after
+                    source_id, interval, instance, tags or (), first_poll, max_age, broken_after
                 )
             )
     return result
+
+
+def _load_tags(
+    table: Mapping[str, Any], key: list[str | int], out: _Collector
+) -> tuple[str, ...] | None:
+    """A source's `tags` (None if invalid): what the topics' `tags` filters select on."""
+    tags = table.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        out.add([*key, "tags"], "must be a list of non-empty strings")
+        return None
+    return tuple(tags)
 
 
 def _load_table(value: Any, name: str, cls: type[T], out: _Collector) -> T:
@@ -737,8 +794,12 @@ def _coerce(value: Any, hint: Any, option: str, base: Path) -> Any:
 # --- watchlist ---------------------------------------------------------------------------
 
 
-def load_watchlist(path: Path | str, *, notifiers: set[str] | None = None) -> Watchlist:
-    """Read and validate a watchlist file; `notifiers` (names) checks each topic's `notify`."""
+def load_watchlist(
+    path: Path | str, *, notifiers: set[str] | None = None, sources: set[str] | None = None
+) -> Watchlist:
+    """Read and validate a watchlist file; `notifiers` (names) checks each topic's `notify`,
+    `sources` (ids) each topic's `sources`; None: not known here, not checked.
+    """
     path = Path(path)
     problems: list[Problem] = []
     loaded = _read_toml(path, problems)
@@ -748,7 +809,7 @@ def load_watchlist(path: Path | str, *, notifiers: set[str] | None = None) -> Wa
     out = _Collector(path, text)
     _check_keys(raw, WATCHLIST_KEYS, [], out)
     aliases = _load_aliases(raw.get("aliases", {}), out)
-    topics = _load_topics(raw.get("topics", []), notifiers, out)
+    topics = _load_topics(raw.get("topics", []), aliases, notifiers, sources, out)
     if out.problems:
         raise ConfigError(out.problems)
     return Watchlist(aliases=tuple(aliases), topics=tuple(topics))
@@ -782,7 +843,17 @@ def _load_aliases(value: Any, out: _Collector) -> list[tuple[str, ...]]:
     return classes
 
 
-def _load_topics(value: Any, notifiers: set[str] | None, out: _Collector) -> list[Topic]:
+def _load_topics(
+    value: Any,
+    aliases: Sequence[Sequence[str]],
+    notifiers: set[str] | None,
+    sources: set[str] | None,
+    out: _Collector,
+) -> list[Topic]:
+    alias_of: dict[str, list[str]] = {}
+    for spellings in aliases:
+        normalized = [normalize(s) for s in spellings]
+        alias_of.update((spelling, normalized) for spelling in normalized)
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         out.add(["topics"], "must be an array of tables ([[topics]])")
         return []
@@ -803,40 +874,172 @@ def _load_topics(value: Any, notifiers: set[str] | None, out: _Collector) -> lis
         if not isinstance(title, str) or not title.strip():
             out.add([*key, "title"], "must be a non-empty string")
             title = topic_id
-        groups = _load_groups(table.get("all"), [*key, "all"], out)
-        any_terms = _load_terms(table.get("any"), [*key, "any"], out)
-        none_terms = _load_terms(table.get("none"), [*key, "none"], out)
-        if not groups and not any_terms and "all" not in table and "any" not in table:
-            out.add(key, f"topic {topic_id!r} needs `all` or `any` (or both)")
+        context = _TermContext(alias_of)
+        groups = _load_groups(table.get("all"), [*key, "all"], out, context)
+        any_terms = _load_terms(table.get("any"), [*key, "any"], out, context)
+        none_terms = _load_terms(table.get("none"), [*key, "none"], out, context)
+        regex = _load_regex(table.get("regex"), [*key, "regex"], out)
+        if not groups and not any_terms and not regex and not {"all", "any", "regex"} & set(table):
+            out.add(key, f"topic {topic_id!r} needs `all`, `any` or `regex`")
         notify: tuple[str, ...] | None = None
         if "notify" in table:
-            notify = _load_terms(table["notify"], [*key, "notify"], out)
+            notify = _load_strings(table["notify"], [*key, "notify"], out)
             for name in notify:
                 if notifiers is not None and name not in notifiers:
                     known = ", ".join(sorted(notifiers)) or "none"
                     out.add([*key, "notify"], f"no notifier named {name!r} (configured: {known})")
-        topics.append(Topic(topic_id, title.strip(), groups, any_terms, none_terms, notify))
+        source_ids = _load_strings(table.get("sources"), [*key, "sources"], out)
+        for name in source_ids:
+            if sources is not None and name not in sources:
+                known = ", ".join(sorted(sources)) or "none"
+                out.add([*key, "sources"], f"no source with id {name!r} (configured: {known})")
+        tags = _load_strings(table.get("tags"), [*key, "tags"], out)
+        fields: tuple[str, ...] = FIELDS
+        if "fields" in table:
+            fields = _load_strings(table["fields"], [*key, "fields"], out)
+            if sorted(fields) == sorted(FIELDS):
+                fields = FIELDS
+            elif fields != ("title",):
+                out.add([*key, "fields"], 'must be ["title"] or ["title", "text"]')
+                fields = FIELDS
+        min_hits = table.get("min_hits", 1)
+        distinct = len({normalize(t) for t in (*(t for g in groups for t in g), *any_terms)})
+        distinct += len(set(regex))
+        if not isinstance(min_hits, int) or isinstance(min_hits, bool) or min_hits < 1:
+            out.add([*key, "min_hits"], "must be a positive integer")
+            min_hits = 1
+        elif min_hits > max(distinct, 1):
+            out.add(
+                [*key, "min_hits"],
+                f"can never be reached: the topic has {distinct} distinct `all`/`any` terms "
+                "and regexes",
+            )
+            min_hits = 1
+        max_per_hour = table.get("max_alerts_per_hour")
+        if max_per_hour is not None and (
+            not isinstance(max_per_hour, int) or isinstance(max_per_hour, bool) or max_per_hour < 1
+        ):
+            out.add([*key, "max_alerts_per_hour"], "must be a positive integer")
+            max_per_hour = None
+        muted_until = None
+        if "muted_until" in table:
+            try:
+                muted_until = parse_instant(table["muted_until"])
+            except ValueError as e:
+                out.add([*key, "muted_until"], str(e))
+        topics.append(
+            Topic(
+                topic_id,
+                title.strip(),
+                groups,
+                any_terms,
+                none_terms,
+                notify,
+                sources=source_ids,
+                tags=tags,
+                fields=fields,
+                min_hits=min_hits,
+                regex=regex,
+                max_alerts_per_hour=max_per_hour,
+                muted_until=muted_until,
+                exceptions=tuple(
+                    (term, tuple(dict.fromkeys(spellings)))
+                    for term, spellings in context.exceptions.items()
+                ),
+            )
+        )
     return topics
 
 
-def _load_terms(value: Any, key: list[str | int], out: _Collector) -> tuple[str, ...]:
+def _load_strings(value: Any, key: list[str | int], out: _Collector) -> tuple[str, ...]:
     if value is None:
         return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        out.add(key, "must be a list of strings")
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        out.add(key, "must be a list of non-empty strings")
         return ()
-    for term in value:
-        if not normalize(term):
-            out.add(key, f"empty term {term!r}")
-            return ()
     return tuple(value)
 
 
-def _load_groups(value: Any, key: list[str | int], out: _Collector) -> tuple[tuple[str, ...], ...]:
+def _load_regex(value: Any, key: list[str | int], out: _Collector) -> tuple[str, ...]:
+    """RE2 patterns, compiled here as `monitor.match.compile_regex` will (t2s, no case)."""
+    patterns = _load_strings(value, key, out)
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    for pattern in patterns:
+        try:
+            re2.compile(to_simplified(pattern), options)
+        except re2.error as e:
+            reason = e.args[0] if e.args else e
+            if isinstance(reason, bytes):
+                reason = reason.decode("utf-8", "replace")
+            out.add(key, f"invalid regular expression {pattern!r}: {reason} (RE2 syntax)")
+            return ()
+    return patterns
+
+
+@dataclass
+class _TermContext:
+    """What a topic's terms need while loading: alias classes, and where exceptions go."""
+
+    alias_of: Mapping[str, Sequence[str]]  # normalized spelling → its class, normalized
+    exceptions: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+
+def _load_terms(
+    value: Any, key: list[str | int], out: _Collector, context: _TermContext
+) -> tuple[str, ...]:
+    """A list of terms: strings, or `{ term = "…", except = ["…"] }` tables."""
     if value is None:
         return ()
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        suggestion = ", ".join(f'["{v}"]' for v in value[:3])
+    if not isinstance(value, list) or not all(isinstance(v, str | dict) for v in value):
+        out.add(key, 'must be a list of terms: strings or { term = "…", except = ["…"] }')
+        return ()
+    terms = []
+    for i, item in enumerate(value):
+        term = item if isinstance(item, str) else _load_guarded_term(item, [*key, i], out, context)
+        if term is None:
+            return ()
+        if not normalize(term):
+            out.add(key, f"empty term {term!r}")
+            return ()
+        terms.append(term)
+    return tuple(terms)
+
+
+def _load_guarded_term(
+    table: dict[str, Any], key: list[str | int], out: _Collector, context: _TermContext
+) -> str | None:
+    """`{ term = "中美", except = ["中美洲"] }`: the term, its exceptions kept in `context`."""
+    _check_keys(table, TERM_KEYS, key, out)
+    term = table.get("term")
+    if not isinstance(term, str) or not normalize(term):
+        out.add([*key, "term"], "required: a non-empty string")
+        return None
+    exceptions = _load_strings(table.get("except"), [*key, "except"], out)
+    own = normalize(term)
+    spellings = context.alias_of.get(own, (own,))
+    for exception in exceptions:
+        folded = normalize(exception)
+        if not any(s in folded and s != folded for s in spellings):
+            out.add(
+                [*key, "except"],
+                f"exception {exception!r} must contain {term!r} (or a spelling of its alias "
+                "class) and be longer: a hit of the term inside it is what it discards",
+            )
+            return None
+    context.exceptions.setdefault(term, []).extend(exceptions)
+    return term
+
+
+def _load_groups(
+    value: Any, key: list[str | int], out: _Collector, context: _TermContext
+) -> tuple[tuple[str, ...], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list) and value and all(isinstance(v, str | dict) for v in value):
+        words = [v if isinstance(v, str) else str(v.get("term", "…")) for v in value[:3]]
+        suggestion = ", ".join(f'["{v}"]' for v in words)
         out.add(
             key,
             "must be a list of groups (lists); every group needs a hit. A flat list is ambiguous: "
@@ -848,7 +1051,7 @@ def _load_groups(value: Any, key: list[str | int], out: _Collector) -> tuple[tup
         return ()
     groups = []
     for i, group in enumerate(value):
-        terms = _load_terms(group, [*key, i], out)
+        terms = _load_terms(group, [*key, i], out, context)
         if not terms:
             out.add([*key, i], "an empty group can never match")
             continue

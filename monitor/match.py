@@ -5,19 +5,26 @@ Pure: values in, values out. Terms and text get the same normalization (`monitor
 or Cyrillic letter or a digit must not touch another such character on that side: `NATO`
 matches `NATO秘書長` but not `Donato` (Python's `\\b` treats CJK as word characters and gets
 that wrong). Other scripts match as substrings. Alias classes make spellings interchangeable.
+Term exceptions are patterns of the same automaton; topic regexes run on RE2 (linear time).
+The article's source id and tags come in as values (the `sources`/`tags` filters); the clock
+never does: muting and alert limits are the pipeline's.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import ahocorasick_rs
+import re2
 
 from monitor.models import Match, Topic, Watchlist
-from monitor.text import MappedText, mapped_text, normalize, one_line
+from monitor.text import MappedText, mapped_text, normalize, one_line, to_simplified
 
 SNIPPET_CHARS = 200
 _SNIPPET_LEAD = 60
@@ -59,6 +66,7 @@ class Verdict:
     any: tuple[TermResult, ...]
     vetoes: tuple[TermResult, ...]
     reason: str
+    regex: tuple[TermResult, ...] = ()  # each pattern as written, with its first hits
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,53 @@ class _CompiledTopic:
     groups: tuple[tuple[_Term, ...], ...]
     any: tuple[_Term, ...]
     none: tuple[_Term, ...]
+    sources: frozenset[str] | None  # None: every source
+    tags: frozenset[str] | None  # None: any tags
+    title_only: bool
+    plain: bool  # no filter and no field restriction: the common, fast path
+    min_hits: int
+    positive: tuple[_Term, ...]  # the terms of `all` and `any`, which `min_hits` counts
+    regex: tuple[tuple[str, Any], ...]  # (pattern as written, compiled RE2)
+
+    def admits(self, source: str, tags: Sequence[str]) -> str | None:
+        """None if the article's source passes the topic's filters, else why not."""
+        if self.sources is not None and source not in self.sources:
+            return f"source {source or '(none)'} is not among sources"
+        if self.tags is not None and self.tags.isdisjoint(tags):
+            return f"source {source or '(none)'} has none of the tags"
+        return None
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Pattern id → its hits (first occurrence in the title, then in the text)."""
+
+    hits: dict[int, list[Hit]]
+    in_title: set[int]  # pattern ids with a hit in the title
+    title: MappedText  # the normalized fields, for regexes
+    text: MappedText
+
+    def regex_hits(self, compiled: _CompiledTopic, pattern: Any) -> tuple[Hit, ...]:
+        """The first match of a regex in each field the topic reads."""
+        found = []
+        for field, mapped in (("title", self.title), ("text", self.text)):
+            if field == "text" and compiled.title_only:
+                break
+            m = pattern.search(mapped.text)
+            if m is not None:
+                found.append(_hit(field, mapped, m.start(), max(m.end(), m.start() + 1)))
+        return tuple(found)
+
+    def regex_count(self, compiled: _CompiledTopic, enough: int) -> int:
+        """How many of the topic's regexes match, counting no further than `enough`."""
+        count = 0
+        fields = (self.title.text,) if compiled.title_only else (self.title.text, self.text.text)
+        for _, pattern in compiled.regex:
+            if any(pattern.search(text) is not None for text in fields):
+                count += 1
+                if count >= enough:
+                    break
+        return count
 
 
 class Matcher:
@@ -80,29 +135,28 @@ class Matcher:
 
     def __init__(self, watchlist: Watchlist) -> None:
         self.watchlist = watchlist
+        self.topics = {topic.id: topic for topic in watchlist.topics}
         alias_of: dict[str, tuple[str, ...]] = {}
         for spellings in watchlist.aliases:
             normalized = tuple(dict.fromkeys(normalize(s) for s in spellings))
             for spelling in normalized:
                 alias_of[spelling] = normalized
         pattern_index: dict[str, int] = {}
+        # A spelling guarded by exceptions is its own (negative) id: (spelling, exceptions) → id.
+        guard_index: dict[tuple[int, tuple[int, ...]], int] = {}
 
-        def compile_term(term: str) -> _Term:
+        def pattern(spelling: str) -> int:
+            return pattern_index.setdefault(spelling, len(pattern_index))
+
+        def compile_term(term: str, exceptions: Sequence[str]) -> _Term:
             own = normalize(term)
-            ids = []
-            for spelling in alias_of.get(own, (own,)):
-                ids.append(pattern_index.setdefault(spelling, len(pattern_index)))
+            ids = [pattern(spelling) for spelling in alias_of.get(own, (own,))]
+            if exceptions:
+                guards = tuple(sorted({pattern(normalize(e)) for e in exceptions}))
+                ids = [guard_index.setdefault((pid, guards), ~len(guard_index)) for pid in ids]
             return _Term(term, tuple(ids))
 
-        self._topics = tuple(
-            _CompiledTopic(
-                topic=topic,
-                groups=tuple(tuple(compile_term(t) for t in group) for group in topic.all),
-                any=tuple(compile_term(t) for t in topic.any),
-                none=tuple(compile_term(t) for t in topic.none),
-            )
-            for topic in watchlist.topics
-        )
+        self._topics = tuple(_compile_topic(topic, compile_term) for topic in watchlist.topics)
         patterns = list(pattern_index)
         self._checks_left = [_is_word_char(p[0]) for p in patterns]
         self._checks_right = [_is_word_char(p[-1]) for p in patterns]
@@ -111,93 +165,263 @@ class Matcher:
             if patterns
             else None
         )
+        self._guards = tuple((gid, pid, guards) for (pid, guards), gid in guard_index.items())
+        self._tracked = frozenset(
+            p for _, pid, guards in self._guards for p in (pid, *guards)
+        )  # every occurrence of these is needed, not only the first
         # Only topics with a positive term among the hits can fire: index them by pattern.
-        topics_of: list[set[int]] = [set() for _ in patterns]
+        # Guarded ids are negative (~k): they index the list from its end, past the patterns.
+        topics_of: list[set[int]] = [set() for _ in range(len(patterns) + len(guard_index))]
         for index, compiled in enumerate(self._topics):
-            for term in (*(t for g in compiled.groups for t in g), *compiled.any):
+            for term in compiled.positive:
                 for pid in term.pattern_ids:
                     topics_of[pid].add(index)
         self._topics_of = [sorted(s) for s in topics_of]
+        # Topics a regex alone can fire (no `all` group): candidates for every article.
+        self._regex_topics = [i for i, c in enumerate(self._topics) if c.regex and not c.groups]
 
-    def match(self, title: str, text: str) -> list[Match]:
-        """Every topic that fires on this article, in watchlist order."""
-        hits = self._find(title, text)
-        candidates = sorted({t for pid in hits for t in self._topics_of[pid]})
+    def match(
+        self, title: str, text: str, *, source: str = "", tags: Sequence[str] = ()
+    ) -> list[Match]:
+        """Every topic that fires on this article, in watchlist order.
+
+        `source` is the article's source id and `tags` that source's tags, for the topics'
+        `sources` and `tags` filters.
+        """
+        found = self._find(title, text)
+        hits = found.hits
+        topics_of = self._topics_of
+        candidate_set = {t for pid in hits for t in topics_of[pid]}
+        if self._regex_topics:
+            candidate_set.update(self._regex_topics)
+        candidates = sorted(candidate_set)
         matches = []
         for index in candidates:
             compiled = self._topics[index]
-            if _fires(compiled, hits):  # cheap test first; explain only what fires
-                matches.append(_to_match(self._evaluate(compiled, hits), text))
+            if compiled.plain:
+                present: Container[int] = hits
+            elif compiled.admits(source, tags) is not None:
+                continue  # filters first: they cost less than any term
+            else:
+                present = found.in_title if compiled.title_only else hits
+            if _fires(compiled, present, found):  # cheap test first; explain only what fires
+                matches.append(_to_match(self._evaluate(compiled, found, source, tags), text))
         return matches
 
-    def explain(self, title: str, text: str) -> list[Verdict]:
+    def explain(
+        self, title: str, text: str, *, source: str = "", tags: Sequence[str] = ()
+    ) -> list[Verdict]:
         """A verdict for every topic, fired or not, for `monitor explain`."""
-        hits = self._find(title, text)
-        return [self._evaluate(compiled, hits) for compiled in self._topics]
+        found = self._find(title, text)
+        return [self._evaluate(compiled, found, source, tags) for compiled in self._topics]
 
-    def _find(self, title: str, text: str) -> dict[int, list[Hit]]:
-        """Pattern id → its hits (first occurrence in the title, then in the text)."""
+    def _find(self, title: str, text: str) -> _Found:
         hits: dict[int, list[Hit]] = {}
-        if self._automaton is None:
-            return hits
-        for field, original in (("title", title), ("text", text)):
-            mapped = mapped_text(original)
-            normalized = mapped.text
-            seen: set[int] = set()
-            for pid, start, end in self._automaton.find_matches_as_indexes(
-                normalized, overlapping=True
-            ):
-                if pid in seen:
-                    continue
-                if self._checks_left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
-                    continue
-                if (
-                    self._checks_right[pid]
-                    and end < len(normalized)
-                    and _is_word_char(normalized[end])
-                ):
-                    continue
+        in_title: set[int] = set()
+        found = _Found(hits, in_title, mapped_text(title), mapped_text(text))
+        if self._automaton is not None:
+            scan = self._scan_guarded if self._guards else self._scan
+            scan("title", found.title, hits, in_title)
+            scan("text", found.text, hits, set())
+        return found
+
+    def _scan(
+        self, field: str, mapped: MappedText, hits: dict[int, list[Hit]], seen: set[int]
+    ) -> None:
+        """Record the first hit of every pattern in one field (the common, fast path)."""
+        assert self._automaton is not None
+        normalized = mapped.text
+        for pid, start, end in self._automaton.find_matches_as_indexes(
+            normalized, overlapping=True
+        ):
+            if pid in seen:
+                continue
+            if self._checks_left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
+                continue
+            if self._checks_right[pid] and end < len(normalized) and _is_word_char(normalized[end]):
+                continue
+            seen.add(pid)
+            hits.setdefault(pid, []).append(_hit(field, mapped, start, end))
+
+    def _scan_guarded(
+        self, field: str, mapped: MappedText, hits: dict[int, list[Hit]], seen: set[int]
+    ) -> None:
+        """`_scan`, plus guarded terms: a hit inside an occurrence of an exception is dropped.
+
+        The exceptions are patterns of the same automaton (overlapping matches report both
+        `中美` and `中美洲`), so this stays one pass over the text.
+        """
+        assert self._automaton is not None
+        normalized = mapped.text
+        tracked = self._tracked
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for pid, start, end in self._automaton.find_matches_as_indexes(
+            normalized, overlapping=True
+        ):
+            is_tracked = pid in tracked
+            if pid in seen and not is_tracked:
+                continue
+            if self._checks_left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
+                continue
+            if self._checks_right[pid] and end < len(normalized) and _is_word_char(normalized[end]):
+                continue
+            if is_tracked:
+                spans.setdefault(pid, []).append((start, end))
+            if pid not in seen:
                 seen.add(pid)
                 hits.setdefault(pid, []).append(_hit(field, mapped, start, end))
-        return hits
+        for gid, pid, guards in self._guards:
+            if pid not in spans:
+                continue
+            covered = _Cover([span for g in guards for span in spans.get(g, ())])
+            for start, end in spans[pid]:
+                if not covered(start, end):
+                    seen.add(gid)
+                    hits.setdefault(gid, []).append(_hit(field, mapped, start, end))
+                    break
 
-    def _evaluate(self, compiled: _CompiledTopic, hits: dict[int, list[Hit]]) -> Verdict:
+    def _evaluate(
+        self, compiled: _CompiledTopic, found: _Found, source: str, tags: Sequence[str]
+    ) -> Verdict:
+        title_only = compiled.title_only
+        present = found.in_title if title_only else found.hits
+
+        def hit(term: _Term) -> bool:
+            return any(pid in present for pid in term.pattern_ids)
+
         def result(term: _Term) -> TermResult:
-            found = [hit for pid in term.pattern_ids for hit in hits.get(pid, ())]
-            return TermResult(term.text, tuple(found))
+            hits = (
+                hit
+                for pid in term.pattern_ids
+                for hit in found.hits.get(pid, ())
+                if not title_only or hit.field == "title"
+            )
+            return TermResult(term.text, tuple(hits))
 
         groups = tuple(tuple(result(t) for t in group) for group in compiled.groups)
         any_terms = tuple(result(t) for t in compiled.any)
         vetoes = tuple(r for r in (result(t) for t in compiled.none) if r.hits)
+        regex = tuple(TermResult(text, found.regex_hits(compiled, p)) for text, p in compiled.regex)
+        either = (*any_terms, *regex)  # a regex counts like one more `any` term
         missing = [i for i, group in enumerate(groups) if not any(r.hits for r in group)]
-        if missing:
+        filtered = compiled.admits(source, tags)
+        if filtered is not None:
+            reason = filtered
+        elif missing:
             names = "; ".join(" / ".join(r.term for r in groups[i]) for i in missing)
             reason = f"no hit in all-group {', '.join(str(i + 1) for i in missing)} ({names})"
-        elif any_terms and not any(r.hits for r in any_terms):
-            reason = "no hit among any terms"
+        elif either and not any(r.hits for r in either):
+            reason = "no hit among any terms" + (" or regex" if regex else "")
+        elif (
+            compiled.min_hits > 1
+            and (
+                distinct := _distinct_hits(compiled.positive, hit) + sum(1 for r in regex if r.hits)
+            )
+            < compiled.min_hits
+        ):
+            reason = f"{distinct} distinct terms hit, min_hits is {compiled.min_hits}"
         elif vetoes:
             reason = "vetoed by " + ", ".join(r.term for r in vetoes)
         else:
-            reason = "all conditions met"
+            reason = MATCHED
         return Verdict(
             topic=compiled.topic,
-            matched=reason == "all conditions met",
+            matched=reason == MATCHED,
             groups=groups,
             any=any_terms,
             vetoes=vetoes,
             reason=reason,
+            regex=regex,
         )
 
 
-def _fires(compiled: _CompiledTopic, hits: dict[int, list[Hit]]) -> bool:
-    def hit(term: _Term) -> bool:
-        return any(pid in hits for pid in term.pattern_ids)
+MATCHED = "all conditions met"
 
-    return (
-        all(any(hit(t) for t in group) for group in compiled.groups)
-        and (not compiled.any or any(hit(t) for t in compiled.any))
-        and not any(hit(t) for t in compiled.none)
+
+class _Cover:
+    """Is a span inside one of these spans? O(log n) per question after sorting."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        spans.sort()
+        self.starts = [start for start, _ in spans]
+        self.reach = list(itertools.accumulate((end for _, end in spans), max))
+
+    def __call__(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.starts, start) - 1  # the spans that start at or before it
+        return i >= 0 and self.reach[i] >= end
+
+
+def _compile_topic(
+    topic: Topic, compile_term: Callable[[str, Sequence[str]], _Term]
+) -> _CompiledTopic:
+    exceptions = dict(topic.exceptions)
+
+    def term(text: str) -> _Term:
+        return compile_term(text, exceptions.get(text, ()))
+
+    sources = frozenset(topic.sources) if topic.sources else None
+    tags = frozenset(topic.tags) if topic.tags else None
+    title_only = "text" not in topic.fields
+    groups = tuple(tuple(term(t) for t in group) for group in topic.all)
+    any_terms = tuple(term(t) for t in topic.any)
+    return _CompiledTopic(
+        topic=topic,
+        groups=groups,
+        any=any_terms,
+        none=tuple(term(t) for t in topic.none),
+        sources=sources,
+        tags=tags,
+        title_only=title_only,
+        plain=sources is None and tags is None and not title_only,
+        min_hits=topic.min_hits,
+        positive=(*(t for g in groups for t in g), *any_terms),
+        regex=tuple((p, compile_regex(p)) for p in topic.regex),
     )
+
+
+def _fires(compiled: _CompiledTopic, present: Container[int], found: _Found) -> bool:
+    def hit(term: _Term) -> bool:
+        return any(pid in present for pid in term.pattern_ids)
+
+    if not all(any(hit(t) for t in group) for group in compiled.groups):
+        return False
+    if any(hit(t) for t in compiled.none):
+        return False
+    any_hit = any(hit(t) for t in compiled.any)
+    min_hits = compiled.min_hits
+    if not compiled.regex:
+        if compiled.any and not any_hit:
+            return False
+        return min_hits == 1 or _distinct_hits(compiled.positive, hit) >= min_hits
+    # Each regex is one more `any` term: search only as far as the verdict needs.
+    terms = _distinct_hits(compiled.positive, hit) if min_hits > 1 else int(any_hit)
+    if any_hit and terms >= min_hits:
+        return True
+    needed = max(min_hits - terms, 0 if any_hit else 1)
+    return found.regex_count(compiled, needed) >= needed
+
+
+def _distinct_hits(terms: Sequence[_Term], hit: Callable[[_Term], object]) -> int:
+    """Terms that hit, an alias class counted once (its members share their pattern ids)."""
+    return len({term.pattern_ids for term in terms if hit(term)})
+
+
+def regex_options() -> Any:
+    """RE2 options for watchlist regexes: case-insensitive (the text is case-folded anyway)
+    and quiet (RE2 logs a bad pattern to stderr itself otherwise)."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    return options
+
+
+def compile_regex(pattern: str) -> Any:
+    """A watchlist regex, compiled as it runs: on normalized text, Chinese folded to Simplified.
+
+    RE2 guarantees time linear in the text (no backtracking), so no pattern can hang the
+    matcher; `re2.error` for a pattern RE2 refuses (the config has rejected those already).
+    """
+    return re2.compile(to_simplified(pattern), regex_options())
 
 
 def _hit(field: str, mapped: MappedText, start: int, end: int) -> Hit:
@@ -207,7 +431,7 @@ def _hit(field: str, mapped: MappedText, start: int, end: int) -> Hit:
 
 
 def _to_match(verdict: Verdict, text: str) -> Match:
-    positive = [r for group in verdict.groups for r in group] + list(verdict.any)
+    positive = [r for group in verdict.groups for r in group] + [*verdict.any, *verdict.regex]
     matched = tuple(dict.fromkeys(r.term for r in positive if r.hits))
     all_hits = [hit for r in positive for hit in r.hits]
     found = tuple(dict.fromkeys(hit.found for hit in sorted(all_hits, key=_hit_order)))
@@ -231,6 +455,12 @@ def find_warnings(watchlist: Watchlist) -> list[str]:
     """Advice for `monitor check`: terms likely to match more than their author meant."""
     warnings = []
     for topic in watchlist.topics:
+        for pattern in topic.regex:
+            if compile_regex(pattern).search("") is not None:
+                warnings.append(
+                    f"topic {topic.id}: regex {pattern!r} can match the empty string, so it "
+                    "matches every article (did you mean + instead of *, or a missing term?)"
+                )
         terms: Sequence[str] = [*(t for g in topic.all for t in g), *topic.any, *topic.none]
         for term in terms:
             norm = normalize(term)

@@ -43,6 +43,9 @@ class Article:
     content_hash: str
 
 
+FIELDS = ("title", "text")
+
+
 @dataclass(frozen=True)
 class Topic:
     """One watched topic; terms are as the user wrote them (normalization happens in `match`)."""
@@ -53,6 +56,15 @@ class Topic:
     any: tuple[str, ...] = ()
     none: tuple[str, ...] = ()
     notify: tuple[str, ...] | None = None  # None: every notifier
+    # (term, spellings): a hit of the term inside one of these spellings does not count.
+    exceptions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    sources: tuple[str, ...] = ()  # source ids; empty: every source
+    tags: tuple[str, ...] = ()  # the article's source needs one of these tags; empty: any
+    fields: tuple[str, ...] = FIELDS  # which parts of the article are matched
+    min_hits: int = 1  # distinct alias classes / terms / regexes that must hit
+    regex: tuple[str, ...] = ()  # RE2 patterns over the normalized text; each like an `any` term
+    max_alerts_per_hour: int | None = None  # beyond it, deliveries wait for the hour to end
+    muted_until: datetime | None = None  # no alerts before this instant (UTC-aware)
 
 
 @dataclass(frozen=True)

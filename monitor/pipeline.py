@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.errors import ExtractError
 from monitor.extract import extract
 from monitor.match import Matcher
 from monitor.metrics import Metrics
-from monitor.models import Alert, Article, Match, Poll, RawItem, TopicRef, Watchlist
+from monitor.models import Alert, Article, Match, Poll, RawItem, Topic, TopicRef, Watchlist
 from monitor.store import NewDelivery, Store
 
 log = logging.getLogger(__name__)
+HOUR = timedelta(hours=1)  # the window of `max_alerts_per_hour`
 
 
 def alert_id(content_hash: str, topic_id: str) -> str:
@@ -69,11 +70,13 @@ class Pipeline:
         matcher: Matcher,
         notifiers: Sequence[str],
         metrics: Metrics | None = None,
+        tags: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
         self.matcher = matcher  # swapped whole on reload; read once per item
         self.notifiers = tuple(notifiers)
+        self.tags: dict[str, tuple[str, ...]] = dict(tags or {})  # source id → its tags
 
     def set_watchlist(self, watchlist: Watchlist) -> None:
         """Compile first, then swap: no item is ever matched against half a watchlist."""
@@ -132,7 +135,16 @@ class Pipeline:
         matcher = self.matcher
         if alert_after is not None and article.published and article.published < alert_after:
             alert = False
-        matches = matcher.match(article.title, article.text) if alert else []
+        matches = (
+            matcher.match(
+                article.title,
+                article.text,
+                source=article.source,
+                tags=self.tags.get(article.source, ()),
+            )
+            if alert
+            else []
+        )
         previous = self.store.find_version(article.source, article.guid) if article.guid else None
         if previous is not None:
             # An updated entry alerts only for topics its earlier version did not match.
@@ -166,26 +178,60 @@ class Pipeline:
     def outbox_rows(
         self, article: Article, matches: Sequence[Match], matcher: Matcher, now: datetime
     ) -> tuple[list[Alert], list[NewDelivery]]:
-        """The alerts of `matches` and one delivery per alert and notifier of its topic.
+        """The alerts of `matches` (muted topics left out) and one delivery per alert and
+        notifier of its topic, held back past a topic's `max_alerts_per_hour`.
 
         `matcher` is the one that produced the matches: a reload may swap `self.matcher`
         meanwhile, and a topic must be looked up in the watchlist that matched it.
         """
-        topics = {t.id: t for t in matcher.watchlist.topics}
-        alerts: list[Alert] = []
+        topics = matcher.topics
+        matches = [m for m in matches if not _muted(topics[m.topic_id], now)]
+        alerts = [_alert(article, m, topics[m.topic_id], now) for m in matches]
         deliveries: list[NewDelivery] = []
-        for match in matches:
-            topic = topics[match.topic_id]
-            alert = Alert(
-                id=alert_id(article.content_hash, topic.id),
-                topic=TopicRef(topic.id, topic.title),
-                article=article,
-                matched=match.matched,
-                found=match.found,
-                snippet=match.snippet,
-                created_at=now,
-            )
-            alerts.append(alert)
-            names = self.notifiers if topic.notify is None else topic.notify
-            deliveries.extend(NewDelivery(delivery_id(alert.id, n), alert.id, n) for n in names)
+        for record in alerts:
+            topic = topics[record.topic.id]
+            hold = self._hold_until(topic, now)
+            for name in self._notifiers_for(topic):
+                deliveries.append(NewDelivery(delivery_id(record.id, name), record.id, name, hold))
         return alerts, deliveries
+
+    def _notifiers_for(self, topic: Topic) -> Sequence[str]:
+        return self.notifiers if topic.notify is None else topic.notify
+
+    def _hold_until(self, topic: Topic, now: datetime) -> datetime | None:
+        """`max_alerts_per_hour`: None if this alert may go out now, else when it may.
+
+        Alerts past the limit are still recorded (none is dropped); their deliveries wait
+        until the rolling hour that began with the topic's first alert in it is over.
+        """
+        if topic.max_alerts_per_hour is None:
+            return None
+        count, first = self.store.count_alerts_since(topic.id, now - HOUR)
+        if count < topic.max_alerts_per_hour or first is None:
+            return None
+        until = first + HOUR
+        log.info(
+            "alert held topic=%s alerts_last_hour=%d limit=%d until=%s",
+            topic.id, count, topic.max_alerts_per_hour, until.isoformat(timespec="seconds"),
+        )  # fmt: skip
+        return until
+
+
+def _alert(article: Article, match: Match, topic: Topic, now: datetime) -> Alert:
+    return Alert(
+        id=alert_id(article.content_hash, topic.id),
+        topic=TopicRef(topic.id, topic.title),
+        article=article,
+        matched=match.matched,
+        found=match.found,
+        snippet=match.snippet,
+        created_at=now,
+    )
+
+
+def _muted(topic: Topic, now: datetime) -> bool:
+    """`muted_until`: the topic records no alert before then (its articles are still stored)."""
+    if topic.muted_until is None or now >= topic.muted_until:
+        return False
+    log.debug("muted topic=%s until=%s", topic.id, topic.muted_until.isoformat())
+    return True

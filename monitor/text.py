@@ -42,6 +42,12 @@ def fold(text: str) -> str:
     return _t2s()(unicodedata.normalize("NFKC", text).casefold())
 
 
+def to_simplified(text: str) -> str:
+    """Traditional → Simplified only: for regular expressions, whose syntax NFKC or case
+    folding could change (`（` → `(`, `\\D` → `\\d`), while t2s touches only Chinese."""
+    return _t2s()(text)
+
+
 def normalize(text: str) -> str:
     """`fold`, then every run of white space becomes one space, trimmed: the hashed form."""
     return _WHITESPACE.sub(" ", fold(text)).strip()

@@ -159,3 +159,23 @@ def test_status_shows_each_instance_and_its_last_reload(
     out = capsys.readouterr().out
     assert "last reload" in out
     assert "worker-1" in out and "rejected: watchlist.toml:3: x (0s ago)" in out
+
+
+def test_explain_shows_regex_hits_and_check_warns_about_empty_matches(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (workdir / "watchlist.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[[topics]]\nid = "drones"\nregex = ["\\\\d+\\\\s?架無人機"]\n'
+                '\n[[topics]]\nid = "loose"\nregex = ["(無人機)?"]\nsources = ["inbox"]\n')  # fmt: skip
+    good = workdir / "inbox" / "a.txt"
+    good.write_text("俄軍發射了３０架無人機。" * 5, encoding="utf-8")
+    assert run(workdir, "explain", "--no-color", str(good)) == 0
+    out = capsys.readouterr().out
+    assert "✔ drones" in out and "regex: \\d+\\s?架無人機 → ３０架無人機 (title)" in out
+    assert run(workdir, "explain", "--json", str(good)) == 0
+    drones = {t["id"]: t for t in json.loads(capsys.readouterr().out)[0]["topics"]}["drones"]
+    assert drones["regex"][0]["hits"][1] == {"field": "text", "found": "３０架無人機", "offset": 5}
+    assert run(workdir, "check") == 0
+    out = capsys.readouterr().out
+    assert "topic loose: regex '(無人機)?' can match the empty string" in out
+    assert "topic drones" not in out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -215,7 +215,7 @@ def test_topic_needs_all_or_any(tmp_path: Path) -> None:
     path = write(tmp_path, '[[topics]]\nid = "t"\nnone = ["x"]\n')
     with pytest.raises(ConfigError) as error:
         load_watchlist(path)
-    assert "needs `all` or `any`" in str(error.value)
+    assert "needs `all`, `any` or `regex`" in str(error.value)
 
 
 def test_spelling_in_two_alias_classes_is_an_error(tmp_path: Path) -> None:
@@ -313,3 +313,135 @@ def test_parse_listen_refuses(bad: str) -> None:
 
     with pytest.raises(ValueError, match="host:port"):
         parse_listen(bad)
+
+
+def test_topic_filters_load(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\nany = ["x"]\nsources = ["dw-zh"]\n'
+                           'tags = ["asia"]\nfields = ["text", "title"]\n'
+                           '[[topics]]\nid = "u"\nany = ["x"]\nfields = ["title"]\n')  # fmt: skip
+    t, u = load_watchlist(path).topics
+    assert (t.sources, t.tags, t.fields) == (("dw-zh",), ("asia",), ("title", "text"))
+    assert (u.sources, u.tags, u.fields) == ((), (), ("title",))
+
+
+def test_bad_topic_filters(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\nany = ["x"]\nsources = "dw-zh"\n'
+                           'tags = [""]\nfields = ["text"]\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert ("topics[0].sources", 4, "must be a list of non-empty strings") in found
+    assert ("topics[0].tags", 5, "must be a list of non-empty strings") in found
+    assert ("topics[0].fields", 6, 'must be ["title"] or ["title", "text"]') in found
+
+
+def test_topic_sources_must_name_a_configured_source(workdir: Path) -> None:
+    with (workdir / "watchlist.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[[topics]]\nid = "extra"\nany = ["x"]\nsources = ["inbox", "dw-zh"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    (problem,) = error.value.problems
+    assert problem.file.endswith("watchlist.toml") and problem.key.endswith(".sources")
+    assert "no source with id 'dw-zh'" in problem.message and "inbox" in problem.message
+    # Alone (`monitor explain --watchlist`), the sources are not known and not checked.
+    assert load_watchlist(workdir / "watchlist.toml").topics[-1].sources == ("inbox", "dw-zh")
+
+
+def test_folder_and_feed_tags_reach_the_settings(workdir: Path) -> None:
+    text = (
+        (workdir / "monitor.toml")
+        .read_text()
+        .replace('id = "inbox"', 'id = "inbox"\ntags = ["local", "asia"]')
+    )
+    text += '\n[[feeds]]\nid = "dw-zh"\nurl = "https://example.org/rss"\ntags = ["asia"]\n'
+    (workdir / "monitor.toml").write_text(text)
+    settings = load_config(workdir / "monitor.toml", env={})
+    assert settings.folders[0].tags == ("local", "asia")
+    assert settings.source_tags == {"inbox": ("local", "asia"), "dw-zh": ("asia",)}
+    (workdir / "monitor.toml").write_text(text.replace('tags = ["local", "asia"]', "tags = 1"))
+    with pytest.raises(ConfigError) as error:
+        load_config(workdir / "monitor.toml", env={})
+    assert [p[0] for p in problems(error)] == ["folders[0].tags"]
+
+
+def test_min_hits_must_be_reachable(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\nany = ["a", "b"]\nmin_hits = 2\n'
+                           '[[topics]]\nid = "u"\nall = [["a"]]\nany = ["A", "b"]\nmin_hits = 3\n'
+                           '[[topics]]\nid = "v"\nany = ["a"]\nmin_hits = 0\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    assert problems(error) == [
+        (
+            "topics[1].min_hits",
+            9,
+            "can never be reached: the topic has 2 distinct `all`/`any` terms and regexes",
+        ),
+        ("topics[2].min_hits", 13, "must be a positive integer"),
+    ]
+
+
+def test_terms_with_exceptions(tmp_path: Path) -> None:
+    path = write(tmp_path, '[aliases]\n"北韓" = ["朝鮮"]\n[[topics]]\nid = "t"\n'
+                           'all = [[{ term = "中美", except = ["中美洲"] }, "美中"]]\n'
+                           'any = ["會談", { term = "北韓", except = ["朝鮮族"] }]\n'
+                           'none = [{ term = "足球" }]\n')  # fmt: skip
+    (topic,) = load_watchlist(path).topics
+    assert topic.all == (("中美", "美中"),) and topic.any == ("會談", "北韓")
+    assert topic.none == ("足球",)
+    assert dict(topic.exceptions) == {"中美": ("中美洲",), "北韓": ("朝鮮族",), "足球": ()}
+
+
+def test_bad_exceptions(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "t"\n'
+                           'any = [{ term = "中美", except = ["南美洲"] }]\n'
+                           'none = [{ term = "x", exept = ["xy"] }]\n'
+                           'all = [{ term = "中美" }]\n'
+                           '[[topics]]\nid = "u"\nany = [{ term = "中美", except = ["中美"] }, 3]\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert any(k == "topics[0].any[0].except" and line == 3 and "must contain '中美'" in m
+               for k, line, m in found)  # fmt: skip
+    assert ("topics[0].none[0].exept", 4, "unknown key (did you mean 'except'?)") in found
+    assert any(k == "topics[0].all" and '[["中美"]]' in m for k, _, m in found)
+    assert any(k == "topics[1].any" and "strings or { term" in m for k, _, m in found)
+
+
+def test_regex_loads_and_invalid_patterns_name_topic_key_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "only-regex"\nregex = ["f-\\\\d+"]\n'
+                           '[[topics]]\nid = "bad"\nany = ["x"]\nregex = ["(unclosed"]\n'
+                           '[[topics]]\nid = "backref"\nregex = ["(a)\\\\1"]\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert [(k, line) for k, line, _ in found] == [("topics[1].regex", 7), ("topics[2].regex", 10)]
+    assert "invalid regular expression '(unclosed': missing ): (unclosed" in found[0][2]
+    assert "RE2 syntax" in found[1][2]
+    path.write_text('[[topics]]\nid = "only-regex"\nregex = ["f-\\\\d+"]\n', encoding="utf-8")
+    assert load_watchlist(path).topics[0].regex == ("f-\\d+",)
+
+
+def test_alert_storm_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "a"\nany = ["x"]\nmax_alerts_per_hour = 5\n'
+                           'muted_until = "2026-12-01"\n'
+                           '[[topics]]\nid = "b"\nany = ["x"]\nmuted_until = 2026-12-01T08:00:00+08:00\n'
+                           '[[topics]]\nid = "c"\nany = ["x"]\nmuted_until = 2026-12-01\n'
+                           '[[topics]]\nid = "d"\nany = ["x"]\nmuted_until = 2026-12-01T08:00:00\n')  # fmt: skip
+    a, b, c, d = load_watchlist(path).topics
+    assert a.max_alerts_per_hour == 5 and b.max_alerts_per_hour is None
+    assert a.muted_until == c.muted_until == datetime(2026, 12, 1, tzinfo=UTC)
+    assert b.muted_until == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    assert d.muted_until == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+def test_bad_alert_storm_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[topics]]\nid = "a"\nany = ["x"]\nmax_alerts_per_hour = 0\n'
+                           'muted_until = "next week"\n'
+                           '[[topics]]\nid = "b"\nany = ["x"]\nmuted_until = 08:00:00\n')  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        load_watchlist(path)
+    found = problems(error)
+    assert ("topics[0].max_alerts_per_hour", 4, "must be a positive integer") in found
+    assert any(k == "topics[0].muted_until" and line == 5 and "'next week'" in m
+               for k, line, m in found)  # fmt: skip
+    assert any(k == "topics[1].muted_until" and line == 9 for k, line, _ in found)

@@ -39,6 +39,7 @@ KEYS = [
     *config.DELIVERY_KEYS,
     *config.WATCHLIST_KEYS,
     *config.TOPIC_KEYS,
+    *config.TERM_KEYS,
     *(option for name in available(NOTIFIERS) for option in plugin_options(NOTIFIERS, name)),
 ]
 

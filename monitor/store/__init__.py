@@ -65,6 +65,7 @@ class NewDelivery:
     id: str
     alert_id: str
     notifier: str
+    next_attempt_at: datetime | None = None  # None: due at once (the `now` of `add_article`)
 
 
 def make_engine(url: str) -> Engine:
@@ -242,6 +243,16 @@ class Store:
                     [_delivery_values(d, now) for d in new_deliveries],
                 )
             return True
+
+    def count_alerts_since(self, topic_id: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many alerts of a topic were created after `since`, and when the first of them was
+        (`max_alerts_per_hour`). Scans the topic's alerts: no index on (topic, time) yet."""
+        query = sa.select(sa.func.count(), sa.func.min(alerts.c.created_at)).where(
+            alerts.c.topic_id == topic_id, alerts.c.created_at > since
+        )
+        with self._transaction() as connection:
+            count, first = connection.execute(query).one()
+        return int(count), first
 
     def due_deliveries(
         self,
@@ -1127,7 +1138,7 @@ def _delivery_values(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
         "notifier": delivery.notifier,
         "status": DeliveryStatus.PENDING.value,
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": delivery.next_attempt_at or now,
         "updated_at": now,
     }
 
