@@ -433,11 +433,19 @@ class App:
             rows = await asyncio.to_thread(
                 self.claim_feeds, limit=len(self.feeds), ignore_schedule=True
             )
-            return list(await asyncio.gather(*(self.poll_feed(row) for row in rows)))
+            return list(await asyncio.gather(*(self._poll_contained(row) for row in rows)))
         finally:
             await fetcher.aclose()
             self.fetcher = None
             self.stop_workers()
+
+    async def _poll_contained(self, row: SourceHealth) -> FeedReport:
+        """One feed's failure, whatever it is, is that feed's: the others go on."""
+        try:
+            return await self.poll_feed(row)
+        except Exception as e:  # containment point (one per source poll)
+            log.exception("poll crashed feed=%s", row.id)
+            return FeedReport(row.id, Outcome.FAILED, None, f"{type(e).__name__}: {e}")
 
     def _log_skipped_feeds(self) -> None:
         now = self.clock()

@@ -275,6 +275,9 @@ class Daemon:
         except MonitorError as e:  # the store failed; the lease expires and someone retries
             log.error("poll failed feed=%s reason=%r", getattr(row, "id", "?"), str(e))
             return
+        except Exception:  # containment point (one per source poll): a bug never stops the rest
+            log.exception("poll crashed feed=%s", getattr(row, "id", "?"))
+            return
         if report.ingest.alerts or report.notice:
             self.wake_delivery.set()
 
