@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from monitor.errors import NotifyError
 from monitor.models import Delivery
 from monitor.notifiers.payload import alert_object, digest_id, iso_utc, notice_object
 from monitor.plugins import Notifier
+from monitor.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +51,6 @@ def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     """`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` (Standard Webhooks)."""
     signed = f"{message_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-
-
-def retry_after(value: str | None, now: datetime) -> timedelta | None:
-    """RFC 9110 §10.2.3: delay-seconds or an HTTP date; None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(when - now, timedelta(0))
 
 
 def _dumps(value: Any) -> bytes:
@@ -219,7 +203,7 @@ class WebhookNotifier(Notifier):
                 self.name, f"{reason}: the receiver is gone", permanent=True,
                 disable=True,
             )  # fmt: skip
-        wait = retry_after(response.headers.get("retry-after"), now)
+        wait = parse_retry_after(response.headers.get("retry-after"), now)
         if status in TRANSIENT_STATUS or status >= 500:
             raise NotifyError(self.name, reason, retry_after=wait)
         raise NotifyError(self.name, reason, permanent=True)

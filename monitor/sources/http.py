@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import email.utils
 import ipaddress
 import socket
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -25,6 +24,7 @@ import httpcore
 import httpx
 
 from monitor import __version__
+from monitor.retry_after import parse_retry_after
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-news/monitor; feed reader)"
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -325,23 +325,6 @@ async def _read_body(response: httpx.Response, limit: int) -> bytes:
     except zlib.error as e:
         raise FetchError(f"corrupt {encoding} body: {e}") from e
     return b"".join(chunks)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
-    """Retry-After as seconds or an HTTP date (RFC 9110 10.2.3); None if absent or invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    delay = when - now
-    return max(delay, timedelta(0))
 
 
 def _describe(error: httpx.HTTPError) -> str:
