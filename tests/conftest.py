@@ -106,3 +106,31 @@ def _loopback_only() -> Iterator[None]:
     found = [*netguard.violations, *log.read_text(encoding="utf-8").splitlines()]
     netguard.violations.clear()
     assert not found, "\n".join(found)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The environment that points a config at each database: SQLite as configured, or a
+    fresh PostgreSQL schema (MONITOR_DATABASE_URL), so pipeline and delivery tests run on both.
+    """
+    if request.param == "sqlite":
+        yield {}
+        return
+    url = postgres_url()
+    if not url:
+        pytest.skip(
+            "MONITOR_TEST_POSTGRES_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
+        )
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"monitor_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    yield {"MONITOR_DATABASE_URL": f"{url}{sep}options=-csearch_path%3D{schema}"}
+    with admin.begin() as c:
+        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

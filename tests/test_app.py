@@ -1,4 +1,5 @@
-"""The pipeline and delivery driven through the app: real SQLite file, fake notifiers, fixed clock."""
+"""The pipeline and delivery driven through the app: a real SQLite file (and PostgreSQL when
+MONITOR_TEST_POSTGRES_URL is set), fake notifiers, a fixed clock."""
 
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ from tests.fakes import FailingNotifier, RecordingNotifier
 
 
 @pytest.fixture
-def make(workdir: Path, clock: Clock) -> Callable[..., App]:
+def make(workdir: Path, clock: Clock, database_env: dict[str, str]) -> Callable[..., App]:
     apps: list[App] = []
 
     def build(**notifiers: object) -> App:
-        settings = load_config(workdir / "monitor.toml", env={})
+        settings = load_config(workdir / "monitor.toml", env=database_env)
         app = make_app(settings, now=clock, notifiers=notifiers or None)  # type: ignore[arg-type]
         app.start()
         apps.append(app)

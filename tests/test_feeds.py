@@ -34,7 +34,9 @@ KIM = ("k1", "金正恩會見代表團", "北韓領導人金正恩會見俄羅�
 
 
 @pytest.fixture
-def feed_app(workdir: Path, clock: Clock) -> Iterator[Callable[..., tuple[App, RecordingNotifier]]]:
+def feed_app(
+    workdir: Path, clock: Clock, database_env: dict[str, str]
+) -> Iterator[Callable[..., tuple[App, RecordingNotifier]]]:
     apps: list[App] = []
 
     def build(extra: str = "") -> tuple[App, RecordingNotifier]:
@@ -46,7 +48,7 @@ def feed_app(workdir: Path, clock: Clock) -> Iterator[Callable[..., tuple[App, R
                 + f"allow_private_network = true\n{extra}"
             )
         recorder = RecordingNotifier("rec")
-        app = make_app(load_config(toml, env={}), now=clock, notifiers={"rec": recorder})
+        app = make_app(load_config(toml, env=database_env), now=clock, notifiers={"rec": recorder})
         app.start()
         apps.append(app)
         return app, recorder
@@ -153,7 +155,11 @@ def test_the_daemon_schedule_respects_next_poll(feed_app, clock: Clock) -> None:
 
 
 @respx.mock
-def test_410_disables_until_enabled(feed_app, workdir: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_410_disables_until_enabled(
+    feed_app, workdir: Path, caplog, database_env, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    for name, value in database_env.items():  # the CLI below reads the same database
+        monkeypatch.setenv(name, value)
     route = respx.get(URL)
     route.respond(410)
     app, _ = feed_app()
