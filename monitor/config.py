@@ -807,6 +807,10 @@ def load_watchlist(
         raise ConfigError(problems)
     raw, text = loaded
     out = _Collector(path, text)
+    if not text.strip():
+        # An empty file is most likely a save in progress (truncated, not yet written):
+        # applying it would silently stop every topic.
+        out.add([], "empty file: write `topics = []` to watch nothing on purpose")
     _check_keys(raw, WATCHLIST_KEYS, [], out)
     aliases = _load_aliases(raw.get("aliases", {}), out)
     topics = _load_topics(raw.get("topics", []), aliases, notifiers, sources, out)

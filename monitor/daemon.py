@@ -24,9 +24,10 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -43,7 +44,8 @@ SETTLE = timedelta(seconds=1)  # without inotify: a file unchanged this long is 
 # With inotify, fresh files arrive through their close event; the rescan is only the safety net
 # for missed events, so it leaves alone anything modified recently (a writer may just pause).
 SETTLE_WATCHED = timedelta(minutes=2)
-RELOAD_DEBOUNCE = 0.3  # editors write several times per save
+RELOAD_DEBOUNCE = 0.3  # editors write several times per save: wait for this much quiet
+RELOAD_MAX_WAIT = 5.0  # …but a file rewritten without pause still reloads this often
 HOUSEKEEPING_EVERY = timedelta(days=1)
 HOUSEKEEPING_DELAY = timedelta(minutes=1)  # the first run: after start-up, not during it
 DB_PING_SECONDS = 10.0  # /healthz wants a ping that succeeded within the last 30 s
@@ -60,6 +62,7 @@ class Daemon:
         self.last_tick = time.monotonic()
         self.reload_result = "not reloaded"
         self.watchers: dict[str, asyncio.Task[None]] = {}
+        self.watch_keys: dict[str, tuple[object, ...]] = {}
         self.watching: set[str] = set()  # folders whose inotify watch is up
         self.scanned: set[str] = set()  # folders scanned once since start (no settle then)
         self.systemd = SystemdNotifier()
@@ -236,12 +239,17 @@ class Daemon:
         for job in self.scheduler.get_jobs():
             if job.id.startswith("folder:"):
                 job.remove()
-        for watcher in self.watchers.values():
-            watcher.cancel()
-        self.watchers = {
-            folder.id: asyncio.get_running_loop().create_task(self.watch_folder(folder))
-            for folder in self.app.folders
-        }
+        # Keep the watch of a folder the reload did not change: a new watch has a gap.
+        wanted = {folder.id: _watch_key(folder) for folder in self.app.folders}
+        for folder_id in list(self.watchers):
+            if self.watch_keys.get(folder_id) != wanted.get(folder_id):
+                self.watchers.pop(folder_id).cancel()
+        for folder in self.app.folders:
+            if folder.id not in self.watchers:
+                self.watch_keys[folder.id] = wanted[folder.id]
+                self.watchers[folder.id] = asyncio.get_running_loop().create_task(
+                    self.watch_folder(folder)
+                )
         for folder in self.app.folders:
             self.scheduler.add_job(
                 self.scan_folder, "interval", args=[folder],
@@ -281,9 +289,22 @@ class Daemon:
         if report.ingest.alerts or report.notice:
             self.wake_delivery.set()
 
+    def _later(self, delay: float, work: Any) -> None:
+        async def run() -> None:
+            await asyncio.sleep(delay)
+            await work
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
     async def scan_folder(
-        self, folder: FolderSettings, closed: frozenset[str] = frozenset()
+        self,
+        folder: FolderSettings,
+        closed: frozenset[str] = frozenset(),
+        settle: timedelta | bool | None = True,
     ) -> None:
+        """`settle`: True for the rule of the periodic rescan, else the delay to use."""
         if self.stopping.is_set():
             return
         try:
@@ -296,13 +317,25 @@ class Daemon:
 
     async def watch_folder(self, folder: FolderSettings) -> None:
         """Scan as soon as inotify reports files closed after writing or moved in."""
-        events = folder.source.watch()
+        try:
+            events = folder.source.watch()
+        except SourceError as e:
+            log.warning(
+                "folder events off source=%s reason=%r (rescans continue)", folder.id, e.reason
+            )
+            return
         if events is None:
             return
         self.watching.add(folder.id)
         try:
+            # Files that arrived while no watch was in place (start, a changed folder) have no
+            # event to come: take the settled ones now, and the rest once they settled.
+            await self.scan_folder(folder, settle=SETTLE)
+            self._later(SETTLE.total_seconds() * 2, self.scan_folder(folder, settle=SETTLE))
             async for names in events:
-                await self.scan_folder(folder, frozenset(names))
+                # A reload may have replaced the folder's settings (not its path): use today's.
+                current = next((f for f in self.app.folders if f.id == folder.id), folder)
+                await self.scan_folder(current, frozenset(names))
         except SourceError as e:
             log.warning(
                 "folder events off source=%s reason=%r (rescans continue)", folder.id, e.reason
@@ -311,18 +344,37 @@ class Daemon:
             self.watching.discard(folder.id)
 
     async def watch_config_files(self) -> None:
-        """Reload when the config or the watchlist file is saved, in place or by rename."""
+        """Reload when the config or the watchlist file is saved, in place or by rename.
+
+        Debounced on quiet: the reload waits until no write came for RELOAD_DEBOUNCE (at
+        most RELOAD_MAX_WAIT), so an editor's several writes, or a file caught between its
+        truncation and its new content, are never read half-saved.
+        """
         while not self.stopping.is_set():
             paths = {self.app.settings.path.resolve(), self.app.settings.watchlist_path.resolve()}
+            changes = _config_changes(paths)
             try:
-                changed = await _wait_for_change(paths)
+                async for first in changes:
+                    changed = {first}
+                    deadline = time.monotonic() + RELOAD_MAX_WAIT
+                    while time.monotonic() < deadline:
+                        try:
+                            changed.add(await asyncio.wait_for(anext(changes), RELOAD_DEBOUNCE))
+                        except TimeoutError:
+                            break
+                    log.info("config changed files=%s", ",".join(sorted(p.name for p in changed)))
+                    await self.reload()
+                    now_paths = {
+                        self.app.settings.path.resolve(),
+                        self.app.settings.watchlist_path.resolve(),
+                    }
+                    if now_paths != paths:
+                        break  # the watchlist moved: watch the new place
             except OSError as e:
                 log.warning("config watch off reason=%r (SIGHUP still reloads)", str(e))
                 return
-            if changed:
-                await asyncio.sleep(RELOAD_DEBOUNCE)
-                log.info("config changed files=%s", ",".join(sorted(p.name for p in changed)))
-                await self.reload()
+            finally:
+                await changes.aclose()
 
     async def delivery_loop(self) -> None:
         """Deliver as soon as alerts are stored, and every second for retries that fall due."""
@@ -351,33 +403,43 @@ class Daemon:
         await asyncio.gather(*still, return_exceptions=True)
 
 
-async def _wait_for_change(paths: set[Path]) -> set[Path]:
-    """The paths that were written or replaced; inotify on their folders, else mtime polling."""
+async def _config_changes(paths: set[Path]) -> AsyncGenerator[Path, None]:
+    """Each write or replacement of one of `paths`: inotify on their folders (so a save by
+    rename is seen), else mtime polling every second."""
     try:
         import asyncinotify
     except ImportError:
-        return await _poll_for_change(paths)
+        async for path in _poll_for_changes(paths):
+            yield path
+        return
     mask = asyncinotify.Mask.CLOSE_WRITE | asyncinotify.Mask.MOVED_TO | asyncinotify.Mask.CREATE
     with asyncinotify.Inotify() as inotify:
         for folder in {p.parent for p in paths}:
             inotify.add_watch(folder, mask)
         async for event in inotify:
             if event.path is not None and event.path.resolve() in paths:
-                return {event.path.resolve()}
-    return set()
+                yield event.path.resolve()
 
 
-async def _poll_for_change(paths: set[Path]) -> set[Path]:
-    def stamp(path: Path) -> tuple[int, int] | None:
+async def _poll_for_changes(paths: set[Path]) -> AsyncIterator[Path]:
+    def stamp(path: Path) -> tuple[int, int, int] | None:
         try:
             info = path.stat()
         except OSError:
             return None
-        return info.st_mtime_ns, info.st_ino
+        return info.st_mtime_ns, info.st_ino, info.st_size
 
     before = {p: stamp(p) for p in paths}
     while True:
         await asyncio.sleep(1.0)
-        changed = {p for p in paths if stamp(p) != before[p]}
-        if changed:
-            return changed
+        for path in paths:
+            now = stamp(path)
+            if now != before[path]:
+                before[path] = now
+                yield path
+
+
+def _watch_key(folder: FolderSettings) -> tuple[object, ...]:
+    """What a folder's inotify watch depends on; unchanged by a reload → keep the watch."""
+    source = folder.source
+    return (type(source), getattr(source, "path", None), getattr(source, "patterns", None))

@@ -114,17 +114,21 @@ class FolderSource(Source):
             import asyncinotify
         except ImportError:
             return None
-        return self._watch(asyncinotify)
-
-    async def _watch(self, asyncinotify: Any) -> AsyncIterator[set[str]]:
+        # The watch is in place when this returns (not on the first iteration), so a scan
+        # made right after cannot miss a file: it arrived either before or with an event.
+        inotify = asyncinotify.Inotify()
         mask = (
             asyncinotify.Mask.CLOSE_WRITE | asyncinotify.Mask.MOVED_TO | asyncinotify.Mask.ONLYDIR
         )
-        with asyncinotify.Inotify() as inotify:
-            try:
-                inotify.add_watch(self.path, mask)
-            except OSError as e:
-                raise SourceError(self.id, f"cannot watch folder {self.path}: {e.strerror}") from e
+        try:
+            inotify.add_watch(self.path, mask)
+        except OSError as e:
+            inotify.close()
+            raise SourceError(self.id, f"cannot watch folder {self.path}: {e.strerror}") from e
+        return self._watch(inotify)
+
+    async def _watch(self, inotify: Any) -> AsyncIterator[set[str]]:
+        with inotify:
             batch: set[str] = set()
             events = aiter(inotify)
             while True:
