@@ -5,8 +5,12 @@ One `run --once` pass polls every hostile feed, 30 feeds on non-public address f
 well-behaved control feed, with `[fetch] deadline = "2s"`. Pass criteria: the pass completes
 (0 crashes) and the control feed alerts; 0 hits on the out-of-band listener; the canary file's
 text appears nowhere (outputs, logs, database); every rendered alert is plain text (no tag
-structure, no ESC/CR/LF/bidi in titles, only http(s) URLs). Time and memory per fetch are
-measured in subprocesses (test_fetch_bounds_per_case).
+structure, no ESC/CR/LF/bidi in titles, only http(s) URLs). The same pass delivers through
+every installed notifier type: console and jsonl are read from stdout and a file; email,
+webhook and apprise from loopback receivers (tests/hostile/sinks.py), each message checked
+(headers, HTML allowlist, signatures, schema, plain text); a notifier type without a harness
+fails the suite. Time and memory per fetch are measured in subprocesses
+(test_fetch_bounds_per_case).
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from html.parser import HTMLParser
 from pathlib import Path
 
 import jsonschema
@@ -25,11 +33,14 @@ import pytest
 
 from monitor.app import make_app
 from monitor.config import load_config
+from monitor.notifiers.email import SUBJECT_LIMIT
 from monitor.plugins import NOTIFIERS, available
 from tests.conftest import CONTRACT, ROOT
 from tests.hostile import corpus
 from tests.hostile.server import HostileServer, Route
+from tests.hostile.sinks import HARNESSES, RECIPIENTS, SECRET_ENV, SENDER, Sinks, sinks
 from tests.hostile.test_ssrf import FORMS
+from tests.notifiers.test_webhook import check as check_webhook
 
 DEADLINE = 2.0
 CANARY_TEXT = "CANARY-e3b0c44298fc-never-show-me"
@@ -38,8 +49,6 @@ BAD_SCHEME = re.compile(r"(?i)\b(javascript|vbscript|data|file)\s*:")
 UNSAFE_IN_LINE = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
 )
-# Notifiers whose rendering this suite knows how to capture; others are listed as skipped.
-CAPTURED = ("console", "jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +78,9 @@ def cases(servers: tuple[HostileServer, HostileServer], canary: Path) -> list[co
     return built
 
 
-def write_config(folder: Path, server: HostileServer, cases: list[corpus.Case]) -> Path:
+def write_config(
+    folder: Path, server: HostileServer, cases: list[corpus.Case], sinks: Sinks
+) -> Path:
     feeds = [
         f'[[feeds]]\nid = "{c.name}"\nurl = "{server.url(c.path)}"\nfirst_poll = "alert"\n'
         "allow_private_network = true\n"
@@ -90,15 +101,24 @@ def write_config(folder: Path, server: HostileServer, cases: list[corpus.Case]) 
         f'[fetch]\ndeadline = "{DEADLINE:g}s"\nconcurrency = 8\nper_host = 8\n'
         '[[notifiers]]\nname = "console"\ntype = "console"\n'
         '[[notifiers]]\nname = "archive"\ntype = "jsonl"\npath = "var/alerts.jsonl"\n'
+        + sinks.config()
         + "".join(feeds)
     )
     return toml
 
 
 @pytest.fixture(scope="module")
+def captured() -> Iterator[Sinks]:
+    """Loopback receivers for the email, webhook and apprise notifiers (tests/hostile/sinks.py)."""
+    with sinks() as receivers:
+        yield receivers
+
+
+@pytest.fixture(scope="module")
 def run(
     servers: tuple[HostileServer, HostileServer],
     cases: list[corpus.Case],
+    captured: Sinks,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, object]:
     """One `run --once` pass over the whole corpus; what it printed, wrote, logged and stored."""
@@ -107,8 +127,8 @@ def run(
     import logging
 
     folder = tmp_path_factory.mktemp("g1")
-    toml = write_config(folder, servers[0], cases)
-    settings = load_config(toml, env={})
+    toml = write_config(folder, servers[0], cases, captured)
+    settings = load_config(toml, env=SECRET_ENV)
     app = make_app(settings)
     app.start()
     logs = io.StringIO()
@@ -124,6 +144,7 @@ def run(
         with contextlib.redirect_stdout(stdout):
             report = app.run_once()
         sources = {row.id: row for row in app.store.list_sources()}
+        counts = app.store.delivery_counts()
     finally:
         elapsed = time.monotonic() - started
         root.removeHandler(handler)
@@ -139,6 +160,10 @@ def run(
         "logs": logs.getvalue(),
         "database": database,
         "elapsed": elapsed,
+        "delivery_counts": counts,
+        "email": list(captured.smtp.messages),
+        "webhook": list(captured.webhook.requests),
+        "apprise": list(captured.apprise.bodies),
     }
 
 
@@ -250,11 +275,182 @@ def test_xss_markup_never_reaches_an_alert(run: dict) -> None:
         )
 
 
+# --- the network notifiers: what the loopback receivers got (HTML-1..3, EM-5, EM-6, G1) ------
+
+HEADERS = ("subject", "from", "to", "date", "message-id", "auto-submitted", "list-id",
+           "mime-version", "content-type")  # fmt: skip
+TEMPLATE_TAGS = {"html", "body", "h2", "a", "p", "br", "blockquote", "small", "hr"}
+FORBIDDEN_HTML = re.compile(
+    r"(?i)<\s*/?\s*(script|svg|form|iframe|meta|base|style|math|object|embed|img|input|template)\b"
+    r"|\bon[a-z]+\s*=|\bsrcset\b|\bstyle\s*=|\b(javascript|vbscript|data)\s*:"
+)
+ESC_OR_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+class HtmlWalker(HTMLParser):
+    """Every element, attribute, declaration and comment of an HTML document."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str, str | None]] = []
+        self.other: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += [(tag, name, value) for name, value in attrs]
+
+    def handle_endtag(self, tag: str) -> None:
+        self.tags.append(tag)
+
+    def handle_decl(self, decl: str) -> None:
+        self.other.append(f"<!{decl}>")
+
+    def handle_comment(self, data: str) -> None:
+        self.other.append(f"<!--{data}-->")
+
+    def handle_pi(self, data: str) -> None:
+        self.other.append(f"<?{data}>")
+
+    def unknown_decl(self, data: str) -> None:
+        self.other.append(f"<![{data}]>")
+
+
+def lines(part: EmailMessage) -> str:
+    """A MIME text part's content with the line ends of the SMTP policy (CRLF) made LF."""
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content.replace("\r\n", "\n")
+
+
+def alerts_by_id(run: dict) -> dict[str, dict]:
+    alerts = [json.loads(line) for line in run["jsonl"].splitlines()]
+    return {a["id"]: a for a in alerts}
+
+
+def test_every_alert_is_delivered_by_every_notifier(run: dict) -> None:
+    alerts = alerts_by_id(run)
+    assert len(alerts) >= len(corpus.XSS_VECTORS) + len(corpus.HOSTILE_TITLES)
+    # Nothing pending, nothing dead: no hostile alert poisoned any notifier.
+    assert run["delivery_counts"] == {"sent": len(HARNESSES) * len(alerts)}, run["delivery_counts"]
+    assert len(run["email"]) == len(run["webhook"]) == len(run["apprise"]) == len(alerts)
+
+
+def test_email_headers_have_no_injected_lines(run: dict) -> None:
+    alerts = alerts_by_id(run)
+    seen: set[str] = set()
+    for envelope in run["email"]:
+        assert envelope.mail_from == SENDER and envelope.rcpt_tos == list(RECIPIENTS)
+        raw = envelope.original_content
+        head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")  # 8-bit in a header: an error
+        names = [line.split(":", 1)[0].lower() for line in head.split("\r\n")
+                 if not line[:1].isspace()]  # fmt: skip
+        assert sorted(names) == sorted(HEADERS), head  # each once; no Bcc, no X- from titles
+        message = message_from_bytes(raw, policy=default)
+        assert isinstance(message, EmailMessage)
+        assert not message.defects, message.defects
+        subject = str(message["Subject"])
+        assert not UNSAFE_IN_LINE.search(subject), repr(subject)
+        assert len(subject) <= SUBJECT_LIMIT
+        assert [*message["To"].addresses] and message["Bcc"] is None and message["Cc"] is None
+        text = message.get_body(("plain",))
+        assert text is not None
+        alert_id = re.findall(r"^alert id: (\S+)$", lines(text), re.M)
+        assert len(alert_id) == 1 and alert_id[0] in alerts
+        seen.add(alert_id[0])
+        title = alerts[alert_id[0]]["article"]["title"]
+        assert subject.startswith("[monitor] probe: ") and title[:100] in subject
+    assert seen == set(alerts)
+
+
+def test_email_html_part_holds_only_the_template_markup(run: dict) -> None:
+    alerts = alerts_by_id(run)
+    literal_template = 0
+    for envelope in run["email"]:
+        message = message_from_bytes(envelope.original_content, policy=default)
+        assert isinstance(message, EmailMessage)
+        assert message.get_content_type() == "multipart/alternative"
+        text_part, html_part = message.iter_parts()
+        assert text_part.get_content_type() == "text/plain"
+        assert html_part.get_content_type() == "text/html"
+        text, html = lines(text_part), lines(html_part)
+        alert = alerts[re.findall(r"^alert id: (\S+)$", text, re.M)[0]]
+        # text/plain: no ESC, no other control or bidi character, on any line.
+        assert not ESC_OR_CONTROL.search(text), repr(text)
+        if "double-encoded" not in alert["article"]["title"]:
+            assert not TAG.search(text), text
+        # text/html: only our template's elements; the one attribute is the vetted link.
+        walker = HtmlWalker()
+        walker.feed(html)
+        walker.close()
+        assert set(walker.tags) <= TEMPLATE_TAGS, set(walker.tags) - TEMPLATE_TAGS
+        assert walker.other == ["<!DOCTYPE html>"], walker.other
+        url = alert["article"]["url"]
+        assert walker.attrs == ([("a", "href", url)] if url else []), walker.attrs
+        assert url is None or re.match(r"\Ahttps?://", url)
+        assert not FORBIDDEN_HTML.search(html), FORBIDDEN_HTML.search(html)
+        assert not ESC_OR_CONTROL.search(html), repr(html)
+        if "{{7*7}}" in alert["article"]["title"]:
+            literal_template += 1  # HTML-3: feed text is a value, never template source
+            assert "{{7*7}} {% raw %} ${jndi:ldap://x}" in html
+    assert literal_template == 1
+
+
+def test_webhook_bodies_are_valid_signed_and_plain(run: dict) -> None:
+    alerts = alerts_by_id(run)
+    ids = []
+    for headers, body in run["webhook"]:
+        payload = check_webhook((headers, body))  # standardwebhooks verify + schema
+        assert payload["type"] == "alert.created"
+        data = payload["data"]
+        assert data == alerts[data["id"]]  # the same contract object as the jsonl line
+        ids.append(headers["webhook-id"])
+        title, snippet = data["article"]["title"], data["snippet"]
+        assert not UNSAFE_IN_LINE.search(title), repr(title)
+        assert not UNSAFE_IN_LINE.search(snippet), repr(snippet)
+        if "double-encoded" in title:
+            continue
+        assert not TAG.search(title + " " + snippet), (title, snippet)
+        assert not BAD_SCHEME.search(title + " " + snippet), (title, snippet)
+    assert len(set(ids)) == len(ids) == len(alerts)
+
+
+def test_apprise_bodies_are_plain_text(run: dict) -> None:
+    titles = []
+    for content_type, body in run["apprise"]:
+        assert content_type.split(";")[0] == "application/json"
+        payload = json.loads(body)
+        title, message = payload["title"], payload["message"]
+        titles.append(title)
+        assert title.startswith("[monitor] probe: ")
+        assert not UNSAFE_IN_LINE.search(title), repr(title)
+        assert not ESC_OR_CONTROL.search(message), repr(message)
+        assert re.search(r"^alert id: \S+$", message, re.M), message
+        if "double-encoded" in title:
+            continue
+        assert not TAG.search(title + "\n" + message), (title, message)
+        assert not BAD_SCHEME.search(title + "\n" + message), (title, message)
+        assert "&lt;" not in message and "&amp;" not in message  # text, not escaped HTML
+    assert len(titles) == len(run["jsonl"].splitlines())
+
+
 @pytest.mark.parametrize("name", available(NOTIFIERS))
 def test_every_installed_notifier_is_covered(name: str, run: dict) -> None:
-    if name not in CAPTURED:
-        pytest.skip(f"no capture harness for the {name!r} notifier in this suite yet")
-    assert run["console" if name == "console" else "jsonl"]
+    """Every installed notifier type delivered every alert of the run to a capture harness."""
+    if name not in HARNESSES:
+        pytest.fail(
+            f"notifier type {name!r} is installed but the G1 corpus cannot capture it: add a "
+            "harness in tests/hostile/sinks.py (HARNESSES, Sinks.config) and checks of what it "
+            "renders in tests/hostile/test_corpus.py"
+        )
+    delivered = {
+        "console": len(re.findall(r"^== ", run["console"], re.M)),
+        "jsonl": len(run["jsonl"].splitlines()),
+        "email": len(run["email"]),
+        "webhook": len(run["webhook"]),
+        "apprise": len(run["apprise"]),
+    }
+    assert delivered[name] == len(alerts_by_id(run)) > 0, delivered
 
 
 # --- time and memory per fetch, each case in its own process ---------------------------------
