@@ -53,6 +53,10 @@ def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -142,11 +146,14 @@ class WebhookNotifier(Notifier):
         return out
 
     def _chat_body(self, deliveries: Sequence[Delivery]) -> dict[str, Any]:
+        # Slack reads `<…>` as links and mentions (`<!channel>`) and asks for &, <, > to be
+        # escaped in text; Discord mentions are disabled by allowed_mentions instead.
+        escape = _slack_escape if self.preset == "slack" else str
         lines = []
         for d in deliveries:
             article = d.alert.article
             link = f" {article.url}" if article.url else ""
-            lines.append(f"[{d.alert.topic.title}] {article.title}{link}")
+            lines.append(escape(f"[{d.alert.topic.title}] {article.title}{link}"))
         text = "\n".join(lines)
         if self.preset == "discord":
             return {"content": text[:2000], "allowed_mentions": {"parse": []}}

@@ -184,6 +184,18 @@ def test_slack_and_discord_presets() -> None:
     assert json.loads(discord.calls.last.request.content)["allowed_mentions"] == {"parse": []}
 
 
+@respx.mock
+def test_slack_text_cannot_mention_or_hide_links() -> None:
+    slack = respx.post("https://hooks.slack.com/services/T/B/x").respond(200)
+    hostile = "<!channel> <https://evil.example|bank> & more"
+    WebhookNotifier("s", url="https://hooks.slack.com/services/T/B/x", preset="slack").send(
+        [make_delivery(title=hostile)], now()
+    )
+    text = json.loads(slack.calls.last.request.content)["text"]
+    assert "<" not in text and ">" not in text
+    assert "&lt;!channel&gt; &lt;https://evil.example|bank&gt; &amp; more" in text
+
+
 @pytest.mark.parametrize(
     ("options", "key"),
     [
