@@ -258,11 +258,6 @@ def worker(args: argparse.Namespace) -> None:
 
     server = Server.__new__(Server)
     server.port = args.port
-    if args.pool:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import pool_patch
-
-        pool_patch.apply(args.pool)
     app = make_app(load_config(config))
     app.start()
     delivery = {"wall": 0.0, "cpu": 0.0}
@@ -283,12 +278,9 @@ def worker(args: argparse.Namespace) -> None:
         server_before = server.control(mode=server_mode, reset="1")["cpu"]
         delivery.update(wall=0.0, cpu=0.0)
         profiler = _start_py_spy(workdir, mode) if args.profile and mode == "full" else None
-        pool_cpu = pool_patch.workers_usage()[0] if args.pool else 0.0
         cpu, wall = _cpu(), time.perf_counter()
         report = app.run_once()
         wall, cpu = time.perf_counter() - wall, _cpu() - cpu
-        if args.pool:
-            cpu += pool_patch.workers_usage()[0] - pool_cpu
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
@@ -299,7 +291,6 @@ def worker(args: argparse.Namespace) -> None:
             "wall": wall,
             "cpu": cpu,
             "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "pool_rss_mib": pool_patch.workers_usage()[1] if args.pool else 0.0,
             "new": report.ingest.new,
             "updated": report.ingest.updated,
             "duplicates": report.ingest.duplicates,
@@ -447,7 +438,7 @@ def run_scenario(args: argparse.Namespace, first_poll: str, profile: bool) -> li
     with tempfile.TemporaryDirectory(prefix="monitor-bench-poll-") as tmp:
         command = [sys.executable, __file__, "--worker", f"--workdir={tmp}"]
         command += [f"--feeds={args.feeds}", f"--hosts={args.hosts}", f"--port={args.port}"]
-        command += [f"--first-poll={first_poll}", f"--pool={args.pool}"]
+        command += [f"--first-poll={first_poll}"]
         command += ["--profile", "--only=full"] if profile else []
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
         results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -481,7 +472,7 @@ def print_table(rows: list[dict[str, Any]], feeds: int) -> None:
     for r in rows:
         target = TARGETS[r["mode"]] * feeds / 1000
         ok = "ok" if r["wall"] <= target else "MISS"
-        rss = f"{r['rss_mib']:.0f}" + (f"+{p:.0f}" if (p := r.get("pool_rss_mib")) else "")
+        rss = f"{r['rss_mib']:.0f}"
         statuses = ",".join(f"{k}:{v}" for k, v in sorted(r["statuses"].items()))
         print(
             f"{r['first_poll']:<10} {r['mode']:<9} {r['wall']:7.2f} {f'≤{target:g} {ok}':>7}"
@@ -495,7 +486,7 @@ def print_table(rows: list[dict[str, Any]], feeds: int) -> None:
         "CPU = user+sys of the monitor process during run_once (sent: alerts delivered by it, "
         "in `deliver` s of the wall time); "
         "srv CPU = the server process's, same poll; RSS = peak of the monitor process so far "
-        "(+ its pool workers' with --pool). Targets "
+        "(its parsing workers, [fetch] workers, are not counted). Targets "
         "scale with --feeds (issue 3 gives them for 1,000)."
     )
 
@@ -507,9 +498,6 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--first-poll", choices=("skip", "alert", "both"), default="both")
     parser.add_argument("--gzip", action="store_true", help="serve gzip to clients that ask")
-    parser.add_argument(
-        "--pool", type=int, default=0, help="experiment: parse+extract in N processes (pool_patch)"
-    )
     parser.add_argument("--profile", action="store_true", help="py-spy of the full poll")
     parser.add_argument("--server-only", action="store_true", help="measure the server alone")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)

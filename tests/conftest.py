@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -108,14 +109,10 @@ def _loopback_only() -> Iterator[None]:
     assert not found, "\n".join(found)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """The environment that points a config at each database: SQLite as configured, or a
-    fresh PostgreSQL schema (MONITOR_DATABASE_URL), so pipeline and delivery tests run on both.
-    """
-    if request.param == "sqlite":
-        yield {}
-        return
+@contextmanager
+def postgres_schema(prefix: str = "monitor_test") -> Iterator[str]:
+    """A fresh PostgreSQL schema on MONITOR_TEST_POSTGRES_URL (skips the test when unset);
+    yields a URL whose connections use it, and drops it afterwards."""
     url = postgres_url()
     if not url:
         pytest.skip(
@@ -125,12 +122,26 @@ def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 
     import sqlalchemy as sa
 
-    schema = f"monitor_test_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(url)
     with admin.begin() as c:
         c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in url else "?"
-    yield {"MONITOR_DATABASE_URL": f"{url}{sep}options=-csearch_path%3D{schema}"}
-    with admin.begin() as c:
-        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The environment that points a config at each database: SQLite as configured, or a
+    fresh PostgreSQL schema (MONITOR_DATABASE_URL), so pipeline and delivery tests run on both.
+    """
+    if request.param == "sqlite":
+        yield {}
+        return
+    with postgres_schema() as url:
+        yield {"MONITOR_DATABASE_URL": url}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from monitor.errors import StoreError
 from monitor.models import Alert, Article, TopicRef
 from monitor.pipeline import alert_id, delivery_id
 from monitor.store import NewDelivery, Store
-from tests.conftest import postgres_url
+from tests.conftest import postgres_schema
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -38,23 +37,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
         s.close()
         return
-    url = postgres_url()
-    if not url:
-        pytest.skip(
-            "MONITOR_TEST_POSTGRES_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
-        )
-    schema = f"monitor_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    s = Store.open(f"{url}{sep}options=-csearch_path%3D{schema}")
-    s.upgrade()
-    yield s
-    s.close()
-    with admin.begin() as c:
-        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as url:
+        s = Store.open(url)
+        s.upgrade()
+        yield s
+        s.close()
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import postgres_url
+from tests.conftest import postgres_schema
 
 FEEDS = 300
 INTERVAL = 10  # seconds
@@ -77,18 +76,8 @@ class Publisher:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    url = postgres_url()
-    if not url:
-        pytest.skip("MONITOR_TEST_POSTGRES_URL is not set: scale-out needs PostgreSQL")
-    schema = f"monitor_scale_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as c:
-        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema("monitor_scale") as url:
+        yield url
 
 
 def test_three_instances_share_the_work(tmp_path: Path, pg_url: str) -> None:
