@@ -240,7 +240,10 @@ class Store:
             if new_deliveries:
                 connection.execute(
                     self._insert(deliveries).on_conflict_do_nothing(),
-                    [_delivery_values(d, now) for d in new_deliveries],
+                    [
+                        _delivery_values(d, now, seq=inserted.id * _SEQ_SPAN + n)
+                        for n, d in enumerate(new_deliveries)
+                    ],
                 )
             return True
 
@@ -281,9 +284,11 @@ class Store:
             query = query.where(deliveries.c.notifier.not_in(list(exclude_notifiers)))
         if not include_waiting:
             query = query.where(deliveries.c.next_attempt_at <= now)
-        # Oldest first, then in the order articles arrived, so people read alerts in order.
+        # Oldest first, then in the order articles arrived (seq), so people read alerts in
+        # order. Only deliveries' own columns: the index ix_deliveries_due serves the sort,
+        # so a large backlog costs a LIMIT, not a join and sort of every pending row.
         query = query.order_by(
-            deliveries.c.next_attempt_at, articles.c.id, alerts.c.created_at, deliveries.c.id
+            deliveries.c.next_attempt_at, deliveries.c.seq, deliveries.c.id
         ).limit(limit)
         with self._transaction() as connection:
             found = [_delivery(row) for row in connection.execute(query)]
@@ -647,7 +652,11 @@ class Store:
                 .all()
             )
             fresh = set(inserted)
-            rows = [_delivery_values(d, now) for d in new_deliveries if d.alert_id in fresh]
+            rows = [
+                _delivery_values(d, now, seq=article_id * _SEQ_SPAN + n)
+                for n, d in enumerate(new_deliveries)
+                if d.alert_id in fresh
+            ]
             if rows:
                 connection.execute(self._insert(deliveries).on_conflict_do_nothing(), rows)
             return len(fresh)
@@ -1131,7 +1140,14 @@ def _alert_values(alert: Alert, article_id: int) -> dict[str, Any]:
     }
 
 
-def _delivery_values(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
+# Deliveries of one article sort together, in the order they were made (seq = article id ×
+# _SEQ_SPAN + position); notices have no article and sort by time alone.
+_SEQ_SPAN = 4096
+
+
+def _delivery_values(
+    delivery: NewDelivery, now: datetime, *, seq: int | None = None
+) -> dict[str, Any]:
     return {
         "id": delivery.id,
         "alert_id": delivery.alert_id,
@@ -1140,6 +1156,7 @@ def _delivery_values(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
         "attempts": 0,
         "next_attempt_at": delivery.next_attempt_at or now,
         "updated_at": now,
+        "seq": seq,
     }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -98,8 +99,9 @@ deliveries = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("lease_owner", String(200)),
     Column("lease_until", UTCDateTime),
+    Column("seq", BigInteger),  # the order alerts were made in (article id × 4096 + n)
     UniqueConstraint("alert_id", "notifier", name="uq_deliveries_alert_notifier"),
-    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_due", "status", "next_attempt_at", "seq"),
 )
 
 sources = Table(
