@@ -209,10 +209,19 @@ class Server:
 # --- monitor (its own process per scenario) ------------------------------------------------
 
 
-def write_config(workdir: Path, urls: list[str], first_poll: str) -> Path:
+def write_config(
+    workdir: Path,
+    urls: list[str],
+    first_poll: str,
+    *,
+    interval: str = "10m",
+    database: str | None = "sqlite:///monitor.db",
+) -> Path:
+    """A config with one feed per URL, the default watchlist and a jsonl sink. `database`
+    None: leave it to MONITOR_DATABASE_URL (bench/scale.py)."""
     shutil.copy(WATCHLIST, workdir / "watchlist.toml")
-    lines = [
-        'database = "sqlite:///monitor.db"',
+    lines = [f'database = "{database}"'] if database else []
+    lines += [
         'watchlist = "watchlist.toml"',
         'log_level = "info"',
         "",
@@ -227,7 +236,7 @@ def write_config(workdir: Path, urls: list[str], first_poll: str) -> Path:
             "[[feeds]]",
             f'id = "feed-{index:05d}"',
             f'url = "{url}"',
-            'interval = "10m"',
+            f'interval = "{interval}"',
             f'first_poll = "{first_poll}"',
             "allow_private_network = true",
         ]

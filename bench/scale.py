@@ -259,32 +259,6 @@ class Database:
             self.admin.dispose()
 
 
-def write_config(workdir: Path, urls: list[str]) -> Path:
-    (workdir / "watchlist.toml").write_bytes((ROOT / "config" / "watchlist.toml").read_bytes())
-    lines = [
-        'watchlist = "watchlist.toml"',
-        'log_level = "info"',
-        "",
-        "[[notifiers]]",
-        'name = "archive"',
-        'type = "jsonl"',
-        'path = "alerts.jsonl"',
-    ]
-    for index, url in enumerate(urls):
-        lines += [
-            "",
-            "[[feeds]]",
-            f'id = "feed-{index:06d}"',
-            f'url = "{url}"',
-            'interval = "1h"',
-            'first_poll = "alert"',
-            "allow_private_network = true",
-        ]
-    path = workdir / "monitor.toml"
-    path.write_text("\n".join(lines) + "\n", "utf-8")
-    return path
-
-
 def prepare(config: Path, url: str) -> None:
     """Migrate, register the feeds, and park them (due in a day) until t0."""
     os.environ["MONITOR_DATABASE_URL"] = url
@@ -335,7 +309,7 @@ def run_scenario(
     with tempfile.TemporaryDirectory(prefix="monitor-bench-scale-") as tmp:
         workdir = Path(tmp)
         urls = [poll.feed_url(i, args.hosts, args.port) for i in range(feeds)]
-        config = write_config(workdir, urls)
+        config = poll.write_config(workdir, urls, "alert", interval="1h", database=None)
         db = Database(backend, args.pg, workdir, f"monitor_scale_{os.getpid()}_{backend}_{k}")
         processes: list[subprocess.Popen[bytes]] = []
         try:

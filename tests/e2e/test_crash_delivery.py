@@ -8,60 +8,33 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from monitor.config import load_config
 from monitor.models import DeliveryStatus
 from monitor.store import Store
-from tests.notifiers.conftest import free_port
-from tests.notifiers.test_webhook import SECRET, check
+from tests.notifiers.test_webhook import SECRET, Receiver, check
 
 DELAY = 0.15  # seconds the receiver takes per request
 
 
-class SlowReceiver:
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.accepted: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                receiver.requests.append((headers, body))
-                time.sleep(DELAY)
-                receiver.accepted.append(headers["webhook-id"])  # applied, then answered
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-
 @pytest.fixture
-def slow_receiver() -> Iterator[SlowReceiver]:
-    r = SlowReceiver()
-    thread = threading.Thread(target=r.server.serve_forever, daemon=True)
-    thread.start()
+def slow_receiver() -> Iterator[Receiver]:
+    """The webhook tests' receiver, taking DELAY per request: it applies, then answers."""
+    r = Receiver(delay=DELAY)
+    r.thread.start()
     yield r
     r.server.shutdown()
     r.server.server_close()
 
 
 def test_kill_9_during_delivery_loses_nothing(
-    workdir: Path, slow_receiver: SlowReceiver, copy_seeds: Callable[[Path], list[Path]]
+    workdir: Path, slow_receiver: Receiver, copy_seeds: Callable[[Path], list[Path]]
 ) -> None:
     copy_seeds(workdir / "inbox")
     config = workdir / "monitor.toml"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -231,7 +232,8 @@ def test_target_hides_tokens_in_path_and_credentials() -> None:
 class Receiver:
     """A loopback HTTP server: answers `plan` statuses in turn (then 204), records requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay  # seconds to "apply" each request before answering
         self.plan: list[int] = []
         self.fail_each = 0  # answer 500 to the first N requests of every webhook-id
         self.requests: list[tuple[dict[str, str], bytes]] = []
@@ -247,6 +249,7 @@ class Receiver:
                 tries = sum(h["webhook-id"] == headers["webhook-id"] for h, _ in receiver.requests)
                 if tries <= receiver.fail_each:
                     status = 500
+                time.sleep(receiver.delay)
                 if status < 300:
                     receiver.accepted.append(headers["webhook-id"])
                 self.send_response(status)
