@@ -19,36 +19,31 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
-from monitor.config import FeedSettings, FolderSettings, RetentionSettings, Settings
+from monitor.config import FeedSettings, FolderSettings, Settings
 from monitor.delivery import Deliverer, DeliveryReport
-from monitor.errors import ExtractError, NotifyError, SourceError
-from monitor.extract import extract, extract_batch
+from monitor.errors import SourceError
+from monitor.extract import extract_batch
+from monitor.housekeeping import PruneReport, prune
 from monitor.leases import default_owner
-from monitor.match import Matcher, Verdict, find_warnings
+from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.models import (
-    Alert,
     Article,
-    Delivery,
-    DeliveryStatus,
     Notice,
     Outcome,
     Poll,
     SourceHealth,
-    TopicRef,
-    Watchlist,
 )
 from monitor.notifiers.payload import iso_utc
-from monitor.pipeline import IngestReport, Pipeline, alert_id, delivery_id
+from monitor.pipeline import IngestReport, Pipeline, delivery_id
 from monitor.plugins import Notifier
 from monitor.sources.feed import FeedSource
 from monitor.sources.folder import FolderSource
 from monitor.sources.http import USER_AGENT, Fetcher, FetchLimits
 from monitor.store import NewDelivery, Store
-from monitor.text import content_hash, remember
+from monitor.text import remember
 
 log = logging.getLogger(__name__)
 
@@ -472,35 +467,6 @@ class App:
         self.store.close()
 
 
-@dataclass(frozen=True)
-class PruneReport:
-    texts: int = 0  # article texts blanked
-    deliveries: int = 0  # sent deliveries deleted
-    ran: bool = False  # False: `[retention]` sets no limit
-
-
-def prune(store: Store, retention: RetentionSettings, now: datetime) -> PruneReport:
-    """Blank old article texts and delete old sent deliveries, then checkpoint the WAL.
-
-    Hashes stay, so a pruned article is still recognised as a duplicate; pending and dead
-    deliveries, and the texts they still need, are never touched.
-    """
-    if retention.article_text is None and retention.deliveries is None:
-        return PruneReport()
-    started = time.monotonic()
-    texts = deliveries = 0
-    if retention.article_text is not None:
-        texts = store.prune_article_text(now - retention.article_text)
-    if retention.deliveries is not None:
-        deliveries = store.prune_deliveries(now - retention.deliveries)
-    store.checkpoint()
-    log.info(
-        "pruned texts=%d deliveries=%d ms=%d",
-        texts, deliveries, (time.monotonic() - started) * 1000,
-    )  # fmt: skip
-    return PruneReport(texts, deliveries, ran=True)
-
-
 def make_app(
     settings: Settings,
     *,
@@ -527,235 +493,3 @@ def make_app(
 
 async def _await(result: Any) -> Any:
     return await result
-
-
-# --- explain -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Explained:
-    """`monitor explain` for one file: the article (or why there is none) and every verdict."""
-
-    target: str  # the file, feed entry or stored article explained
-    article: Article | None
-    error: str | None
-    verdicts: tuple[Verdict, ...]
-
-
-def explain_files(
-    paths: Sequence[Path], watchlist: Watchlist, folders: Sequence[FolderSettings] = ()
-) -> list[Explained]:
-    """Parse and match files exactly as the folder source and pipeline would; writes nothing.
-
-    A file inside a configured folder uses that folder's options (end markers); any other
-    file uses the options of the first folder, if there is one.
-    """
-    matcher = Matcher(watchlist)
-    results = []
-    for path in paths:
-        folder = _folder_for(path, folders)
-        source = folder.source if folder else FolderSource("explain", path=path.parent)
-        assert isinstance(source, FolderSource)
-        try:
-            item = source.read_file(path, utc_now())
-            article = extract(item)
-        except (ExtractError, SourceError) as e:
-            results.append(Explained(str(path), None, str(e), ()))
-            continue
-        tags = folder.tags if folder else ()
-        verdicts = tuple(
-            matcher.explain(article.title, article.text, source=article.source, tags=tags)
-        )
-        results.append(Explained(str(path), article, None, verdicts))
-    return results
-
-
-def explain_url(
-    url: str, watchlist: Watchlist, *, allow_private_network: bool = False
-) -> list[Explained]:
-    """Fetch `url` as a feed (same limits and address checks) and explain every entry."""
-    result = test_feed(url, watchlist, allow_private_network=allow_private_network)
-    if result.error:
-        return [Explained(url, None, result.error, ())]
-    matcher = Matcher(watchlist)
-    return [
-        Explained(
-            article.url or article.location,
-            article,
-            None,
-            tuple(matcher.explain(article.title, article.text)),
-        )
-        for article, _topics in result.entries
-    ]
-
-
-def explain_stored(store: Store, hash_prefix: str, watchlist: Watchlist) -> list[Explained]:
-    """Explain a stored article found by (a prefix of) its content hash."""
-    found = store.find_articles(hash_prefix, limit=2)
-    if not found:
-        return [Explained(hash_prefix, None, "no stored article has this hash", ())]
-    if len(found) > 1:
-        return [Explained(hash_prefix, None, "ambiguous hash prefix: give more characters", ())]
-    (article,) = found
-    verdicts = tuple(Matcher(watchlist).explain(article.title, article.text, source=article.source))
-    return [Explained(article.content_hash, article, None, verdicts)]
-
-
-# --- replay and topics -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReplayHit:
-    article: Article
-    topic_id: str
-    already_alerted: bool
-
-
-@dataclass
-class ReplayReport:
-    scanned: int = 0
-    hits: list[ReplayHit] = field(default_factory=list)
-    queued: int = 0  # alerts created by --send
-
-
-def replay(
-    app: App,
-    watchlist: Watchlist,
-    *,
-    since: datetime | None,
-    topic: str | None = None,
-    send: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> ReplayReport:
-    """Run `watchlist` over stored articles: what would have alerted (and, with `send`, queue
-    the alerts not already recorded: insert-if-absent, so nothing is ever alerted twice).
-    """
-    matcher = Matcher(watchlist)
-    total = app.store.count_articles(since)
-    report = ReplayReport()
-    now = app.clock()
-    for article_id, article, alerted in app.store.iter_articles(since):
-        report.scanned += 1
-        matches = [
-            m
-            for m in matcher.match(
-                article.title,
-                article.text,
-                source=article.source,
-                tags=app.pipeline.tags.get(article.source, ()),
-            )
-            if topic is None or m.topic_id == topic
-        ]
-        report.hits.extend(ReplayHit(article, m.topic_id, m.topic_id in alerted) for m in matches)
-        fresh = [m for m in matches if m.topic_id not in alerted]
-        if send and fresh:
-            alerts, deliveries = app.pipeline.outbox_rows(article, fresh, matcher, now)
-            report.queued += app.store.add_alerts(article_id, alerts, deliveries, now)
-        if progress is not None:
-            progress(report.scanned, total)
-    return report
-
-
-def _folder_for(path: Path, folders: Sequence[FolderSettings]) -> FolderSettings | None:
-    resolved = path.resolve().parent
-    for folder in folders:
-        if isinstance(folder.source, FolderSource) and folder.source.path.resolve() == resolved:
-            return folder
-    return folders[0] if folders else None
-
-
-def watchlist_warnings(watchlist: Watchlist) -> list[str]:
-    return find_warnings(watchlist)
-
-
-# --- feeds test ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FeedTest:
-    """`monitor feeds test URL`: the entries and the topics each would fire; nothing stored."""
-
-    entries: tuple[tuple[Article, tuple[str, ...]], ...] = ()
-    skipped: int = 0
-    error: str | None = None
-
-
-def test_feed(url: str, watchlist: Watchlist, *, allow_private_network: bool = False) -> FeedTest:
-    try:
-        source = FeedSource("test", url=url, allow_private_network=allow_private_network)
-    except ValueError as e:
-        return FeedTest(error=str(e))
-    poll = asyncio.run(_poll_once(source))
-    if poll.outcome is not Outcome.OK:
-        return FeedTest(error=poll.reason or poll.outcome.value)
-    matcher = Matcher(watchlist)
-    entries = []
-    skipped = 0
-    for item in poll.items:
-        try:
-            article = extract(item)
-        except ExtractError:
-            skipped += 1
-            continue
-        # A URL under test is no configured source: `sources`/`tags` filters cannot pass.
-        topics = tuple(
-            m.topic_id for m in matcher.match(article.title, article.text, source=article.source)
-        )
-        entries.append((article, topics))
-    return FeedTest(tuple(entries), skipped)
-
-
-async def _poll_once(source: FeedSource) -> Poll:
-    return await source.poll(None, utc_now())
-
-
-# --- notifiers test ----------------------------------------------------------------------
-
-SAMPLE_TEXT = (
-    "（monitor 測試）這是一則示例警報，用來檢查通知設定。北約秘書長週二表示，"
-    "This is a sample alert sent by `monitor notifiers test` to check a notifier's settings."
-)
-
-
-def sample_delivery(notifier: str, now: datetime) -> Delivery:
-    """A fixed sample alert for `monitor notifiers test`; ids derived exactly as in the pipeline."""
-    article = Article(
-        source="monitor",
-        location="sample-alert.txt",
-        url="https://example.org/monitor/sample-alert",
-        guid=None,
-        title="示例警報：北約秘書長訪問東京 (monitor sample alert)",
-        text=SAMPLE_TEXT,
-        published=now,
-        content_hash=content_hash(SAMPLE_TEXT),
-    )
-    topic = TopicRef("monitor-test", "monitor test")
-    alert = Alert(
-        id=alert_id(article.content_hash, topic.id),
-        topic=topic,
-        article=article,
-        matched=("北約",),
-        found=("北約",),
-        snippet=SAMPLE_TEXT[:200],
-        created_at=now,
-    )
-    return Delivery(
-        id=delivery_id(alert.id, notifier),
-        alert=alert,
-        notifier=notifier,
-        status=DeliveryStatus.PENDING,
-        attempts=0,
-        next_attempt_at=now,
-    )
-
-
-def try_notifier(notifier: Notifier, now: datetime) -> None:
-    """Send the sample alert through `notifier`; raises `NotifyError` with the exact failure."""
-    try:
-        result = notifier.send([sample_delivery(notifier.name, now)], now)
-        if inspect.isawaitable(result):
-            asyncio.run(_await(result))
-    except NotifyError:
-        raise
-    except Exception as e:  # a per-notifier send: the one place failures are contained
-        raise NotifyError(notifier.name, f"{type(e).__name__}: {e}") from e

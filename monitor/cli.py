@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from monitor.app import Explained
+    from monitor.usecases import Explained
     from monitor.config import Settings
     from monitor.match import TermResult
 
@@ -234,7 +234,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(settings: Settings) -> int:
-    from monitor.app import watchlist_warnings
+    from monitor.usecases import watchlist_warnings
 
     watchlist = settings.watchlist
     print(f"config     {settings.path}")
@@ -280,7 +280,8 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 def _db_housekeeping(args: argparse.Namespace, settings: Settings) -> int:
     import dataclasses
 
-    from monitor.app import prune, utc_now
+    from monitor.app import utc_now
+    from monitor.housekeeping import prune
     from monitor.config import parse_duration
 
     retention = settings.retention
@@ -329,7 +330,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _notifiers(args: argparse.Namespace, settings: Settings) -> int:
-    from monitor.app import try_notifier, utc_now
+    from monitor.app import utc_now
+    from monitor.usecases import try_notifier
     from monitor.errors import NotifyError
     from monitor.store import Store
 
@@ -425,7 +427,7 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _explain(args: argparse.Namespace, config_path: Path) -> int:
-    from monitor.app import explain_files, explain_stored, explain_url
+    from monitor.usecases import explain_files, explain_stored, explain_url
     from monitor.config import load_config, load_watchlist
 
     if not args.targets and not args.article:
@@ -783,7 +785,7 @@ def _feeds_without_config(args: argparse.Namespace, config_path: Path) -> int:
         else:
             sys.stdout.write(text)
         return EXIT_OK
-    from monitor.app import test_feed
+    from monitor.usecases import probe_feed
     from monitor.config import load_config
     from monitor.errors import ConfigError
     from monitor.models import Watchlist
@@ -793,7 +795,7 @@ def _feeds_without_config(args: argparse.Namespace, config_path: Path) -> int:
         watchlist = load_config(config_path).watchlist
     except ConfigError:
         print("monitor: no valid config: showing entries without matching", file=sys.stderr)
-    result = test_feed(args.url, watchlist, allow_private_network=args.allow_private_network)
+    result = probe_feed(args.url, watchlist, allow_private_network=args.allow_private_network)
     if result.error:
         print(f"monitor: {args.url}: {result.error}", file=sys.stderr)
         return EXIT_FAILURES
@@ -815,7 +817,8 @@ def _parse_since(value: str) -> Any:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from monitor.app import make_app, replay
+    from monitor.app import make_app
+    from monitor.usecases import replay
     from monitor.config import load_watchlist
 
     try:

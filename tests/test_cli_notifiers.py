@@ -104,7 +104,7 @@ def test_alerts_list_retry_and_enable(
 def test_sample_delivery_id_is_derived_as_usual() -> None:
     from datetime import UTC, datetime
 
-    from monitor.app import sample_delivery
+    from monitor.usecases import sample_delivery
 
     d = sample_delivery("hook", datetime(2026, 1, 1, tzinfo=UTC))
     assert d.id == delivery_id(d.alert.id, "hook")

@@ -16,7 +16,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
-from monitor.app import sample_delivery
+from monitor.usecases import sample_delivery
 from monitor.models import Delivery, TopicRef
 from monitor.pipeline import alert_id, delivery_id
 
