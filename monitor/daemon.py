@@ -1,9 +1,10 @@
 """The long-running process: APScheduler ticks over a schedule that lives in the database.
 
-    feeds tick (1 s)      claim due feeds (leases) up to the concurrency budget, poll each
-    folder events         inotify: a file closed after writing or moved in is scanned at once
-    folder scans          one job per folder, on its interval: the safety net (missed events,
-                          network filesystems), reading only files settled for SETTLE
+    sources tick (1 s)    claim due sources of every type (leases) up to the concurrency
+                          budget, poll each through the one lifecycle (`monitor.polling`);
+                          a folder's scan on its interval is the safety net for missed events
+    push notices          a source's `watch()` (a folder's inotify: a file closed after
+                          writing or moved in) triggers a poll of that source at once
     config files          watched too: a save (in place or by rename) reloads like SIGHUP
     delivery loop         woken at once when new alerts are stored, else every second
     housekeeping (daily)  `[retention]`: blank old article texts, delete old sent deliveries
@@ -24,7 +25,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,18 +33,17 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
-from monitor.config import FolderSettings, Settings, parse_listen
+from monitor.config import Settings, parse_listen
 from monitor.errors import ConfigError, MonitorError, SourceError
 from monitor.metrics import Health, serve
+from monitor.plugins import Source
+from monitor.polling import PollReport
 from monitor.systemd import SystemdNotifier, WatchdogGate
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
-SETTLE = timedelta(seconds=1)  # without inotify: a file unchanged this long is complete
-# With inotify, fresh files arrive through their close event; the rescan is only the safety net
-# for missed events, so it leaves alone anything modified recently (a writer may just pause).
-SETTLE_WATCHED = timedelta(minutes=2)
+CATCH_UP_AGAIN = 2.0  # s after a watch starts: files that were still settling then
 RELOAD_DEBOUNCE = 0.3  # editors write several times per save: wait for this much quiet
 RELOAD_MAX_WAIT = 5.0  # …but a file rewritten without pause still reloads this often
 HOUSEKEEPING_EVERY = timedelta(days=1)
@@ -59,12 +59,10 @@ class Daemon:
         self.wake_delivery = asyncio.Event()
         self.in_flight: set[asyncio.Task[object]] = set()
         self.scheduler: AsyncIOScheduler | None = None
-        self.last_tick = time.monotonic()
         self.reload_result = "not reloaded"
         self.watchers: dict[str, asyncio.Task[None]] = {}
-        self.watch_keys: dict[str, tuple[object, ...]] = {}
-        self.watching: set[str] = set()  # folders whose inotify watch is up
-        self.scanned: set[str] = set()  # folders scanned once since start (no settle then)
+        self.watched: dict[str, Source] = {}  # the source instance each watch serves
+        self.database = DatabaseFaults()
         self.systemd = SystemdNotifier()
         self.watchdog = WatchdogGate(self.systemd)
         self.health = Health(TICK_SECONDS)
@@ -93,10 +91,10 @@ class Daemon:
             self.app.use_fetcher(fetcher)
             self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
             self.scheduler.add_job(
-                self.feeds_tick, "interval", seconds=TICK_SECONDS, id="feeds",
+                self.sources_tick, "interval", seconds=TICK_SECONDS, id="sources",
                 max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
             )  # fmt: skip
-            self._schedule_folders()
+            self._watch_sources()
             self.scheduler.add_job(self.report_status, "interval", seconds=5, id="status",
                                    max_instances=1, coalesce=True)  # fmt: skip
             self.scheduler.add_job(self.db_ping, "interval", seconds=DB_PING_SECONDS,
@@ -116,8 +114,9 @@ class Daemon:
             config_watch = asyncio.create_task(self.watch_config_files())
             self.systemd.ready(status=await self._status_line())
             log.info(
-                "started instance=%s feeds=%d folders=%d notifiers=%d topics=%d",
-                self.app.instance, len(self.app.feeds), len(self.app.folders),
+                "started instance=%s sources=%d feeds=%d folders=%d notifiers=%d topics=%d",
+                self.app.instance, len(self.app.sources), len(self.app.feeds),
+                len(self.app.folders),
                 len(self.app.deliverer.notifiers), len(self.app.settings.watchlist.topics),
             )  # fmt: skip
             await self.stopping.wait()
@@ -170,13 +169,14 @@ class Daemon:
             self.systemd.ready(status=f"reload rejected; {await self._status_line()}")
             return False
         await asyncio.to_thread(self.app.reconfigure, settings)
-        self._schedule_folders()
+        self._watch_sources()
         self.reload_result = "ok"
         self.app.metrics.reloaded(True)
         await self._record_reload()
         log.info(
-            "reloaded feeds=%d folders=%d topics=%d",
-            len(settings.feeds), len(settings.folders), len(settings.watchlist.topics),
+            "reloaded sources=%d feeds=%d folders=%d topics=%d",
+            len(settings.sources), len(settings.feeds), len(settings.folders),
+            len(settings.watchlist.topics),
         )  # fmt: skip
         self.systemd.ready(status=await self._status_line())
         return True
@@ -187,7 +187,7 @@ class Daemon:
         counts = await asyncio.to_thread(self.app.store.delivery_counts)
         self.app.metrics.queue(counts.get("pending", 0), counts.get("dead", 0))
         return (
-            f"feeds={len(self.app.feeds)} folders={len(self.app.folders)} "
+            f"sources={len(self.app.sources)} "
             f"pending={counts.get('pending', 0)} dead={counts.get('dead', 0)} "
             f"in_flight={len(self.in_flight)}"
         )
@@ -208,7 +208,9 @@ class Daemon:
             )
             self.systemd.status(await self._status_line())
         except MonitorError as e:
-            log.warning("status failed reason=%r", str(e))
+            self.database.failed("status", e)
+        else:
+            self.database.ok()
 
     async def watchdog_check(self) -> None:
         """WATCHDOG=1 only if the loop ticked and the database answered since the last ping."""
@@ -220,9 +222,10 @@ class Daemon:
         try:
             await asyncio.to_thread(self.app.store.ping)
         except MonitorError as e:
-            log.error("database ping failed reason=%r", str(e))
+            self.database.failed("ping", e)
             self.health.db_failed(str(e))
             return False
+        self.database.ok()
         self.health.db_ok()
         return True
 
@@ -230,118 +233,95 @@ class Daemon:
         try:
             await asyncio.to_thread(self.app.prune)
         except MonitorError as e:
-            log.error("prune failed reason=%r", str(e))
+            self.database.failed("prune", e)
 
     # --- work ----------------------------------------------------------------------------
 
-    def _schedule_folders(self) -> None:
-        assert self.scheduler is not None
-        for job in self.scheduler.get_jobs():
-            if job.id.startswith("folder:"):
-                job.remove()
-        # Keep the watch of a folder the reload did not change: a new watch has a gap.
-        wanted = {folder.id: _watch_key(folder) for folder in self.app.folders}
-        for folder_id in list(self.watchers):
-            if self.watch_keys.get(folder_id) != wanted.get(folder_id):
-                self.watchers.pop(folder_id).cancel()
-        for folder in self.app.folders:
-            if folder.id not in self.watchers:
-                self.watch_keys[folder.id] = wanted[folder.id]
-                self.watchers[folder.id] = asyncio.get_running_loop().create_task(
-                    self.watch_folder(folder)
+    def _watch_sources(self) -> None:
+        """A watch per push-capable source; a reload keeps the watches its sources can carry
+        over (a new watch has a gap), and stops those of sources gone or changed."""
+        current = {s.id: s.source for s in self.app.sources}
+        for source_id in list(self.watchers):
+            new = current.get(source_id)
+            old = self.watched[source_id]
+            if new is not None and (new is old or new.carry_over(old)):
+                self.watched[source_id] = new
+                continue
+            self.watchers.pop(source_id).cancel()
+            del self.watched[source_id]
+        for source_id, source in current.items():
+            if source_id not in self.watchers:
+                self.watched[source_id] = source
+                self.watchers[source_id] = asyncio.get_running_loop().create_task(
+                    self.watch_source(source_id, source)
                 )
-        for folder in self.app.folders:
-            self.scheduler.add_job(
-                self.scan_folder, "interval", args=[folder],
-                seconds=folder.interval.total_seconds(), id=f"folder:{folder.id}",
-                max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
-            )  # fmt: skip
 
-    async def feeds_tick(self) -> None:
-        """Claim due feeds up to the free concurrency budget and poll each in its own task."""
-        self.last_tick = time.monotonic()
+    async def sources_tick(self) -> None:
+        """Claim due sources up to the free concurrency budget and poll each in its own task."""
         self.watchdog.progress()
         self.health.tick()
-        if self.stopping.is_set() or not self.app.feeds:
+        if self.stopping.is_set() or not self.app.sources:
             return
         budget = self.app.settings.fetch.concurrency * 2 - len(self.in_flight)
         if budget <= 0:
             return
         try:
-            rows = await asyncio.to_thread(self.app.claim_feeds, limit=budget)
+            rows = await asyncio.to_thread(self.app.poller.claim, limit=budget)
         except MonitorError as e:
-            log.error("claim failed reason=%r", str(e))
+            self.database.failed("claim", e)
             return
+        self.database.ok()
         for row in rows:
-            task = asyncio.create_task(self._poll_feed(row))
-            self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
+            self._start(self._poll(row.id, self.app.poller.poll(row)))
 
-    async def _poll_feed(self, row: object) -> None:
+    async def poll_now(self, source_id: str) -> None:
+        """A push notice: poll the source at once (never waiting for a scheduled poll's
+        lease held here; `SourcePoller.poll_now`)."""
+        if not self.stopping.is_set():
+            await self._poll(source_id, self.app.poller.poll_now(source_id))
+
+    async def _poll(self, source_id: str, poll: Awaitable[PollReport | None]) -> None:
         try:
-            report = await self.app.poll_feed(row)  # type: ignore[arg-type]
+            report = await poll
         except MonitorError as e:  # the store failed; the lease expires and someone retries
-            log.error("poll failed feed=%s reason=%r", getattr(row, "id", "?"), str(e))
+            self.database.failed("poll", e, source=source_id)
             return
         except Exception:  # containment point (one per source poll): a bug never stops the rest
-            log.exception("poll crashed feed=%s", getattr(row, "id", "?"))
+            log.exception("poll crashed source=%s", source_id)
             return
-        if report.ingest.alerts or report.notice:
+        self.database.ok()
+        if report is not None and (report.ingest.alerts or report.notice):
             self.wake_delivery.set()
 
-    def _later(self, delay: float, work: Any) -> None:
+    def _start(self, work: Coroutine[Any, Any, None], delay: float = 0.0) -> None:
         async def run() -> None:
-            await asyncio.sleep(delay)
+            if delay:
+                await asyncio.sleep(delay)
             await work
 
         task = asyncio.get_running_loop().create_task(run())
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
 
-    async def scan_folder(
-        self,
-        folder: FolderSettings,
-        closed: frozenset[str] = frozenset(),
-        settle: timedelta | bool | None = True,
-    ) -> None:
-        """`settle`: True for the rule of the periodic rescan, else the delay to use."""
-        if self.stopping.is_set():
-            return
+    async def watch_source(self, source_id: str, source: Source) -> None:
+        """Poll at once for each push notice of a source (a folder: inotify reports files
+        closed after writing or moved in); sources without `watch()` are only scheduled."""
         try:
-            report = await asyncio.to_thread(self.app.poll, folder, closed=closed, settle=SETTLE)
+            events = source.watch()
         except SourceError as e:
-            log.error("poll failed source=%s reason=%r", folder.id, e.reason)
-            return
-        if report.alerts:
-            self.wake_delivery.set()
-
-    async def watch_folder(self, folder: FolderSettings) -> None:
-        """Scan as soon as inotify reports files closed after writing or moved in."""
-        try:
-            events = folder.source.watch()
-        except SourceError as e:
-            log.warning(
-                "folder events off source=%s reason=%r (rescans continue)", folder.id, e.reason
-            )
+            log.warning("events off source=%s reason=%r (rescans continue)", source_id, e.reason)
             return
         if events is None:
             return
-        self.watching.add(folder.id)
         try:
-            # Files that arrived while no watch was in place (start, a changed folder) have no
-            # event to come: take the settled ones now, and the rest once they settled.
-            await self.scan_folder(folder, settle=SETTLE)
-            self._later(SETTLE.total_seconds() * 2, self.scan_folder(folder, settle=SETTLE))
-            async for names in events:
-                # A reload may have replaced the folder's settings (not its path): use today's.
-                current = next((f for f in self.app.folders if f.id == folder.id), folder)
-                await self.scan_folder(current, frozenset(names))
+            # What arrived while no watch was in place (start, a changed folder) has no event
+            # to come: poll now, and again once what was still being written has settled.
+            await self.poll_now(source_id)
+            self._start(self.poll_now(source_id), delay=CATCH_UP_AGAIN)
+            async for _notice in events:
+                await self.poll_now(source_id)
         except SourceError as e:
-            log.warning(
-                "folder events off source=%s reason=%r (rescans continue)", folder.id, e.reason
-            )
-        finally:
-            self.watching.discard(folder.id)
+            log.warning("events off source=%s reason=%r (rescans continue)", source_id, e.reason)
 
     async def watch_config_files(self) -> None:
         """Reload when the config or the watchlist file is saved, in place or by rename.
@@ -387,7 +367,9 @@ class Daemon:
             try:
                 await asyncio.to_thread(self.app.deliver)
             except MonitorError as e:
-                log.error("delivery pass failed reason=%r", str(e))
+                self.database.failed("delivery", e)
+            else:
+                self.database.ok()
 
     async def _drain(self, delivery: asyncio.Task[None]) -> None:
         timeout = self.app.settings.daemon.shutdown_timeout.total_seconds()
@@ -439,7 +421,25 @@ async def _poll_for_changes(paths: set[Path]) -> AsyncIterator[Path]:
                 yield path
 
 
-def _watch_key(folder: FolderSettings) -> tuple[object, ...]:
-    """What a folder's inotify watch depends on; unchanged by a reload → keep the watch."""
-    source = folder.source
-    return (type(source), getattr(source, "path", None), getattr(source, "patterns", None))
+class DatabaseFaults:
+    """A fault that repeats (the database down) logs one line per failure, without a
+    traceback, and one line when the database answers again."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.since = 0.0
+
+    def failed(self, job: str, error: Exception, *, source: str | None = None) -> None:
+        if not self.failures:
+            self.since = time.monotonic()
+        self.failures += 1
+        where = f" source={source}" if source else ""
+        log.error("database failed job=%s%s reason=%r", job, where, str(error))
+
+    def ok(self) -> None:
+        if self.failures:
+            log.warning(
+                "database recovered failures=%d after=%.1fs",
+                self.failures, time.monotonic() - self.since,
+            )  # fmt: skip
+            self.failures = 0

@@ -12,7 +12,8 @@ import inspect
 import logging
 import math
 import random
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -91,9 +92,50 @@ class Deliverer:
         self.digests = dict(digests or {})
         self._warned_unknown: set[str] = set()
         self._warned_disabled: set[str] = set()
+        # A reload swaps the notifiers while a pass (in a worker thread) may still be sending
+        # through the old ones: those are closed when the last pass using them ends.
+        self._passes = 0
+        self._retired: list[Notifier] = []
+        self._passes_lock = threading.Lock()
+
+    def replace_notifiers(
+        self, notifiers: Mapping[str, Notifier], digests: Mapping[str, timedelta]
+    ) -> None:
+        """Swap in a reload's notifiers; the old ones are closed once no pass uses them."""
+        with self._passes_lock:
+            kept = {id(n) for n in notifiers.values()}
+            self._retired += [n for n in self.notifiers.values() if id(n) not in kept]
+            self.notifiers = dict(notifiers)
+            self.digests = dict(digests)
+            retired = self._take_retired()
+        _close_all(retired)
+
+    def _take_retired(self) -> list[Notifier]:
+        if self._passes:
+            return []
+        retired, self._retired = self._retired, []
+        return retired
+
+    def close(self) -> None:
+        """Close every notifier, current and retired (shutdown)."""
+        with self._passes_lock:
+            notifiers = [*self._retired, *self.notifiers.values()]
+            self._retired = []
+        _close_all(notifiers)
 
     def deliver_due(self, now: datetime, *, retry_now: bool = False) -> DeliveryReport:
         """Send every delivery due at `now` (`retry_now`: also those waiting for a retry)."""
+        with self._passes_lock:
+            self._passes += 1
+        try:
+            return self._deliver_due(now, retry_now=retry_now)
+        finally:
+            with self._passes_lock:
+                self._passes -= 1
+                retired = self._take_retired()
+            _close_all(retired)
+
+    def _deliver_due(self, now: datetime, *, retry_now: bool) -> DeliveryReport:
         report = DeliveryReport()
         # Deliveries that stay due after their turn (notifier missing, zero delay, retry_now):
         # each gets one turn per pass, so a pass always ends.
@@ -268,3 +310,11 @@ class Deliverer:
 
 async def _await(result: object) -> None:
     await result  # type: ignore[misc]
+
+
+def _close_all(notifiers: Sequence[Notifier]) -> None:
+    for notifier in notifiers:
+        try:
+            notifier.close()
+        except Exception as e:  # a per-notifier call: one failing close never stops the rest
+            log.warning("notifier close failed notifier=%s reason=%r", notifier.name, str(e))

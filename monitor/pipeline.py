@@ -12,18 +12,21 @@ pure; this module owns ids, the choice of notifiers per topic, and the log lines
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.errors import ExtractError
-from monitor.extract import extract
+from monitor.extract import extract, extract_batch
 from monitor.match import Matcher
 from monitor.metrics import Metrics
-from monitor.models import Alert, Article, Match, Poll, RawItem, Topic, TopicRef, Watchlist
+from monitor.models import Alert, Article, Match, RawItem, Topic, TopicRef, Watchlist
 from monitor.store import NewDelivery, Store
+from monitor.text import remember
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)  # the window of `max_alerts_per_hour`
@@ -77,16 +80,31 @@ class Pipeline:
         self.matcher = matcher  # swapped whole on reload; read once per item
         self.notifiers = tuple(notifiers)
         self.tags: dict[str, tuple[str, ...]] = dict(tags or {})  # source id → its tags
+        # Worker processes for extraction (and feed parsing), shared with the sources.
+        self.executor: Executor | None = None
 
     def set_watchlist(self, watchlist: Watchlist) -> None:
         """Compile first, then swap: no item is ever matched against half a watchlist."""
         self.matcher = Matcher(watchlist)
 
-    def ingest_poll(self, source_id: str, poll: Poll, now: datetime) -> IngestReport:
-        """Ingest every item of a folder poll, then remember the folder's state for next time."""
-        report = self.ingest_items(poll.items, now)
-        self.store.save_state(source_id, poll.state, now)
-        return report
+    async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Article | str] | None:
+        """Extract in the worker processes (HTML → text, fold, hash: the CPU of ingest), and
+        keep their folded texts so that matching here does not fold them again. None: no
+        pool (one-process mode), `ingest_items` extracts in its own thread."""
+        if self.executor is None:
+            return None
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self.executor, extract_batch, list(items))
+        extracted: list[Article | str] = []
+        for result in results:
+            if isinstance(result, str):
+                extracted.append(result)
+                continue
+            article, title, text = result
+            remember(title)
+            remember(text)
+            extracted.append(article)
+        return extracted
 
     def ingest_items(
         self,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, TypeVar
@@ -50,8 +52,30 @@ class Notifier(ABC):
         return ""
 
 
+@dataclass(frozen=True)
+class SourceResources:
+    """What the process shares between its sources: one HTTP client (`monitor.sources.http.
+    Fetcher`, with the global and per-host limits) and a process pool for CPU-bound parsing.
+    Either may be None (a one-shot command, a feedless config)."""
+
+    fetcher: Any = None
+    executor: Executor | None = None
+
+
 class Source(ABC):
-    """Produces raw items. `poll` gets back the opaque state it returned last time."""
+    """Produces raw items. The constructor's keyword arguments are its config options.
+
+    The lifecycle, the same for every source: the daemon claims the source (a lease), calls
+    `poll(state, now)` with the state the previous poll returned, ingests the items, then
+    records the new state and health. `poll` reports failures in `Poll.outcome` (FAILED,
+    GONE) with a reason, never by raising; it may be `async def`, a plain `def` runs in a
+    worker thread. Constructors validate options (raise `ValueError` naming the key) and do
+    no I/O: they run at config load, also for `monitor check`.
+    """
+
+    # True: its items are worth parsing and extracting in worker processes (a feed: ~2 ms
+    # of feedparser each); the app starts the pool only when a configured source says so.
+    parses_in_workers: ClassVar[bool] = False
 
     def __init__(self, id: str) -> None:
         self.id = id
@@ -62,9 +86,25 @@ class Source(ABC):
 
     def watch(self) -> AsyncIterator[Any] | None:
         """Push-capable sources return an async iterator of change notices; the daemon polls
-        the source at once for each (so state stays in `poll`), and still polls on schedule.
+        the source at once for each, and still polls on schedule. What a notice must tell
+        that poll travels inside the source (or its state), never as extra `poll` arguments.
+        Raise `SourceError` when the watch cannot be set up; rescans go on.
         """
         return None
+
+    def carry_over(self, previous: Source) -> bool:
+        """A reload replaced `previous` (same id) by this source. True: the watch set up by
+        `previous.watch()` serves this source too (it takes over what the watch keeps for
+        the next poll), so the daemon keeps it; False (default): the watch is restarted."""
+        return False
+
+    def use(self, resources: SourceResources) -> None:  # noqa: B027 - optional hook
+        """Take the process's shared resources before polls start (and again after a
+        reload); a source that needs none ignores them."""
+
+    def target(self) -> str:
+        """What this source reads (a URL, a path), for status and `sync`; never a secret."""
+        return ""
 
 
 class PluginError(LookupError):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.errors import NotifyError
-from monitor.models import Delivery
-from monitor.plugins import Notifier
+from monitor.models import Delivery, Outcome, Poll, RawItem
+from monitor.plugins import Notifier, Source
 
 
 class RecordingNotifier(Notifier):
@@ -46,3 +47,30 @@ class FailingNotifier(RecordingNotifier):
                 retry_after=self.retry_after,
             )  # fmt: skip
         super().send(deliveries, now)
+
+
+class FakeSource(Source):
+    """Hands out the items queued in `pending` (once each) and records every poll's state;
+    `fail_with` makes the next polls FAILED with that reason. Polls are plain `def`, so the
+    lifecycle runs them in a worker thread, as it would a third-party source."""
+
+    def __init__(self, id: str = "fake") -> None:
+        super().__init__(id)
+        self.pending: list[tuple[str, str]] = []  # (location, text)
+        self.states: list[Any] = []
+        self.fail_with: str | None = None
+
+    def add(self, location: str, text: str) -> None:
+        self.pending.append((location, text))
+
+    def poll(self, state: Any, now: datetime) -> Poll:
+        self.states.append(state)
+        if self.fail_with is not None:
+            return Poll((), state, Outcome.FAILED, self.fail_with)
+        count = (state or {}).get("count", 0)
+        items = tuple(
+            RawItem(self.id, location, text.encode(), "text/plain", now)
+            for location, text in self.pending
+        )
+        self.pending = []
+        return Poll(items, {"count": count + len(items)})

@@ -20,12 +20,12 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from monitor.errors import SourceError
 from monitor.models import FEED_ENTRY, Outcome, Poll, RawItem
-from monitor.plugins import Source
+from monitor.plugins import Source, SourceResources
 from monitor.sources.http import Fetcher, FetchError, FetchResult
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ class Entry:
 class FeedSource(Source):
     """Polls one feed URL. State: current URL, ETag, Last-Modified, hash of the last body."""
 
+    default_first_poll: ClassVar[str] = "skip"  # a new feed's backlog is stored, not alerted
+    parses_in_workers: ClassVar[bool] = True
+
     def __init__(
         self,
         id: str,
@@ -86,6 +89,13 @@ class FeedSource(Source):
         # Parsing is CPU work (feedparser ~2 ms per 30 KB feed): the app may hand it to a
         # process pool so that polls use every core. None: parse in this thread.
         self.executor: Executor | None = None
+
+    def use(self, resources: SourceResources) -> None:
+        self.fetcher = resources.fetcher
+        self.executor = resources.executor
+
+    def target(self) -> str:
+        return self.url
 
     async def poll(self, state: Any, now: datetime) -> Poll:
         state = dict(state or {})

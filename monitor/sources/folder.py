@@ -15,19 +15,25 @@ import hashlib
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator, Collection, Sequence
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import SourceError
-from monitor.models import Poll, RawItem
+from monitor.models import Outcome, Poll, RawItem
 from monitor.plugins import Source
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATTERNS = ("*.txt", "*.md", "*.html")
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+SETTLE = timedelta(seconds=1)  # a file unchanged this long is complete
+# With inotify, fresh files arrive through their close event; a rescan is only the safety net
+# for missed events, so it leaves anything modified while watched alone this long.
+SETTLE_WATCHED = timedelta(minutes=2)
 _CONTENT_TYPES = {".html": "text/html", ".htm": "text/html", ".md": "text/markdown"}
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -56,29 +62,31 @@ class FolderSource(Source):
         self.patterns = tuple(patterns)
         self.end_markers = tuple(m for m in end_markers if m)
         self.max_file_size = max_file_size
+        self._push = _PushState()
 
-    def poll(
-        self,
-        state: Any,
-        now: datetime,
-        *,
-        closed: Collection[str] = (),
-        settle: timedelta | None = None,
-    ) -> Poll:
-        """New or changed files since `state`.
+    def poll(self, state: Any, now: datetime) -> Poll:
+        """New or changed files since `state`; a folder that cannot be listed is a FAILED poll.
 
-        `settle` (the daemon's periodic rescan): a file modified less than `settle` ago may
-        still be being written, so it waits for the next scan, unless inotify reported it
-        `closed` after writing (IN_CLOSE_WRITE) or moved into the folder (IN_MOVED_TO).
+        Which files are complete enough to read (the settle rule) depends on what `watch` set
+        up, never on the caller:
+        - never watched (`run --once`, `explain`): every file, there is no later scan;
+        - watched without inotify: files unchanged for SETTLE;
+        - watched with inotify: files the watch reported closed after writing or moved in
+          are read at once; of the rest, files last modified before the watch began (no
+          event is coming for them) once unchanged for SETTLE, files modified since only
+          after SETTLE_WATCHED (their close event was missed: queue overflow, a network
+          filesystem), so a writer that pauses is never read half-way.
         """
         known: dict[str, list[Any]] = dict((state or {}).get("files", {}))
-        recent_ns = (now - settle).timestamp() * 1e9 if settle else None
+        closed, rule = self._push.take(now)
         seen: dict[str, list[Any]] = {}
         items: list[RawItem] = []
         try:
             entries = sorted(os.scandir(self.path), key=lambda e: e.name)
         except OSError as e:
-            raise SourceError(self.id, f"cannot list folder {self.path}: {e.strerror}") from e
+            self._push.add(closed)  # a later poll still owes these names a read
+            reason = f"cannot list folder {self.path}: {e.strerror}"
+            return Poll((), state, Outcome.FAILED, reason)
         for entry in entries:
             if not any(fnmatch.fnmatchcase(entry.name, p) for p in self.patterns):
                 continue
@@ -90,10 +98,10 @@ class FolderSource(Source):
             if previous and previous[0] == info.st_size and previous[1] == info.st_mtime_ns:
                 seen[entry.name] = previous
                 continue
-            if recent_ns is not None and info.st_mtime_ns > recent_ns and entry.name not in closed:
+            if entry.name not in closed and not rule.settled(info.st_mtime_ns):
                 if previous:
                     seen[entry.name] = previous
-                continue  # still settling: read at the next scan or on its close event
+                continue  # still settling: read at a later scan or on its close event
             record = self._read(entry.name, info, previous, now)
             if record is None:
                 continue
@@ -103,13 +111,17 @@ class FolderSource(Source):
                 items.append(item)
         return Poll(items=tuple(items), state={"files": seen})
 
+    def target(self) -> str:
+        return str(self.path)
+
     def watch(self) -> AsyncIterator[set[str]] | None:
         """Names of files closed after writing or moved into the folder, in batches.
 
-        None where inotify is unavailable (not Linux): the daemon then relies on rescans with
-        a settle delay. The daemon rescans the folder for each batch, so fingerprints and
-        dedupe stay in one place (`poll`).
+        Calling it tells the source that polls will keep coming (the settle rule of `poll`).
+        None where inotify is unavailable (not Linux): the daemon then relies on rescans.
+        The names are also kept for the next `poll`, which reads them whatever their mtime.
         """
+        self._push.set_mode("rescan")
         try:
             import asyncinotify
         except ImportError:
@@ -125,9 +137,27 @@ class FolderSource(Source):
         except OSError as e:
             inotify.close()
             raise SourceError(self.id, f"cannot watch folder {self.path}: {e.strerror}") from e
-        return self._watch(inotify)
+        self._push.set_mode("inotify")
+        return self._watch(inotify, self._push)
 
-    async def _watch(self, inotify: Any) -> AsyncIterator[set[str]]:
+    def carry_over(self, previous: Source) -> bool:
+        """The same folder and patterns: the running watch serves this source too."""
+        if not isinstance(previous, FolderSource):
+            return False
+        if (previous.path, previous.patterns) != (self.path, self.patterns):
+            return False
+        self._push = previous._push
+        return True
+
+    async def _watch(self, inotify: Any, push: _PushState) -> AsyncIterator[set[str]]:
+        try:
+            async for batch in self._batches(inotify):
+                push.add(batch)
+                yield batch
+        finally:
+            push.set_mode("rescan")
+
+    async def _batches(self, inotify: Any) -> AsyncIterator[set[str]]:
         with inotify:
             batch: set[str] = set()
             events = aiter(inotify)
@@ -196,6 +226,57 @@ class FolderSource(Source):
     def _log_skip(self, name: str, reason: str) -> None:
         # ascii(): control characters in names stay on one log line (FS-4)
         log.warning("skipped file source=%s file=%s reason=%r", self.id, ascii(name)[1:-1], reason)
+
+
+class _PushState:
+    """What the watch tells the next poll: files reported closed (read whatever their
+    mtime) and the watch mode (the settle rule). Written by the watch on the event loop,
+    read by `poll` in a worker thread; a reload's new source takes it over (`carry_over`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.mode: str | None = None  # None: never watched; "rescan"; "inotify"
+        self.since: datetime | None = None  # the first poll after the inotify watch began
+        self.closed: set[str] = set()
+
+    def set_mode(self, mode: str) -> None:
+        with self.lock:
+            self.mode = mode
+            self.since = None
+
+    def add(self, names: set[str]) -> None:
+        with self.lock:
+            self.closed |= names
+
+    def take(self, now: datetime) -> tuple[set[str], _SettleRule]:
+        with self.lock:
+            closed, self.closed = self.closed, set()
+            if self.mode == "inotify" and self.since is None:
+                self.since = now
+            mode, since = self.mode, self.since
+        if mode is None:
+            return closed, _SettleRule()
+        short = (now - SETTLE).timestamp() * 1e9
+        if mode != "inotify" or since is None:
+            return closed, _SettleRule(short)
+        long = (now - SETTLE_WATCHED).timestamp() * 1e9
+        return closed, _SettleRule(short, since.timestamp() * 1e9, long)
+
+
+@dataclass(frozen=True)
+class _SettleRule:
+    """Modification times (ns) that count as complete; all None: every file is."""
+
+    settled_before: float | None = None  # unchanged since: complete
+    watch_since: float | None = None  # modified after this: left to its close event…
+    missed_before: float | None = None  # …unless unchanged since this (a missed event)
+
+    def settled(self, mtime_ns: int) -> bool:
+        if self.settled_before is None:
+            return True
+        if self.missed_before is not None and mtime_ns >= (self.watch_since or 0):
+            return mtime_ns <= self.missed_before
+        return mtime_ns <= self.settled_before
 
 
 class _Skipped(Exception):

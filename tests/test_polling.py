@@ -1,0 +1,147 @@
+"""The one source lifecycle (claim → poll → ingest → record) driven with a `FakeSource`
+injected through `make_app(sources=…)`, on a real SQLite file (and PostgreSQL when
+MONITOR_TEST_POSTGRES_URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.app import App, make_app
+from monitor.config import SourceSettings, load_config
+from monitor.models import Outcome
+from tests.conftest import Clock
+from tests.fakes import FakeSource, RecordingNotifier
+
+NATO = "普丁週二表示，俄羅斯將加強東翼防務。Leaders met in Vilnius."  # fires "putin"
+
+
+@pytest.fixture
+def build(
+    workdir: Path, clock: Clock, database_env: dict[str, str]
+) -> Iterator[Callable[..., App]]:
+    apps: list[App] = []
+
+    def make(*sources: SourceSettings, instance: str | None = None, **notifiers: object) -> App:
+        settings = load_config(workdir / "monitor.toml", env=database_env)
+        app = make_app(
+            settings, now=clock, sources=sources, instance=instance,
+            notifiers=notifiers or None, rng=random.Random(7),  # type: ignore[arg-type]
+        )  # fmt: skip
+        app.start()
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.close()
+
+
+def fake(source: FakeSource, **lifecycle: object) -> SourceSettings:
+    return SourceSettings(
+        id=source.id, type="fake", source=source,
+        interval=lifecycle.pop("interval", timedelta(minutes=5)), **lifecycle,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def row(app: App, source_id: str):  # type: ignore[no-untyped-def]
+    return next(r for r in app.store.list_sources() if r.id == source_id)
+
+
+def test_an_injected_source_alerts_and_gets_its_state_back(
+    build: Callable[..., App], clock: Clock
+) -> None:
+    source = FakeSource("wire")
+    source.add("a.txt", NATO)
+    recorder = RecordingNotifier("rec")
+    app = build(fake(source, tags=("world",)), rec=recorder)
+    first = app.run_once()
+    assert first.ok and first.ingest.new == 1 and first.ingest.alerts >= 1
+    assert [d.alert.topic.id for d, _ in recorder.sent] == ["putin"]
+    assert recorder.sent[0][0].alert.article.source == "wire"
+    clock.advance(minutes=1)
+    second = app.run_once()
+    assert second.ingest.new == 0 and source.states == [None, {"count": 1}]
+    health = row(app, "wire")
+    assert health.kind == "fake" and health.last_result == "ok" and health.consecutive_failures == 0
+
+
+def test_first_poll_skip_stores_the_backlog_without_alerting(build: Callable[..., App]) -> None:
+    source = FakeSource("wire")
+    source.add("a.txt", NATO)
+    app = build(fake(source, first_poll="skip"), rec=RecordingNotifier("rec"))
+    report = app.run_once()
+    assert report.ingest.new == 1 and report.ingest.alerts == 0
+    source.add("b.txt", NATO + " Again, with news.")
+    assert app.run_once().ingest.alerts >= 1  # after the first success, items alert
+
+
+def test_a_failing_poll_backs_off_and_notifies_once_after_broken_after(
+    build: Callable[..., App], clock: Clock, workdir: Path
+) -> None:
+    config = workdir / "monitor.toml"
+    config.write_text(config.read_text() + "operator = true\n", encoding="utf-8")
+    source = FakeSource("wire")
+    source.fail_with = "upstream down"
+    app = build(fake(source, broken_after=timedelta(minutes=30)))
+    reports = [app.run_once()]
+    first = row(app, "wire")
+    assert not reports[0].ok and reports[0].failed_sources == ["wire"]
+    assert first.consecutive_failures == 1 and first.last_error == "upstream down"
+    assert first.next_poll_at > clock()
+    for _ in range(3):
+        clock.advance(minutes=20)
+        reports.append(app.run_once())
+    notices = [
+        json.loads(line)
+        for line in (workdir / "var" / "alerts.jsonl").read_text().splitlines()
+        if '"source.' in line
+    ]
+    assert [n["event"] for n in notices] == ["source.failing"]
+    source.fail_with = None
+    clock.advance(minutes=20)
+    assert app.run_once().ok
+    lines = (workdir / "var" / "alerts.jsonl").read_text().splitlines()
+    assert sum('"source.recovered"' in line for line in lines) == 1
+    assert row(app, "wire").consecutive_failures == 0
+
+
+def test_a_source_of_another_instance_is_left_to_it(build: Callable[..., App]) -> None:
+    mine, theirs = FakeSource("mine"), FakeSource("theirs")
+    mine.add("a.txt", NATO)
+    theirs.add("b.txt", NATO + " Another.")
+    app = build(fake(mine), fake(theirs, instance="other"), instance="here")
+    app.run_once()
+    assert mine.states == [None] and theirs.states == []
+    other = build(fake(mine), fake(theirs, instance="other"), instance="other")
+    other.run_once()
+    assert theirs.states == [None]
+
+
+def test_a_push_poll_does_not_wait_for_this_process_lease(build: Callable[..., App]) -> None:
+    source = FakeSource("wire")
+    app = build(fake(source))
+    (claimed,) = app.poller.claim(limit=5)  # a scheduled poll holds the lease
+    source.add("a.txt", NATO)
+    report = asyncio.run(app.poller.poll_now("wire"))
+    assert report is not None and report.outcome is Outcome.OK and report.ingest.new == 1
+    assert app.poller.claim(limit=5) == []  # the push poll scheduled the next one
+    assert claimed.id == "wire"
+
+
+def test_a_crashing_source_is_contained_to_itself(build: Callable[..., App]) -> None:
+    class Crashing(FakeSource):
+        def poll(self, state, now):  # type: ignore[no-untyped-def]
+            raise RuntimeError("bug in plugin")
+
+    good = FakeSource("good")
+    good.add("a.txt", NATO)
+    app = build(fake(Crashing("bad")), fake(good))
+    report = app.run_once()
+    assert report.failed_sources == ["bad"] and report.ingest.new == 1
