@@ -143,14 +143,14 @@ def test_the_daemon_schedule_respects_next_poll(feed_app, clock: Clock) -> None:
     respx.get(URL).respond(200, content=rss(PUTIN))
     app, _ = feed_app()
     app.run_once()
-    assert app.claim_feeds(limit=10) == []  # polled just now: due in ~10 min
+    assert app.poller.claim(limit=10) == []  # polled just now: due in ~10 min
     clock.advance(minutes=12)
-    (claimed,) = app.claim_feeds(limit=10)
+    (claimed,) = app.poller.claim(limit=10)
     assert claimed.id == "news"
     other = make_app(app.settings, now=clock, instance="other", notifiers={})
-    assert other.claim_feeds(limit=10) == []  # leased by the first instance
+    assert other.poller.claim(limit=10) == []  # leased by the first instance
     clock.advance(minutes=3)  # lease expired (deadline 60 s + 60 s)
-    assert [r.id for r in other.claim_feeds(limit=10)] == ["news"]
+    assert [r.id for r in other.poller.claim(limit=10)] == ["news"]
     other.close()
 
 
@@ -167,7 +167,7 @@ def test_410_disables_until_enabled(
     caplog.clear()
     assert app.run_once().failed_sources == []
     assert route.call_count == 1
-    assert "skipped feed=news reason='HTTP 410 Gone'" in caplog.text
+    assert "skipped source=news reason='HTTP 410 Gone'" in caplog.text
     assert main(["--config", str(workdir / "monitor.toml"), "feeds", "enable", "news"]) == 0
     route.respond(200, content=rss(PUTIN))
     assert app.run_once().ok and route.call_count == 2
@@ -193,7 +193,7 @@ def test_a_permanent_redirect_is_remembered(feed_app, caplog) -> None:  # type: 
     new.respond(200, content=rss(PUTIN))
     app, _ = feed_app()
     app.run_once()
-    assert "feed moved permanently feed=news url=https://news.example/new.xml" in caplog.text
+    assert "source moved permanently source=news url=https://news.example/new.xml" in caplog.text
     app.run_once()
     assert new.call_count == 2 and respx.calls.call_count == 3
 

@@ -145,3 +145,90 @@ def test_a_crashing_source_is_contained_to_itself(build: Callable[..., App]) -> 
     app = build(fake(Crashing("bad")), fake(good))
     report = app.run_once()
     assert report.failed_sources == ["bad"] and report.ingest.new == 1
+
+
+SHORTHAND = """\
+database = "sqlite:///{db}"
+watchlist = "watchlist.toml"
+
+[[folders]]
+id = "inbox"
+path = "inbox"
+end_markers = ["參考新聞來源", "編輯推薦"]
+
+[[feeds]]
+id = "wire"
+url = "{url}"
+allow_private_network = true
+first_poll = "alert"
+
+[[notifiers]]
+name = "archive"
+type = "jsonl"
+path = "{out}"
+"""
+GENERIC = """\
+database = "sqlite:///{db}"
+watchlist = "watchlist.toml"
+
+[[sources]]
+id = "inbox"
+type = "folder"
+path = "inbox"
+end_markers = ["參考新聞來源", "編輯推薦"]
+
+[[sources]]
+id = "wire"
+type = "feed"
+url = "{url}"
+allow_private_network = true
+first_poll = "alert"
+
+[[notifiers]]
+name = "archive"
+type = "jsonl"
+path = "{out}"
+"""
+
+
+def test_sources_tables_behave_exactly_like_folders_and_feeds(
+    workdir: Path, clock: Clock, copy_seeds: Callable[[Path], list[Path]]
+) -> None:
+    from tests.hostile.server import HostileServer, Route
+
+    copy_seeds(workdir / "inbox")
+    server = HostileServer()
+    server.routes["/feed.xml"] = Route(
+        (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>w</title>'
+            "<item><title>t</title><link>http://127.0.0.1/x</link><guid>x</guid>"
+            "<description>普丁與金正恩在平壤會談，俄羅斯與北韓簽署協議。</description>"
+            "</item></channel></rss>"
+        ).encode(),
+        headers={"Content-Type": "application/rss+xml", "ETag": '"1"'},
+    )
+    results = []
+    try:
+        for name, template in (("short", SHORTHAND), ("generic", GENERIC)):
+            config = workdir / f"{name}.toml"
+            config.write_text(
+                template.format(db=f"{name}.db", url=server.url("/feed.xml"), out=f"{name}.jsonl"),
+                encoding="utf-8",
+            )
+            app = make_app(load_config(config, env={}), now=clock, rng=random.Random(1))
+            app.start()
+            try:
+                report = app.run_once()
+                rows = {
+                    r.id: (r.kind, r.url, r.state, r.last_result) for r in app.store.list_sources()
+                }
+            finally:
+                app.close()
+            lines = (workdir / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+            alerts = sorted((a["id"], a["topic"]["id"]) for a in map(json.loads, lines))
+            results.append((report.ingest.new, report.ingest.alerts, alerts, rows))
+    finally:
+        server.close()
+    short, generic = results
+    assert short[0] == 6 and short[1] > 5  # five seeds and one feed entry, all alerted
+    assert short == generic

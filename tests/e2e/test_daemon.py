@@ -121,7 +121,7 @@ def test_daemon_polls_a_feed_and_alerts_on_a_new_item(workdir: Path) -> None:
         _out, err = process.communicate(timeout=30)
         server.close()
     assert process.returncode == 0, err
-    assert "polled feed=local status=200" in err
+    assert "polled source=local type=feed status=200" in err
     assert "stopped" in err
 
 

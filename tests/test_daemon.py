@@ -1,0 +1,123 @@
+"""Daemon jobs without the process around them: what the scheduler's jobs do when the
+database fails, and what a reload does with the notifiers it replaces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.app import App, make_app
+from monitor.config import load_config
+from monitor.daemon import Daemon
+from monitor.errors import StoreError
+from monitor.models import Delivery
+from tests.conftest import Clock
+from tests.fakes import RecordingNotifier
+
+
+@pytest.fixture
+def app(workdir: Path, clock: Clock) -> Iterator[App]:
+    built = make_app(load_config(workdir / "monitor.toml", env={}), now=clock)
+    built.start()
+    yield built
+    built.close()
+
+
+class Outage:
+    """Makes chosen store methods raise StoreError while `down`, as a stopped server does."""
+
+    def __init__(self, app: App, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+        self.down = True
+        for name in names:
+            real = getattr(app.store, name)
+            monkeypatch.setattr(app.store, name, self._wrap(real))
+
+    def _wrap(self, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise StoreError("database unavailable: connection refused")
+            return real(*args, **kwargs)
+
+        return call
+
+
+def test_a_database_outage_logs_one_line_per_failure_and_one_on_recovery(
+    app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, workdir: Path
+) -> None:
+    outage = Outage(app, monkeypatch, "claim_sources", "due_deliveries")
+    (workdir / "inbox" / "a.txt").write_text("普丁訪問平壤。", encoding="utf-8")
+    daemon = Daemon(app)
+
+    async def scenario() -> None:
+        daemon.wake_delivery = asyncio.Event()
+        for _ in range(3):
+            await daemon.sources_tick()  # the scheduler's job: must not raise
+            await daemon.poll_now("inbox")  # a push notice during the outage
+        outage.down = False
+        await daemon.sources_tick()
+        await asyncio.gather(*daemon.in_flight)
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
+    failed = [r for r in caplog.records if r.getMessage().startswith("database failed")]
+    assert len(failed) == 6 and all(r.exc_info is None for r in failed)
+    assert {r.getMessage().split(" reason=")[0] for r in failed} == {
+        "database failed job=claim",
+        "database failed job=poll source=inbox",
+    }
+    recovered = [r.getMessage() for r in caplog.records if "database recovered" in r.getMessage()]
+    assert len(recovered) == 1 and "failures=6" in recovered[0]
+    assert "Traceback" not in caplog.text
+    assert any("polled source=inbox" in r.getMessage() for r in caplog.records)  # back at work
+
+
+class SlowNotifier(RecordingNotifier):
+    """Blocks in `send` until released, and counts `close` calls."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.sending = threading.Event()
+        self.release = threading.Event()
+        self.closed = 0
+
+    def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
+        self.sending.set()
+        assert self.release.wait(10)
+        super().send(deliveries, now)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_reload_closes_the_old_notifiers_after_the_pass_using_them(
+    workdir: Path, clock: Clock
+) -> None:
+    old = SlowNotifier("archive")
+    app = make_app(load_config(workdir / "monitor.toml", env={}), now=clock,
+                   notifiers={"archive": old})  # fmt: skip
+    app.start()
+    try:
+        (workdir / "inbox" / "a.txt").write_text("普丁訪問平壤。", encoding="utf-8")
+        asyncio.run(app.poller.run_all())
+        passing = threading.Thread(target=app.deliver)
+        passing.start()
+        assert old.sending.wait(10)  # a delivery pass is sending through the old notifier
+        app.reconfigure(load_config(workdir / "monitor.toml", env={}))
+        assert old.closed == 0  # still in use
+        old.release.set()
+        passing.join(10)
+        assert old.closed == 1 and len(old.sent) == 1
+        new = app.deliverer.notifiers["archive"]
+        assert new is not old
+        app.reconfigure(load_config(workdir / "monitor.toml", env={}))  # no pass: at once
+        assert old.closed == 1
+    finally:
+        app.close()
+    assert old.closed == 1  # never twice
