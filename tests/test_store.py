@@ -169,7 +169,7 @@ def test_delivery_leases_let_one_owner_at_a_time_claim(store: Store) -> None:
     ]
     later = NOW + timedelta(minutes=11)  # the lease (10 min) expired
     assert [x.id for x in store.due_deliveries(later, owner="host:3")] == [d.id]
-    store.mark_sent(d.id, later)
+    store.mark_sent_many([d.id], later)
     assert store.due_deliveries(later + timedelta(hours=1), owner="host:4") == []
 
 
@@ -200,7 +200,7 @@ def test_prune_article_text_keeps_hashes_snippets_and_unsent_texts(store: Store)
     store.add_article(old_pending, [alerts["1.txt"]], [rows["1.txt"]], NOW)
     store.add_article(old_bare, [], [], NOW)
     store.add_article(fresh, [], [], NOW + timedelta(days=60))
-    store.mark_sent(rows["0.txt"].id, NOW)
+    store.mark_sent_many([rows["0.txt"].id], NOW)
 
     assert store.prune_article_text(NOW + timedelta(days=1), batch=1) == 2
     texts = {a.location: a.text for _, a, _ in store.iter_articles(None)}
@@ -224,8 +224,8 @@ def test_prune_deliveries_deletes_only_old_sent_ones(store: Store) -> None:
         d = NewDelivery(delivery_id(al.id, "n"), al.id, "n")
         store.add_article(a, [al], [d], NOW)
         made.append(d.id)
-    store.mark_sent(made[0], NOW)  # old, sent: deleted
-    store.mark_sent(made[1], NOW + timedelta(days=40))  # recently sent: kept
+    store.mark_sent_many([made[0]], NOW)  # old, sent: deleted
+    store.mark_sent_many([made[1]], NOW + timedelta(days=40))  # recently sent: kept
     store.mark_failed(made[2], NOW, "gone", None)  # dead: kept however old
     # made[3] stays pending: kept however old
     assert store.prune_deliveries(NOW + timedelta(days=30)) == 1
