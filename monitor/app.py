@@ -128,8 +128,10 @@ class App:
         self._sync_sources()
 
     def _sync_sources(self) -> None:
-        configured = [(f.id, "folder", str(getattr(f.source, "path", ""))) for f in self.folders]
-        configured += [(f.id, "feed", str(getattr(f.source, "url", ""))) for f in self.feeds]
+        configured = [
+            (f.id, "folder", str(getattr(f.source, "path", "")), f.instance) for f in self.folders
+        ]
+        configured += [(f.id, "feed", str(getattr(f.source, "url", "")), None) for f in self.feeds]
         self.store.sync_sources(configured, self.clock())
 
     def reconfigure(self, settings: Settings) -> None:

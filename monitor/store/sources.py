@@ -20,22 +20,30 @@ _REMOVED = "removed from config"
 
 
 class Sources(StoreBase):
-    def sync_sources(self, configured: Sequence[tuple[str, str, str]], now: datetime) -> None:
-        """Make the table match the config: (id, kind, url) rows; others become inactive.
+    def sync_sources(
+        self, configured: Sequence[tuple[str, str, str, str | None]], now: datetime
+    ) -> None:
+        """Make the table match the config: (id, kind, url or path, instance or None) rows;
+        others become inactive.
 
         A source whose URL changed starts fresh (state and health reset); one that comes
         back to the config is active again, unless it was disabled for another reason (410).
+        A changed instance alone is recorded as it is: the state stays valid.
         """
         with self._transaction() as connection:
             existing = {
                 row.id: row
                 for row in connection.execute(
                     sa.select(
-                        sources.c.id, sources.c.url, sources.c.active, sources.c.disabled_reason
+                        sources.c.id,
+                        sources.c.url,
+                        sources.c.active,
+                        sources.c.disabled_reason,
+                        sources.c.instance,
                     )
                 )
             }
-            for source_id, kind, url in configured:
+            for source_id, kind, url, instance in configured:
                 row = existing.get(source_id)
                 if row is None:
                     connection.execute(
@@ -44,6 +52,7 @@ class Sources(StoreBase):
                             id=source_id,
                             kind=kind,
                             url=url,
+                            instance=instance,
                             active=True,
                             next_poll_at=now,
                             consecutive_failures=0,
@@ -58,6 +67,7 @@ class Sources(StoreBase):
                         .values(
                             kind=kind,
                             url=url,
+                            instance=instance,
                             active=True,
                             disabled_reason=None,
                             state=None,
@@ -76,10 +86,21 @@ class Sources(StoreBase):
                         sources.update()
                         .where(sources.c.id == source_id)
                         .values(
-                            kind=kind, url=url, active=True, disabled_reason=None, updated_at=now
+                            kind=kind,
+                            url=url,
+                            instance=instance,
+                            active=True,
+                            disabled_reason=None,
+                            updated_at=now,
                         )
                     )
-            gone = set(existing) - {source_id for source_id, _, _ in configured}
+                elif row.instance != instance:
+                    connection.execute(
+                        sources.update()
+                        .where(sources.c.id == source_id)
+                        .values(instance=instance, updated_at=now)
+                    )
+            gone = set(existing) - {source_id for source_id, *_ in configured}
             if gone:
                 connection.execute(
                     sources.update()
@@ -89,7 +110,7 @@ class Sources(StoreBase):
 
     def claim_sources(
         self,
-        kind: str,
+        kind: str | None,
         owner: str,
         now: datetime,
         lease: timedelta,
@@ -98,18 +119,24 @@ class Sources(StoreBase):
         ids: Sequence[str] | None = None,
         ignore_schedule: bool = False,
         dead_owners: Collection[str] = (),
+        instance: str | None = None,
     ) -> list[SourceHealth]:
         """Lease due sources for `owner`: a conditional UPDATE per row, so only one owner wins.
 
+        `kind=None` takes sources of every kind, due first. With `instance`, only sources
+        bound to that instance or to none (a folder on another host's disk is not ours).
         `ignore_schedule` (`run --once`) takes sources before their next poll time, but never
         an inactive one or one under a Retry-After hold.
         """
         conditions = [
-            sources.c.kind == kind,
             sources.c.active.is_(True),
             sa.or_(sources.c.hold_until.is_(None), sources.c.hold_until <= now),
             unleased(sources, now, dead_owners),
         ]
+        if kind is not None:
+            conditions.append(sources.c.kind == kind)
+        if instance is not None:
+            conditions.append(sa.or_(sources.c.instance.is_(None), sources.c.instance == instance))
         if not ignore_schedule:
             conditions.append(sources.c.next_poll_at <= now)
         if ids is not None:
@@ -148,8 +175,14 @@ class Sources(StoreBase):
         next_poll_at: datetime,
         hold_until: datetime | None = None,
         disable_reason: str | None = None,
-    ) -> None:
-        """Record a poll's result and release the lease (only the lease holder may)."""
+    ) -> bool:
+        """Record a poll of any kind of source and release its lease, in one UPDATE: the new
+        state, the result, the error (None: success), the next poll, and the health counters.
+
+        Only the lease holder may: False if `owner` no longer holds the row (its lease expired
+        and another owner took it), and nothing is written. A poll that failed as a whole
+        passes back the state the claim returned, so the next poll starts from it.
+        """
         values: dict[str, Any] = {
             "state": state,
             "last_poll_at": now,
@@ -172,11 +205,12 @@ class Sources(StoreBase):
         if disable_reason:
             values.update(active=False, disabled_reason=disable_reason)
         with self._transaction() as connection:
-            connection.execute(
+            updated = connection.execute(
                 sources.update()
                 .where(sources.c.id == source_id, sources.c.lease_owner == owner)
                 .values(**values)
-            )
+            ).rowcount
+        return updated == 1
 
     def enable_source(self, source_id: str, now: datetime) -> bool:
         """Re-enable a source disabled by a 410 (or any reason); False if there is no such row."""
@@ -209,7 +243,8 @@ class Sources(StoreBase):
         return row.state if row else None
 
     def save_state(self, source: str, state: Any, now: datetime, *, kind: str = "folder") -> None:
-        """Folders keep their state here between scans (feeds record it with `finish_poll`)."""
+        """Folders keep their state here between scans, unleased. Kept while folder scans
+        move to claim → poll → `finish_poll`, which records state and health for any kind."""
         statement = self._insert(sources).values(
             id=source,
             kind=kind,
@@ -237,7 +272,8 @@ class Sources(StoreBase):
             connection.execute(statement)
 
     def record_source_failure(self, source: str, now: datetime, error: str) -> None:
-        """A folder scan failed as a whole (folder missing): keep it visible in `status`."""
+        """A folder scan failed as a whole (folder missing): keep it visible in `status`.
+        (`finish_poll` with an error does this, and the backoff, for a claimed source.)"""
         with self._transaction() as connection:
             connection.execute(
                 sources.update()
