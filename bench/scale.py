@@ -126,7 +126,11 @@ def worker(args: argparse.Namespace) -> int:
     from monitor.store import Store
 
     timers = Timers()
-    for name, fn in list(vars(Store).items()):
+    # Store is composed of per-aggregate mixins: time every public method along its MRO.
+    methods = {}
+    for cls in reversed(Store.__mro__):
+        methods.update(vars(cls))
+    for name, fn in methods.items():
         if isinstance(fn, types.FunctionType) and not name.startswith("_") and name != "close":
             count = None
             if name == "add_article":

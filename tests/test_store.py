@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -56,10 +56,10 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
 
 def test_migrations_apply_once_and_report_status(tmp_path: Path) -> None:
     s = Store.open(f"sqlite:///{tmp_path}/m.db")
-    assert s.migration_status() == (None, "0007")
-    assert s.upgrade() == (None, "0007")
-    assert s.upgrade() == ("0007", "0007")
-    assert s.migration_status() == ("0007", "0007")
+    assert s.migration_status() == (None, "0008")
+    assert s.upgrade() == (None, "0008")
+    assert s.upgrade() == ("0008", "0008")
+    assert s.migration_status() == ("0008", "0008")
     s.close()
 
 
@@ -71,7 +71,7 @@ def test_a_database_of_release_0001_upgrades_and_keeps_folder_state(tmp_path: Pa
             sa.text("INSERT INTO source_state (source, state, updated_at) VALUES (:s, :st, :u)"),
             {"s": "inbox", "st": '{"files": {"a.txt": [1, 2, "h"]}}', "u": "2026-11-01 00:00:00"},
         )
-    assert s.upgrade() == ("0001", "0007")
+    assert s.upgrade() == ("0001", "0008")
     assert s.load_state("inbox") == {"files": {"a.txt": [1, 2, "h"]}}
     (row,) = s.list_sources()
     assert (row.id, row.kind, row.active) == ("inbox", "folder", True)
@@ -156,8 +156,6 @@ def test_instances_record_start_heartbeat_and_reload(store: Store) -> None:
 
 
 def test_delivery_leases_let_one_owner_at_a_time_claim(store: Store) -> None:
-    from datetime import timedelta
-
     a = article()
     al = alert_for(a)
     d = NewDelivery(delivery_id(al.id, "n"), al.id, "n")
@@ -169,8 +167,106 @@ def test_delivery_leases_let_one_owner_at_a_time_claim(store: Store) -> None:
     ]
     later = NOW + timedelta(minutes=11)  # the lease (10 min) expired
     assert [x.id for x in store.due_deliveries(later, owner="host:3")] == [d.id]
-    store.mark_sent(d.id, later)
+    store.mark_sent_many([d.id], later)
     assert store.due_deliveries(later + timedelta(hours=1), owner="host:4") == []
+
+
+LEASE = timedelta(minutes=5)
+
+
+def instances_of(store: Store) -> dict[str, str | None]:
+    from monitor.store.schema import sources
+
+    with store.engine.connect() as c:
+        return {row.id: row.instance for row in c.execute(sa.select(sources))}
+
+
+def test_sync_sources_records_the_instance_and_a_change_keeps_the_state(store: Store) -> None:
+    store.sync_sources(
+        [("inbox", "folder", "/srv/in", "host-a"), ("dw", "feed", "https://dw/rss", None)], NOW
+    )
+    assert instances_of(store) == {"inbox": "host-a", "dw": None}
+    store.save_state("inbox", {"files": {}}, NOW)
+    later = NOW + timedelta(hours=1)
+    store.sync_sources(
+        [("inbox", "folder", "/srv/in", "host-b"), ("dw", "feed", "https://dw/rss", None)], later
+    )
+    assert instances_of(store) == {"inbox": "host-b", "dw": None}
+    assert store.load_state("inbox") == {"files": {}}  # same path: state kept
+    store.sync_sources([("inbox", "folder", "/srv/in", None)], later)
+    assert instances_of(store) == {"inbox": None, "dw": None}
+    assert {s.id: s.active for s in store.list_sources()} == {"inbox": True, "dw": False}
+
+
+def test_claim_sources_takes_only_this_instances_or_unbound_ones(store: Store) -> None:
+    store.sync_sources(
+        [
+            ("any", "folder", "/srv/any", None),
+            ("mine", "folder", "/srv/mine", "a"),
+            ("theirs", "folder", "/srv/theirs", "b"),
+        ],
+        NOW,
+    )
+    claimed = store.claim_sources("folder", "a:1", NOW, LEASE, limit=10, instance="a")
+    assert sorted(s.id for s in claimed) == ["any", "mine"]
+    # No instance given: no filter, so the one left is taken.
+    claimed = store.claim_sources("folder", "x:1", NOW, LEASE, limit=10)
+    assert [s.id for s in claimed] == ["theirs"]
+
+
+def test_claim_sources_of_every_kind_due_first_within_the_limit(store: Store) -> None:
+    store.sync_sources(
+        [("inbox", "folder", "/srv/in", None), ("dw", "feed", "https://dw/rss", None)], NOW
+    )
+    assert [s.id for s in store.claim_sources("feed", "h:1", NOW, LEASE, limit=10)] == ["dw"]
+    assert store.finish_poll(
+        "dw", "h:1", NOW, state=None, result="ok", error=None, next_poll_at=NOW - timedelta(hours=1)
+    )
+    (first,) = store.claim_sources(None, "h:2", NOW, LEASE, limit=1)
+    assert first.id == "dw"  # due the earliest
+    (second,) = store.claim_sources(None, "h:2", NOW, LEASE, limit=10)
+    assert (second.id, second.kind) == ("inbox", "folder")
+    assert store.claim_sources(None, "h:3", NOW, LEASE, limit=10) == []  # all leased
+
+
+def test_finish_poll_records_a_folder_poll_and_its_failure(store: Store) -> None:
+    store.sync_sources([("inbox", "folder", "/srv/in", None)], NOW)
+    (row,) = store.claim_sources("folder", "h:1", NOW, LEASE, limit=1)
+    state = {"files": {"a.txt": [1, 2, "h"]}}
+    assert not store.finish_poll(  # not the lease holder: nothing written
+        "inbox", "h:2", NOW, state={}, result="ok", error=None, next_poll_at=NOW
+    )
+    later = NOW + timedelta(minutes=10)
+    assert store.finish_poll(
+        "inbox", "h:1", NOW, state=state, result="ok", error=None, next_poll_at=later
+    )
+    (done,) = store.list_sources()
+    assert (done.state, done.last_result, done.last_poll_at, done.last_success_at) == (
+        state,
+        "ok",
+        NOW,
+        NOW,
+    )
+    assert (done.next_poll_at, done.consecutive_failures, done.failing_since) == (later, 0, None)
+    assert store.claim_sources("folder", "h:1", NOW, LEASE, limit=1) == []  # not due yet
+    (row,) = store.claim_sources("folder", "h:2", later, LEASE, limit=1)  # lease released
+    assert row.state == state
+    assert store.finish_poll(
+        "inbox", "h:2", later, state=row.state, result="failed", error="folder missing",
+        next_poll_at=later + timedelta(minutes=20),
+    )  # fmt: skip
+    (failed,) = store.list_sources()
+    assert (failed.state, failed.last_result, failed.last_error) == (
+        state,
+        "failed",
+        "folder missing",
+    )
+    assert (failed.consecutive_failures, failed.failing_since, failed.last_error_at) == (
+        1,
+        later,
+        later,
+    )
+    assert failed.last_success_at == NOW
 
 
 def test_dead_local_owners() -> None:
@@ -189,8 +285,6 @@ def test_dead_local_owners() -> None:
 
 
 def test_prune_article_text_keeps_hashes_snippets_and_unsent_texts(store: Store) -> None:
-    from datetime import timedelta
-
     old_sent, old_pending, old_bare, fresh = (
         article(f"舊文{i}" * 40, location=f"{i}.txt") for i in range(4)
     )
@@ -200,7 +294,7 @@ def test_prune_article_text_keeps_hashes_snippets_and_unsent_texts(store: Store)
     store.add_article(old_pending, [alerts["1.txt"]], [rows["1.txt"]], NOW)
     store.add_article(old_bare, [], [], NOW)
     store.add_article(fresh, [], [], NOW + timedelta(days=60))
-    store.mark_sent(rows["0.txt"].id, NOW)
+    store.mark_sent_many([rows["0.txt"].id], NOW)
 
     assert store.prune_article_text(NOW + timedelta(days=1), batch=1) == 2
     texts = {a.location: a.text for _, a, _ in store.iter_articles(None)}
@@ -215,8 +309,6 @@ def test_prune_article_text_keeps_hashes_snippets_and_unsent_texts(store: Store)
 
 
 def test_prune_deliveries_deletes_only_old_sent_ones(store: Store) -> None:
-    from datetime import timedelta
-
     made = []
     for i in range(4):
         a = article(f"投遞{i}" * 40, location=f"{i}.txt")
@@ -224,8 +316,8 @@ def test_prune_deliveries_deletes_only_old_sent_ones(store: Store) -> None:
         d = NewDelivery(delivery_id(al.id, "n"), al.id, "n")
         store.add_article(a, [al], [d], NOW)
         made.append(d.id)
-    store.mark_sent(made[0], NOW)  # old, sent: deleted
-    store.mark_sent(made[1], NOW + timedelta(days=40))  # recently sent: kept
+    store.mark_sent_many([made[0]], NOW)  # old, sent: deleted
+    store.mark_sent_many([made[1]], NOW + timedelta(days=40))  # recently sent: kept
     store.mark_failed(made[2], NOW, "gone", None)  # dead: kept however old
     # made[3] stays pending: kept however old
     assert store.prune_deliveries(NOW + timedelta(days=30)) == 1

@@ -126,6 +126,7 @@ sources = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("failing_since", UTCDateTime),  # first failure of the current streak
     Column("failing_notified_at", UTCDateTime),  # a source.failing notice went out
+    Column("instance", String(200)),  # only this instance polls it (local folder); NULL: any
     Index("ix_sources_due", "active", "next_poll_at"),
 )
 

@@ -1,0 +1,193 @@
+"""Articles, their versions and their alerts: insert-if-new with the outbox rows, and the
+reads behind explain, replay and `topics`. The unique content hash IS the dedupe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from monitor.models import Alert, Article
+from monitor.store.base import StoreBase
+from monitor.store.rows import SEQ_SPAN, NewDelivery, alert_values, delivery_values, to_article
+from monitor.store.schema import alerts, articles, deliveries
+
+
+class Articles(StoreBase):
+    def add_article(
+        self,
+        article: Article,
+        new_alerts: Sequence[Alert],
+        new_deliveries: Sequence[NewDelivery],
+        now: datetime,
+        previous_id: int | None = None,
+    ) -> bool:
+        """Store the article with its alerts and deliveries in one transaction, if it is new.
+
+        Returns False (and writes nothing) when an article with the same content hash exists.
+        """
+        with self._transaction() as connection:
+            inserted = connection.execute(
+                self._insert(articles)
+                .values(
+                    content_hash=article.content_hash,
+                    source=article.source,
+                    location=article.location,
+                    url=article.url,
+                    guid=article.guid,
+                    title=article.title,
+                    text=article.text,
+                    published=article.published,
+                    first_seen=now,
+                    previous_id=previous_id,
+                )
+                .on_conflict_do_nothing(index_elements=["content_hash"])
+                .returning(articles.c.id)
+            ).first()
+            if inserted is None:
+                return False
+            if new_alerts:
+                connection.execute(
+                    self._insert(alerts).on_conflict_do_nothing(),
+                    [alert_values(alert, inserted.id) for alert in new_alerts],
+                )
+            if new_deliveries:
+                connection.execute(
+                    self._insert(deliveries).on_conflict_do_nothing(),
+                    [
+                        delivery_values(d, now, seq=inserted.id * SEQ_SPAN + n)
+                        for n, d in enumerate(new_deliveries)
+                    ],
+                )
+            return True
+
+    def add_alerts(
+        self,
+        article_id: int,
+        new_alerts: Sequence[Alert],
+        new_deliveries: Sequence[NewDelivery],
+        now: datetime,
+    ) -> int:
+        """Alerts for an article already stored (replay --send); insert-if-absent. Returns
+        how many alerts were new; deliveries are only created for those.
+        """
+        if not new_alerts:
+            return 0
+        with self._transaction() as connection:
+            inserted = (
+                connection.execute(
+                    self._insert(alerts)
+                    .values([alert_values(a, article_id) for a in new_alerts])
+                    .on_conflict_do_nothing()
+                    .returning(alerts.c.id)
+                )
+                .scalars()
+                .all()
+            )
+            fresh = set(inserted)
+            rows = [
+                delivery_values(d, now, seq=article_id * SEQ_SPAN + n)
+                for n, d in enumerate(new_deliveries)
+                if d.alert_id in fresh
+            ]
+            if rows:
+                connection.execute(self._insert(deliveries).on_conflict_do_nothing(), rows)
+            return len(fresh)
+
+    def find_version(self, source: str, guid: str) -> tuple[int, set[str]] | None:
+        """The newest stored version of a feed entry: (article id, topics it alerted for)."""
+        query = (
+            sa.select(articles.c.id)
+            .where(articles.c.source == source, articles.c.guid == guid)
+            .order_by(articles.c.id.desc())
+            .limit(1)
+        )
+        with self._transaction() as connection:
+            row = connection.execute(query).first()
+            if row is None:
+                return None
+            topics = connection.execute(
+                sa.select(alerts.c.topic_id).where(alerts.c.article_id == row.id)
+            ).scalars()
+            return row.id, set(topics)
+
+    def count_alerts_since(self, topic_id: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many alerts of a topic were created after `since`, and when the first of them was
+        (`max_alerts_per_hour`). Scans the topic's alerts: no index on (topic, time) yet."""
+        query = sa.select(sa.func.count(), sa.func.min(alerts.c.created_at)).where(
+            alerts.c.topic_id == topic_id, alerts.c.created_at > since
+        )
+        with self._transaction() as connection:
+            count, first = connection.execute(query).one()
+        return int(count), first
+
+    # --- stored articles: explain, replay, topics ------------------------------------------
+
+    def find_articles(self, hash_prefix: str, limit: int = 2) -> list[Article]:
+        """Articles whose content hash starts with `hash_prefix` (with or without `v1:`)."""
+        prefix = hash_prefix if ":" in hash_prefix else f"v1:{hash_prefix}"
+        query = (
+            sa.select(articles)
+            .where(articles.c.content_hash.startswith(prefix, autoescape=True))
+            .order_by(articles.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as connection:
+            return [to_article(row) for row in connection.execute(query)]
+
+    def iter_articles(
+        self, since: datetime | None, *, batch: int = 500
+    ) -> Iterator[tuple[int, Article, set[str]]]:
+        """(id, article, topics already alerted) first seen since `since`, oldest first.
+
+        Keyset pagination in short transactions, so a long replay never holds a lock.
+        """
+        last_id = 0
+        while True:
+            query = sa.select(articles).where(articles.c.id > last_id)
+            if since is not None:
+                query = query.where(articles.c.first_seen >= since)
+            query = query.order_by(articles.c.id).limit(batch)
+            with self._transaction() as connection:
+                rows = connection.execute(query).all()
+                if not rows:
+                    return
+                alerted: dict[int, set[str]] = {}
+                for article_id, topic_id in connection.execute(
+                    sa.select(alerts.c.article_id, alerts.c.topic_id).where(
+                        alerts.c.article_id.in_([r.id for r in rows])
+                    )
+                ):
+                    alerted.setdefault(article_id, set()).add(topic_id)
+            for row in rows:
+                yield row.id, to_article(row), alerted.get(row.id, set())
+            last_id = rows[-1].id
+
+    def count_articles(self, since: datetime | None) -> int:
+        query = sa.select(sa.func.count()).select_from(articles)
+        if since is not None:
+            query = query.where(articles.c.first_seen >= since)
+        with self._transaction() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def article_count(self) -> int:
+        with self._transaction() as connection:
+            return int(
+                connection.execute(sa.select(sa.func.count()).select_from(articles)).scalar_one()
+            )
+
+    def topic_counts(self, now: datetime) -> dict[str, tuple[int, int]]:
+        """Alerts per topic in the last 24 h and 7 days."""
+        query = (
+            sa.select(
+                alerts.c.topic_id,
+                sa.func.count().filter(alerts.c.created_at >= now - timedelta(days=1)),
+                sa.func.count(),
+            )
+            .where(alerts.c.created_at >= now - timedelta(days=7))
+            .group_by(alerts.c.topic_id)
+        )
+        with self._transaction() as connection:
+            return {topic: (day, week) for topic, day, week in connection.execute(query)}

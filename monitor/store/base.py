@@ -1,0 +1,166 @@
+"""The engine and what every aggregate shares: opening, one-transaction-per-call, migrations.
+
+Owns no table; the per-aggregate modules (`articles`, `outbox`, `sources`, …) build on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+# Serializes migrations between instances sharing one PostgreSQL database.
+_PG_MIGRATION_LOCK = 0x6D6F6E69  # "moni"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get their folder created and the pragmas of DB-1."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": 5.0})
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # SQLAlchemy's pysqlite recipe: let SQLAlchemy, not the driver, emit BEGIN, and make every
+    # transaction take the write lock up front, so two writers queue on busy_timeout instead
+    # of failing with "database is locked" when one upgrades a read lock.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # Housekeeping (checkpoint, VACUUM) runs outside any transaction: AUTOCOMMIT.
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class StoreBase:
+    """The engine, the dialect's insert-if-absent, and the transaction every method runs in."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+        # Both dialects spell insert-if-absent as INSERT … ON CONFLICT DO NOTHING.
+        if self._dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self._insert: Any = pg_insert
+        elif self._dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._insert = sqlite_insert
+        else:
+            raise StoreError(f"unsupported database {self._dialect!r}: use SQLite or PostgreSQL")
+
+    @classmethod
+    def open(cls, url: str) -> Self:
+        try:
+            return cls(make_engine(url))
+        except (SQLAlchemyError, OSError, ImportError) as e:
+            raise StoreError(f"cannot open database: {e}") from e
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """A round trip to the database (the watchdog's health check); `StoreError` if down."""
+        with self._transaction() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as e:
+            raise StoreError(f"database error: {e.__class__.__name__}: {e}") from e
+
+    # --- schema -------------------------------------------------------------------------
+
+    def _alembic_config(self, connection: Connection) -> Any:
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.attributes["connection"] = connection
+        return config
+
+    def migration_status(self) -> tuple[str | None, str]:
+        """(current revision or None for an empty database, newest revision this code knows)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        with self._transaction() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            head = ScriptDirectory.from_config(self._alembic_config(connection)).get_current_head()
+        assert head is not None
+        return current, head
+
+    def upgrade(self, target: str = "head") -> tuple[str | None, str]:
+        """Apply pending migrations under a lock; returns (revision before, revision after).
+
+        SQLite: the migration runs in one `BEGIN IMMEDIATE` transaction (DDL is transactional
+        there, so an interrupted migration leaves the old schema). PostgreSQL: an advisory
+        transaction lock makes concurrent starts wait for the first one's migration.
+        """
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        with self._transaction() as connection:
+            if self._dialect == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                )
+            config = self._alembic_config(connection)
+            script = ScriptDirectory.from_config(config)
+            before = MigrationContext.configure(connection).get_current_revision()
+            head = script.get_current_head()
+            assert head is not None
+            if before is not None and before != head and not _is_known(script, before):
+                raise StoreError(
+                    f"database schema {before} is newer than this monitor (knows up to {head}); "
+                    "upgrade monitor"
+                )
+            if target != "head":  # tests build databases of earlier releases
+                command.upgrade(config, target)
+                return before, target
+            if before != head:
+                command.upgrade(config, "head")
+                log.info("migrated database from=%s to=%s", before or "empty", head)
+        return before, head
+
+
+def _is_known(script: Any, revision: str) -> bool:
+    from alembic.script.revision import ResolutionError
+    from alembic.util import CommandError
+
+    try:
+        return script.get_revision(revision) is not None
+    except (ResolutionError, CommandError):
+        return False

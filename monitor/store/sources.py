@@ -1,0 +1,289 @@
+"""Source rows: the schedule is data. Sync with the config, claim due sources with a lease,
+record each poll's state and health; the decisions (backoff, notices) are made elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from monitor.models import SourceHealth
+from monitor.store.base import StoreBase
+from monitor.store.leases import take_leases, unleased
+from monitor.store.rows import to_source
+from monitor.store.schema import sources
+
+_REMOVED = "removed from config"
+
+
+class Sources(StoreBase):
+    def sync_sources(
+        self, configured: Sequence[tuple[str, str, str, str | None]], now: datetime
+    ) -> None:
+        """Make the table match the config: (id, kind, url or path, instance or None) rows;
+        others become inactive.
+
+        A source whose URL changed starts fresh (state and health reset); one that comes
+        back to the config is active again, unless it was disabled for another reason (410).
+        A changed instance alone is recorded as it is: the state stays valid.
+        """
+        with self._transaction() as connection:
+            existing = {
+                row.id: row
+                for row in connection.execute(
+                    sa.select(
+                        sources.c.id,
+                        sources.c.url,
+                        sources.c.active,
+                        sources.c.disabled_reason,
+                        sources.c.instance,
+                    )
+                )
+            }
+            for source_id, kind, url, instance in configured:
+                row = existing.get(source_id)
+                if row is None:
+                    connection.execute(
+                        self._insert(sources)
+                        .values(
+                            id=source_id,
+                            kind=kind,
+                            url=url,
+                            instance=instance,
+                            active=True,
+                            next_poll_at=now,
+                            consecutive_failures=0,
+                            updated_at=now,
+                        )
+                        .on_conflict_do_nothing(index_elements=["id"])
+                    )
+                elif row.url != url and row.url is not None:
+                    connection.execute(
+                        sources.update()
+                        .where(sources.c.id == source_id)
+                        .values(
+                            kind=kind,
+                            url=url,
+                            instance=instance,
+                            active=True,
+                            disabled_reason=None,
+                            state=None,
+                            next_poll_at=now,
+                            hold_until=None,
+                            last_result=None,
+                            last_success_at=None,
+                            last_error_at=None,
+                            last_error=None,
+                            consecutive_failures=0,
+                            updated_at=now,
+                        )
+                    )
+                elif row.url is None or (not row.active and row.disabled_reason == _REMOVED):
+                    connection.execute(
+                        sources.update()
+                        .where(sources.c.id == source_id)
+                        .values(
+                            kind=kind,
+                            url=url,
+                            instance=instance,
+                            active=True,
+                            disabled_reason=None,
+                            updated_at=now,
+                        )
+                    )
+                elif row.instance != instance:
+                    connection.execute(
+                        sources.update()
+                        .where(sources.c.id == source_id)
+                        .values(instance=instance, updated_at=now)
+                    )
+            gone = set(existing) - {source_id for source_id, *_ in configured}
+            if gone:
+                connection.execute(
+                    sources.update()
+                    .where(sources.c.id.in_(gone), sources.c.active.is_(True))
+                    .values(active=False, disabled_reason=_REMOVED, updated_at=now)
+                )
+
+    def claim_sources(
+        self,
+        kind: str | None,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        limit: int,
+        ids: Sequence[str] | None = None,
+        ignore_schedule: bool = False,
+        dead_owners: Collection[str] = (),
+        instance: str | None = None,
+    ) -> list[SourceHealth]:
+        """Lease due sources for `owner`: a conditional UPDATE per row, so only one owner wins.
+
+        `kind=None` takes sources of every kind, due first. With `instance`, only sources
+        bound to that instance or to none (a folder on another host's disk is not ours).
+        `ignore_schedule` (`run --once`) takes sources before their next poll time, but never
+        an inactive one or one under a Retry-After hold.
+        """
+        conditions = [
+            sources.c.active.is_(True),
+            sa.or_(sources.c.hold_until.is_(None), sources.c.hold_until <= now),
+            unleased(sources, now, dead_owners),
+        ]
+        if kind is not None:
+            conditions.append(sources.c.kind == kind)
+        if instance is not None:
+            conditions.append(sa.or_(sources.c.instance.is_(None), sources.c.instance == instance))
+        if not ignore_schedule:
+            conditions.append(sources.c.next_poll_at <= now)
+        if ids is not None:
+            conditions.append(sources.c.id.in_(list(ids)))
+        with self._transaction() as connection:
+            candidates = (
+                connection.execute(
+                    sa.select(sources.c.id)
+                    .where(*conditions)
+                    .order_by(sources.c.next_poll_at)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+            won = take_leases(
+                connection, sources, candidates, conditions, owner=owner, until=now + lease
+            )
+            if not won:
+                return []
+            rows = {
+                row.id: to_source(row)
+                for row in connection.execute(sa.select(sources).where(sources.c.id.in_(won)))
+            }
+        return [rows[source_id] for source_id in won]
+
+    def finish_poll(
+        self,
+        source_id: str,
+        owner: str,
+        now: datetime,
+        *,
+        state: Any,
+        result: str,
+        error: str | None,
+        next_poll_at: datetime,
+        hold_until: datetime | None = None,
+        disable_reason: str | None = None,
+    ) -> bool:
+        """Record a poll of any kind of source and release its lease, in one UPDATE: the new
+        state, the result, the error (None: success), the next poll, and the health counters.
+
+        Only the lease holder may: False if `owner` no longer holds the row (its lease expired
+        and another owner took it), and nothing is written. A poll that failed as a whole
+        passes back the state the claim returned, so the next poll starts from it.
+        """
+        values: dict[str, Any] = {
+            "state": state,
+            "last_poll_at": now,
+            "last_result": result,
+            "next_poll_at": next_poll_at,
+            "hold_until": hold_until,
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": now,
+        }
+        if error is None:
+            values.update(last_success_at=now, consecutive_failures=0, failing_since=None)
+        else:
+            values.update(
+                last_error_at=now,
+                last_error=error[:2000],
+                consecutive_failures=sources.c.consecutive_failures + 1,
+                failing_since=sa.func.coalesce(sources.c.failing_since, now),
+            )
+        if disable_reason:
+            values.update(active=False, disabled_reason=disable_reason)
+        with self._transaction() as connection:
+            updated = connection.execute(
+                sources.update()
+                .where(sources.c.id == source_id, sources.c.lease_owner == owner)
+                .values(**values)
+            ).rowcount
+        return updated == 1
+
+    def enable_source(self, source_id: str, now: datetime) -> bool:
+        """Re-enable a source disabled by a 410 (or any reason); False if there is no such row."""
+        with self._transaction() as connection:
+            return (
+                connection.execute(
+                    sources.update()
+                    .where(sources.c.id == source_id)
+                    .values(
+                        active=True,
+                        disabled_reason=None,
+                        next_poll_at=now,
+                        hold_until=None,
+                        updated_at=now,
+                    )
+                ).rowcount
+                == 1
+            )
+
+    def list_sources(self) -> list[SourceHealth]:
+        with self._transaction() as connection:
+            rows = connection.execute(sa.select(sources).order_by(sources.c.kind, sources.c.id))
+            return [to_source(row) for row in rows]
+
+    def load_state(self, source: str) -> Any:
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(sources.c.state).where(sources.c.id == source)
+            ).first()
+        return row.state if row else None
+
+    def save_state(self, source: str, state: Any, now: datetime, *, kind: str = "folder") -> None:
+        """Folders keep their state here between scans, unleased. Kept while folder scans
+        move to claim → poll → `finish_poll`, which records state and health for any kind."""
+        statement = self._insert(sources).values(
+            id=source,
+            kind=kind,
+            active=True,
+            state=state,
+            next_poll_at=now,
+            consecutive_failures=0,
+            updated_at=now,
+            last_poll_at=now,
+            last_success_at=now,
+            last_result="ok",
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                "state": state,
+                "updated_at": now,
+                "last_poll_at": now,
+                "last_success_at": now,
+                "last_result": "ok",
+                "consecutive_failures": 0,
+            },
+        )
+        with self._transaction() as connection:
+            connection.execute(statement)
+
+    def record_source_failure(self, source: str, now: datetime, error: str) -> None:
+        """A folder scan failed as a whole (folder missing): keep it visible in `status`.
+        (`finish_poll` with an error does this, and the backoff, for a claimed source.)"""
+        with self._transaction() as connection:
+            connection.execute(
+                sources.update()
+                .where(sources.c.id == source)
+                .values(
+                    last_poll_at=now,
+                    last_result="error",
+                    last_error_at=now,
+                    last_error=error[:2000],
+                    consecutive_failures=sources.c.consecutive_failures + 1,
+                    updated_at=now,
+                )
+            )
