@@ -179,3 +179,46 @@ def test_explain_shows_regex_hits_and_check_warns_about_empty_matches(
     out = capsys.readouterr().out
     assert "topic loose: regex '(無人機)?' can match the empty string" in out
     assert "topic drones" not in out
+
+
+GLOBAL_OPTIONS = [
+    ("--config", "c.toml", "config", Path("c.toml")),
+    ("--instance", "worker-2", "instance", "worker-2"),
+    ("--log-level", "debug", "log_level", "debug"),
+    ("--log-format", "json", "log_format", "json"),
+]
+
+
+@pytest.mark.parametrize("command", [("run",), ("feeds", "list"), ("db", "status")], ids=" ".join)
+@pytest.mark.parametrize("option", GLOBAL_OPTIONS, ids=lambda o: o[0])
+def test_global_options_before_or_after_the_command(
+    option: tuple[str, str, str, object], command: tuple[str, ...]
+) -> None:
+    from monitor.cli import build_parser
+
+    flag, value, dest, expected = option
+    before = build_parser().parse_args([flag, value, *command])
+    after = build_parser().parse_args([*command, flag, value])
+    assert getattr(before, dest) == getattr(after, dest) == expected
+    # Given on both sides, the one after the command wins; given before only, it is kept.
+    other = {"--config": "d.toml", "--instance": "w9", "--log-level": "error"}.get(flag, "text")
+    both = build_parser().parse_args([flag, other, *command, flag, value])
+    assert getattr(both, dest) == expected
+    defaults = build_parser().parse_args(list(command))
+    assert defaults.config is None and defaults.instance is None
+    assert defaults.log_level is None and defaults.log_format == "text"
+
+
+def test_global_options_after_the_command_take_effect(
+    workdir: Path, copy_seeds: Callable[[Path], list[Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy_seeds(workdir / "inbox")
+    config = str(workdir / "monitor.toml")
+    assert main(["run", "--once", "--config", config, "--log-format", "json",
+                 "--log-level", "warning", "--instance", "worker-2"]) == 0  # fmt: skip
+    assert capsys.readouterr().err == ""  # warning level: the INFO lines are not logged
+    assert main(["run", "--once", "--config", config, "--log-format", "json"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(json.loads(line)["level"] for line in lines)
+    assert main(["check", "--config", config]) == 0
+    assert f"config     {config}" in capsys.readouterr().out

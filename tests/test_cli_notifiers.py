@@ -31,6 +31,8 @@ def hook_config(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_notifiers_list(hook_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(hook_config, "db", "upgrade") == 0  # a listing never migrates (cli/common.py)
+    capsys.readouterr()
     assert run(hook_config, "notifiers", "list") == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["NAME", "TYPE", "TARGET", "STATE"]

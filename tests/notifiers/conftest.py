@@ -16,9 +16,9 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
-from monitor.usecases import sample_delivery
 from monitor.models import Delivery, TopicRef
 from monitor.pipeline import alert_id, delivery_id
+from monitor.usecases import sample_delivery
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

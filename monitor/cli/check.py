@@ -1,0 +1,42 @@
+"""`monitor check`: validate the config and the watchlist and print a summary with warnings;
+it never opens the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from monitor.cli.common import EXIT_OK, load_settings
+from monitor.cli.render import duration, mask_url
+
+
+def add_parsers(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    check = commands.add_parser(
+        "check", parents=[common], help="validate the config and the watchlist"
+    )
+    check.set_defaults(func=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from monitor.usecases import watchlist_warnings
+
+    settings = load_settings(args)
+    watchlist = settings.watchlist
+    print(f"config     {settings.path}")
+    print(f"database   {mask_url(settings.database)}")
+    print(
+        f"watchlist  {settings.watchlist_path}: {len(watchlist.topics)} topics, "
+        f"{len(watchlist.aliases)} alias classes"
+    )
+    for folder in settings.folders:
+        path = getattr(folder.source, "path", "?")
+        print(f"folder     {folder.id}: {path} every {duration(folder.interval.total_seconds())}")
+    for notifier in settings.notifiers:
+        print(f"notifier   {notifier.name} ({notifier.type})")
+    warnings = watchlist_warnings(watchlist)
+    for warning in warnings:
+        print(f"warning    {warning}")
+    print(f"ok ({len(warnings)} warnings)")
+    return EXIT_OK

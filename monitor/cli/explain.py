@@ -1,0 +1,212 @@
+"""`monitor explain`: how files, feed entries or stored articles match every topic, as text
+(coloured on a terminal, through render.py) or JSON. It writes nothing; `--article` refuses a
+database that needs `monitor db upgrade`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monitor.cli.common import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    EXIT_USAGE,
+    Schema,
+    config_path,
+    open_store,
+)
+from monitor.cli.render import Output, Styled
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
+    from monitor.match import Hit, TermResult
+    from monitor.usecases import Explained
+
+
+def add_parsers(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    explain = commands.add_parser(
+        "explain",
+        parents=[common],
+        help="show how files, feeds or stored articles match every topic (no writes)",
+    )
+    explain.add_argument("targets", nargs="*", metavar="FILE|URL")
+    explain.add_argument(
+        "--article",
+        action="append",
+        default=[],
+        metavar="HASH",
+        help="a stored article by (a prefix of) its content hash",
+    )
+    explain.add_argument("--watchlist", type=Path, help="use this watchlist instead")
+    explain.add_argument(
+        "--allow-private-network", action="store_true", help="allow a URL on an internal address"
+    )
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument("--no-color", action="store_true", help="no colours even on a terminal")
+    explain.set_defaults(func=_explain)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """Needs no config with `--watchlist` (unless `--article`: the database is in the config)."""
+    from monitor.config import load_config, load_watchlist
+    from monitor.usecases import explain_files, explain_stored, explain_url
+
+    if not args.targets and not args.article:
+        print("monitor: explain needs a FILE, a URL or --article HASH", file=sys.stderr)
+        return EXIT_USAGE
+    path = config_path(args)
+    settings: Settings | None = None
+    if args.watchlist:
+        watchlist = load_watchlist(args.watchlist)
+        if path.exists():
+            settings = load_config(path)
+    else:
+        settings = load_config(path)
+        watchlist = settings.watchlist
+    folders = settings.folders if settings else ()
+    results: list[Explained] = []
+    for target in args.targets:
+        if re.match(r"(?i)^https?://", target):
+            results += explain_url(
+                target, watchlist, allow_private_network=args.allow_private_network
+            )
+        else:
+            results += explain_files([Path(target)], watchlist, folders)
+    if args.article:
+        if settings is None:
+            print("monitor: --article needs the config (for the database)", file=sys.stderr)
+            return EXIT_USAGE
+        with closing(open_store(settings, Schema.CURRENT)) as store:
+            for prefix in args.article:
+                results += explain_stored(store, prefix, watchlist)
+    if args.json:
+        json.dump([explained_json(r) for r in results], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        out = Output.to(no_color=args.no_color)
+        for result in results:
+            out.styled(explained_text(result, highlight=out.is_terminal))
+    return EXIT_FAILURES if any(r.error for r in results) else EXIT_OK
+
+
+def explained_json(result: Explained) -> dict[str, Any]:
+    """The `--json` form of one explained target."""
+    article = result.article
+
+    def terms(results: Sequence[TermResult]) -> list[dict[str, Any]]:
+        return [
+            {
+                "term": r.term,
+                "hits": [{"field": h.field, "found": h.found, "offset": h.start} for h in r.hits],
+            }
+            for r in results
+        ]
+
+    return {
+        "target": result.target,
+        "error": result.error,
+        "article": None
+        if article is None
+        else {
+            "title": article.title,
+            "url": article.url,
+            "published": article.published.isoformat() if article.published else None,
+            "content_hash": article.content_hash,
+            "characters": len(article.text),
+        },
+        "topics": [
+            {
+                "id": v.topic.id,
+                "title": v.topic.title,
+                "matched": v.matched,
+                "reason": v.reason,
+                "all": [terms(group) for group in v.groups],
+                "any": terms(v.any),
+                "vetoes": terms(v.vetoes),
+                "regex": terms(v.regex),
+            }
+            for v in result.verdicts
+        ],
+    }
+
+
+def explained_text(result: Explained, *, highlight: bool) -> Styled:
+    """One explained target as a styled document, a blank line after it. `highlight`: hits are
+    shown in colour (a terminal) instead of in [brackets] (plain text, which must not change:
+    scripts read it)."""
+    parts: Styled = []
+
+    def add(text: str, style: str = "") -> None:
+        parts.append((text, style))
+
+    add(result.target, "bold")
+    add("\n")
+    if result.article is None:
+        add(f"  skipped: {result.error}\n\n")
+        return parts
+    article = result.article
+    add(f"  title     {article.title}\n")
+    add(f"  hash      {article.content_hash}\n")
+    if article.url:
+        add(f"  url       {article.url}\n")
+    if article.published:
+        add(f"  published {article.published.isoformat()}\n")
+
+    def term_line(label: str, results: Sequence[TermResult], label_style: str = "") -> None:
+        add("      ")
+        add(label, label_style)
+        add(": ")
+        for index, r in enumerate(results):
+            if index:
+                add(" | ")
+            if r.hits:
+                found = ", ".join(dict.fromkeys(f"{h.found} ({h.field})" for h in r.hits))
+                add(r.term, "green")
+                add(f" → {found}")
+            else:
+                add(r.term, "dim")
+        add("\n")
+
+    for verdict in result.verdicts:
+        add("  ")
+        add(*(("✔", "green") if verdict.matched else ("✘", "red")))
+        add(f" {verdict.topic.id} ({verdict.topic.title}): {verdict.reason}\n")
+        shown = 0
+        for term in [*(r for g in verdict.groups for r in g), *verdict.any, *verdict.vetoes]:
+            for hit in term.hits[:1]:
+                if shown < 4:
+                    source = article.title if hit.field == "title" else article.text
+                    add(f"      {hit.field}: ")
+                    parts.extend(_in_context(source, hit, highlight))
+                    add("\n")
+                    shown += 1
+        for index, group in enumerate(verdict.groups, 1):
+            term_line(f"all[{index}]", group)
+        if verdict.any:
+            term_line("any", verdict.any)
+        if verdict.regex:
+            term_line("regex", verdict.regex)
+        if verdict.vetoes:
+            term_line("none", verdict.vetoes, "red")
+    add("\n")
+    return parts
+
+
+def _in_context(text: str, hit: Hit, highlight: bool) -> Styled:
+    """The hit inside ~30 characters either side, on one line, highlighted (or [bracketed])."""
+    from monitor.text import one_line
+
+    start, end = hit.start, hit.start + len(hit.found)
+    before = one_line(text[max(0, start - 30) : start])
+    after = one_line(text[end : end + 30])
+    marked = (hit.found, "bold yellow") if highlight else (f"[{hit.found}]", "")
+    return [(f"…{before}", ""), marked, (f"{after}…", "")]
