@@ -84,7 +84,6 @@ class _CompiledTopic:
     sources: frozenset[str] | None  # None: every source
     tags: frozenset[str] | None  # None: any tags
     title_only: bool
-    plain: bool  # no filter and no field restriction: the common, fast path
     min_hits: int
     positive: tuple[_Term, ...]  # the terms of `all` and `any`, which `min_hits` counts
     regex: tuple[tuple[str, Any], ...]  # (pattern as written, compiled RE2)
@@ -107,8 +106,10 @@ class _Found:
     title: MappedText  # the normalized fields, for regexes
     text: MappedText
 
-    def regex_hits(self, compiled: _CompiledTopic, pattern: Any) -> tuple[Hit, ...]:
-        """The first match of a regex in each field the topic reads."""
+    def regex_hits(
+        self, compiled: _CompiledTopic, pattern: Any, *, first: bool = False
+    ) -> tuple[Hit, ...]:
+        """The first match of a regex in each field the topic reads (`first`: stop at one)."""
         found = []
         for field, mapped in (("title", self.title), ("text", self.text)):
             if field == "text" and compiled.title_only:
@@ -116,18 +117,9 @@ class _Found:
             m = pattern.search(mapped.text)
             if m is not None:
                 found.append(_hit(field, mapped, m.start(), max(m.end(), m.start() + 1)))
-        return tuple(found)
-
-    def regex_count(self, compiled: _CompiledTopic, enough: int) -> int:
-        """How many of the topic's regexes match, counting no further than `enough`."""
-        count = 0
-        fields = (self.title.text,) if compiled.title_only else (self.title.text, self.text.text)
-        for _, pattern in compiled.regex:
-            if any(pattern.search(text) is not None for text in fields):
-                count += 1
-                if count >= enough:
+                if first:
                     break
-        return count
+        return tuple(found)
 
 
 class Matcher:
@@ -186,26 +178,24 @@ class Matcher:
         """Every topic that fires on this article, in watchlist order.
 
         `source` is the article's source id and `tags` that source's tags, for the topics'
-        `sources` and `tags` filters.
+        `sources` and `tags` filters. The same rules as `explain` (`_judge`), stopped at the
+        first that fails; only a topic that fires gets its full verdict, for the `Match`.
         """
         found = self._find(title, text)
         hits = found.hits
         topics_of = self._topics_of
+        # `_judge` wants a hit among the `all`/`any` terms or the regexes: only topics with a
+        # term among the hits, or with a regex and no `all`, can fire. The rest need no look.
         candidate_set = {t for pid in hits for t in topics_of[pid]}
         if self._regex_topics:
             candidate_set.update(self._regex_topics)
-        candidates = sorted(candidate_set)
         matches = []
-        for index in candidates:
+        for index in sorted(candidate_set):
             compiled = self._topics[index]
-            if compiled.plain:
-                present: Container[int] = hits
-            elif compiled.admits(source, tags) is not None:
-                continue  # filters first: they cost less than any term
-            else:
-                present = found.in_title if compiled.title_only else hits
-            if _fires(compiled, present, found):  # cheap test first; explain only what fires
-                matches.append(_to_match(self._evaluate(compiled, found, source, tags), text))
+            present = found.in_title if compiled.title_only else hits
+            regex_hit = _regex_probe(compiled, found) if compiled.regex else _no_regex
+            if _judge(compiled, present, regex_hit, source, tags, why=False) is None:
+                matches.append(_to_match(_verdict(compiled, found, source, tags), text))
         return matches
 
     def explain(
@@ -213,7 +203,7 @@ class Matcher:
     ) -> list[Verdict]:
         """A verdict for every topic, fired or not, for `monitor explain`."""
         found = self._find(title, text)
-        return [self._evaluate(compiled, found, source, tags) for compiled in self._topics]
+        return [_verdict(compiled, found, source, tags) for compiled in self._topics]
 
     def _find(self, title: str, text: str) -> _Found:
         hits: dict[int, list[Hit]] = {}
@@ -280,60 +270,6 @@ class Matcher:
                     hits.setdefault(gid, []).append(_hit(field, mapped, start, end))
                     break
 
-    def _evaluate(
-        self, compiled: _CompiledTopic, found: _Found, source: str, tags: Sequence[str]
-    ) -> Verdict:
-        title_only = compiled.title_only
-        present = found.in_title if title_only else found.hits
-
-        def hit(term: _Term) -> bool:
-            return any(pid in present for pid in term.pattern_ids)
-
-        def result(term: _Term) -> TermResult:
-            hits = (
-                hit
-                for pid in term.pattern_ids
-                for hit in found.hits.get(pid, ())
-                if not title_only or hit.field == "title"
-            )
-            return TermResult(term.text, tuple(hits))
-
-        groups = tuple(tuple(result(t) for t in group) for group in compiled.groups)
-        any_terms = tuple(result(t) for t in compiled.any)
-        vetoes = tuple(r for r in (result(t) for t in compiled.none) if r.hits)
-        regex = tuple(TermResult(text, found.regex_hits(compiled, p)) for text, p in compiled.regex)
-        either = (*any_terms, *regex)  # a regex counts like one more `any` term
-        missing = [i for i, group in enumerate(groups) if not any(r.hits for r in group)]
-        filtered = compiled.admits(source, tags)
-        if filtered is not None:
-            reason = filtered
-        elif missing:
-            names = "; ".join(" / ".join(r.term for r in groups[i]) for i in missing)
-            reason = f"no hit in all-group {', '.join(str(i + 1) for i in missing)} ({names})"
-        elif either and not any(r.hits for r in either):
-            reason = "no hit among any terms" + (" or regex" if regex else "")
-        elif (
-            compiled.min_hits > 1
-            and (
-                distinct := _distinct_hits(compiled.positive, hit) + sum(1 for r in regex if r.hits)
-            )
-            < compiled.min_hits
-        ):
-            reason = f"{distinct} distinct terms hit, min_hits is {compiled.min_hits}"
-        elif vetoes:
-            reason = "vetoed by " + ", ".join(r.term for r in vetoes)
-        else:
-            reason = MATCHED
-        return Verdict(
-            topic=compiled.topic,
-            matched=reason == MATCHED,
-            groups=groups,
-            any=any_terms,
-            vetoes=vetoes,
-            reason=reason,
-            regex=regex,
-        )
-
 
 MATCHED = "all conditions met"
 
@@ -372,33 +308,112 @@ def _compile_topic(
         sources=sources,
         tags=tags,
         title_only=title_only,
-        plain=sources is None and tags is None and not title_only,
         min_hits=topic.min_hits,
         positive=(*(t for g in groups for t in g), *any_terms),
         regex=tuple((p, compile_regex(p)) for p in topic.regex),
     )
 
 
-def _fires(compiled: _CompiledTopic, present: Container[int], found: _Found) -> bool:
+def _judge(
+    compiled: _CompiledTopic,
+    present: Container[int],
+    regex_hit: Callable[[int], bool],
+    source: str,
+    tags: Sequence[str],
+    *,
+    why: bool,
+) -> str | None:
+    """The first of the topic's rules the article fails, as the reason; None: the topic fires.
+
+    The one definition of firing, so `monitor explain` cannot disagree with the daemon:
+    `match` asks with `why=False` and gets `_FAILS` at the first failing rule, `explain` with
+    `why=True` and gets the reason spelled out. `present` holds the pattern ids found in the
+    fields the topic reads; `regex_hit(i)` says whether its i-th regex matches, and is asked
+    only as far as the verdict needs (RE2 costs more than a set lookup).
+    """
+
     def hit(term: _Term) -> bool:
         return any(pid in present for pid in term.pattern_ids)
 
-    if not all(any(hit(t) for t in group) for group in compiled.groups):
-        return False
+    filtered = compiled.admits(source, tags)  # filters first: they cost less than any term
+    if filtered is not None:
+        return filtered
+    if not compiled.positive and not compiled.regex:
+        # Config accepts `any = []`; such a topic has nothing that could make it fire.
+        return "nothing to look for: no `all` or `any` terms and no regex"
+    missing = []
+    for i, group in enumerate(compiled.groups):
+        if not any(hit(t) for t in group):
+            if not why:
+                return _FAILS
+            missing.append(i)
+    if missing:
+        names = "; ".join(" / ".join(t.text for t in compiled.groups[i]) for i in missing)
+        return f"no hit in all-group {', '.join(str(i + 1) for i in missing)} ({names})"
+    regexes = range(len(compiled.regex))
+    # A regex counts like one more `any` term.
+    if (compiled.any or compiled.regex) and not (
+        any(hit(t) for t in compiled.any) or any(regex_hit(i) for i in regexes)
+    ):
+        return "no hit among any terms" + (" or regex" if compiled.regex else "")
+    if compiled.min_hits > 1:
+        distinct = _distinct_hits(compiled.positive, hit)
+        for i in regexes:
+            if distinct >= compiled.min_hits:
+                break
+            distinct += regex_hit(i)
+        if distinct < compiled.min_hits:
+            return f"{distinct} distinct terms hit, min_hits is {compiled.min_hits}"
     if any(hit(t) for t in compiled.none):
-        return False
-    any_hit = any(hit(t) for t in compiled.any)
-    min_hits = compiled.min_hits
-    if not compiled.regex:
-        if compiled.any and not any_hit:
-            return False
-        return min_hits == 1 or _distinct_hits(compiled.positive, hit) >= min_hits
-    # Each regex is one more `any` term: search only as far as the verdict needs.
-    terms = _distinct_hits(compiled.positive, hit) if min_hits > 1 else int(any_hit)
-    if any_hit and terms >= min_hits:
-        return True
-    needed = max(min_hits - terms, 0 if any_hit else 1)
-    return found.regex_count(compiled, needed) >= needed
+        return "vetoed by " + ", ".join(t.text for t in compiled.none if hit(t)) if why else _FAILS
+    return None
+
+
+_FAILS = "fails"  # `_judge(why=False)`: some rule failed; which one, nobody asked
+
+
+def _verdict(compiled: _CompiledTopic, found: _Found, source: str, tags: Sequence[str]) -> Verdict:
+    """Every rule's outcome for one topic: the hits of each term and regex, and `_judge`'s
+    reason, for `explain` (and for the `Match` of a topic that fires)."""
+    title_only = compiled.title_only
+    present = found.in_title if title_only else found.hits
+
+    def result(term: _Term) -> TermResult:
+        hits = (
+            hit
+            for pid in term.pattern_ids
+            for hit in found.hits.get(pid, ())
+            if not title_only or hit.field == "title"
+        )
+        return TermResult(term.text, tuple(hits))
+
+    regex = tuple(TermResult(text, found.regex_hits(compiled, p)) for text, p in compiled.regex)
+    reason = _judge(compiled, present, lambda i: bool(regex[i].hits), source, tags, why=True)
+    return Verdict(
+        topic=compiled.topic,
+        matched=reason is None,
+        groups=tuple(tuple(result(t) for t in group) for group in compiled.groups),
+        any=tuple(result(t) for t in compiled.any),
+        vetoes=tuple(r for r in (result(t) for t in compiled.none) if r.hits),
+        reason=MATCHED if reason is None else reason,
+        regex=regex,
+    )
+
+
+def _regex_probe(compiled: _CompiledTopic, found: _Found) -> Callable[[int], bool]:
+    """`regex_hit` for `_judge` in `match`: each regex searched once, and only if asked."""
+    memo: dict[int, bool] = {}
+
+    def regex_hit(i: int) -> bool:
+        if i not in memo:
+            memo[i] = bool(found.regex_hits(compiled, compiled.regex[i][1], first=True))
+        return memo[i]
+
+    return regex_hit
+
+
+def _no_regex(i: int) -> bool:
+    raise AssertionError("a topic without regexes was asked about one")
 
 
 def _distinct_hits(terms: Sequence[_Term], hit: Callable[[_Term], object]) -> int:

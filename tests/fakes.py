@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,3 +75,23 @@ class FakeSource(Source):
         )
         self.pending = []
         return Poll(items, {"count": count + len(items)})
+
+
+class AsyncNotifier(Notifier):
+    """`send` as `async def`, which the `Notifier` ABC allows: nothing happens unless the
+    caller awaits it (it yields to the event loop first). Fails the first `failures` sends
+    (retryable unless `permanent`), then records, like `FailingNotifier`."""
+
+    def __init__(self, name: str = "async", *, failures: int = 0, permanent: bool = False) -> None:
+        super().__init__(name)
+        self.failures = failures
+        self.permanent = permanent
+        self.attempts = 0
+        self.sent: list[tuple[Delivery, datetime]] = []
+
+    async def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
+        await asyncio.sleep(0)
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise NotifyError(self.name, "receiver unavailable", permanent=self.permanent)
+        self.sent.extend((d, now) for d in deliveries)

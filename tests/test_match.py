@@ -147,6 +147,13 @@ def test_explain_says_why_not() -> None:
     assert verdict.matched
 
 
+def test_a_topic_with_nothing_to_look_for_never_fires_and_explain_says_so() -> None:
+    m = matcher(Topic("t", "T", none=("足球",)))  # the config accepts `any = []`
+    assert fired(m, "任何文章") == []
+    (verdict,) = m.explain("", "任何文章")
+    assert not verdict.matched and verdict.reason.startswith("nothing to look for")
+
+
 def test_empty_watchlist_matches_nothing() -> None:
     assert matcher().match("title", "text") == []
 
