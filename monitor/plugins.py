@@ -15,7 +15,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NewType, TypeVar
 
 from monitor.models import Delivery, Poll
 
@@ -23,6 +23,9 @@ SOURCES = "monitor.sources"
 NOTIFIERS = "monitor.notifiers"
 
 T = TypeVar("T")
+
+# The annotation of an option that is a size: config takes bytes or a unit ("10MiB") for it.
+Bytes = NewType("Bytes", int)
 
 
 class Notifier(ABC):

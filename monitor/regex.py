@@ -12,6 +12,8 @@ import re2
 
 from monitor.text import to_simplified
 
+RegexError = re2.error  # what RE2 raises for a pattern it refuses
+
 
 def regex_options() -> Any:
     """RE2 options for watchlist regexes: case-insensitive (the text is case-folded anyway)
