@@ -48,8 +48,10 @@ def make_plugin(
     base: Path,
     key: Sequence[str | int],
     out: Collector,
+    table_keys: Sequence[str] = (),
 ) -> object | None:
-    """Load the plugin class, check options against its constructor, and build it."""
+    """Load the plugin class, check options against its constructor, and build it.
+    `table_keys`: the table's own keys, also offered as "did you mean" for a misspelling."""
     try:
         cls: type = load_plugin(group, kind, base_class)
     except PluginError as e:
@@ -59,7 +61,7 @@ def make_plugin(
     ok = True
     for option in options:
         if option not in accepted:
-            hint = difflib.get_close_matches(option, list(accepted), n=1)
+            hint = difflib.get_close_matches(option, [*accepted, *table_keys], n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             out.add([*key, option], f"unknown option for type {kind!r}{suggestion}")
             ok = False

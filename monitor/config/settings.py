@@ -151,7 +151,7 @@ class DeliverySettings:
 
 
 NOTIFIER_KEYS = keys_of(NotifierSettings)
-_NOTIFIER_NAMES = frozenset(k.name for k in NOTIFIER_KEYS)
+_NOTIFIER_NAMES = tuple(k.name for k in NOTIFIER_KEYS)
 
 
 @dataclass(frozen=True)
@@ -309,7 +309,9 @@ def _load_notifiers(value: Any, base: Path, out: Collector) -> list[NotifierSett
             continue
         names.add(name)
         options = {k: v for k, v in table.items() if k not in _NOTIFIER_NAMES}
-        instance = make_plugin(NOTIFIERS, values["type"], Notifier, name, options, base, key, out)
+        instance = make_plugin(
+            NOTIFIERS, values["type"], Notifier, name, options, base, key, out, _NOTIFIER_NAMES
+        )
         if isinstance(instance, Notifier) and len(out.problems) == before:
             result.append(NotifierSettings(notifier=instance, **values))
     return result

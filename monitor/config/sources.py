@@ -88,7 +88,7 @@ FeedSettings: TypeAlias = SourceSettings
 FolderSettings: TypeAlias = SourceSettings
 
 LIFECYCLE_KEYS = keys_of(SourceSettings)
-_LIFECYCLE = frozenset(k.name for k in LIFECYCLE_KEYS)
+_LIFECYCLE = tuple(k.name for k in LIFECYCLE_KEYS)
 
 
 def load_sources(
@@ -133,7 +133,7 @@ def load_sources(
                 continue
             options = {k: v for k, v in table.items() if k not in _LIFECYCLE}
             instance = make_plugin(
-                SOURCES, values["type"], Source, source_id, options, base, key, out
+                SOURCES, values["type"], Source, source_id, options, base, key, out, _LIFECYCLE
             )
             if not isinstance(instance, Source) or len(out.problems) > before:
                 continue
