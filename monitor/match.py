@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import ahocorasick_rs
-import re2
 
 from monitor.models import Match, Topic, Watchlist
-from monitor.text import MappedText, mapped_text, normalize, one_line, to_simplified
+from monitor.regex import compile_regex
+from monitor.text import MappedText, mapped_text, normalize, one_line
 
 SNIPPET_CHARS = 200
 _SNIPPET_LEAD = 60
@@ -419,24 +419,6 @@ def _no_regex(i: int) -> bool:
 def _distinct_hits(terms: Sequence[_Term], hit: Callable[[_Term], object]) -> int:
     """Terms that hit, an alias class counted once (its members share their pattern ids)."""
     return len({term.pattern_ids for term in terms if hit(term)})
-
-
-def regex_options() -> Any:
-    """RE2 options for watchlist regexes: case-insensitive (the text is case-folded anyway)
-    and quiet (RE2 logs a bad pattern to stderr itself otherwise)."""
-    options = re2.Options()
-    options.case_sensitive = False
-    options.log_errors = False
-    return options
-
-
-def compile_regex(pattern: str) -> Any:
-    """A watchlist regex, compiled as it runs: on normalized text, Chinese folded to Simplified.
-
-    RE2 guarantees time linear in the text (no backtracking), so no pattern can hang the
-    matcher; `re2.error` for a pattern RE2 refuses (the config has rejected those already).
-    """
-    return re2.compile(to_simplified(pattern), regex_options())
 
 
 def _hit(field: str, mapped: MappedText, start: int, end: int) -> Hit:

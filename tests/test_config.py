@@ -445,3 +445,117 @@ def test_bad_alert_storm_keys(tmp_path: Path) -> None:
     assert any(k == "topics[0].muted_until" and line == 5 and "'next week'" in m
                for k, line, m in found)  # fmt: skip
     assert any(k == "topics[1].muted_until" and line == 9 for k, line, _ in found)
+
+
+# --- [[sources]]: one table for every source type --------------------------------------------
+
+SHORTHAND_SOURCES = """\
+database = "sqlite:///m.db"
+[defaults]
+poll_interval = "7m"
+broken_after = "2d"
+[[folders]]
+id = "inbox"
+path = "inbox"
+tags = ["local"]
+end_markers = ["相關新聞"]
+max_file_size = "1MiB"
+[[feeds]]
+id = "dw-zh"
+url = "https://example.org/rss"
+tags = ["asia"]
+max_age = "7d"
+headers = { X-Token = "t" }
+"""
+
+GENERIC_SOURCES = """\
+database = "sqlite:///m.db"
+[defaults]
+poll_interval = "7m"
+broken_after = "2d"
+[[sources]]
+id = "inbox"
+type = "folder"
+path = "inbox"
+tags = ["local"]
+end_markers = ["相關新聞"]
+max_file_size = "1MiB"
+[[sources]]
+id = "dw-zh"
+type = "feed"
+url = "https://example.org/rss"
+tags = ["asia"]
+max_age = "7d"
+headers = { X-Token = "t" }
+"""
+
+
+def load_text(tmp_path: Path, text: str) -> object:
+    (tmp_path / "watchlist.toml").write_text('[[topics]]\nid = "t"\nany = ["x"]\n')
+    (tmp_path / "monitor.toml").write_text(text, encoding="utf-8")
+    return load_config(tmp_path / "monitor.toml", env={})
+
+
+def comparable(settings: object) -> list[tuple[object, ...]]:
+    """Each source's settings without the instance, its class, and its option values."""
+    import dataclasses
+
+    from monitor.config import plugin_options
+
+    out = []
+    for s in settings.sources:  # type: ignore[attr-defined]
+        options = {name: getattr(s.source, name) for name in plugin_options(type(s.source))}
+        out.append((dataclasses.replace(s, source=None), type(s.source), options))
+    return out
+
+
+def test_sources_tables_load_like_feeds_and_folders(tmp_path: Path) -> None:
+    shorthand = load_text(tmp_path, SHORTHAND_SOURCES)
+    generic = load_text(tmp_path, GENERIC_SOURCES)
+    assert comparable(generic) == comparable(shorthand)
+    folder, feed = generic.sources  # type: ignore[attr-defined]
+    # Today's defaults per type: a folder rescans every 30s and alerts its backlog; a feed
+    # polls at [defaults] poll_interval and stores its backlog silently.
+    assert (folder.type, folder.interval, folder.first_poll) == (
+        "folder",
+        timedelta(seconds=30),
+        "alert",
+    )
+    assert (feed.type, feed.interval, feed.first_poll) == ("feed", timedelta(minutes=7), "skip")
+    assert folder.broken_after == feed.broken_after == timedelta(days=2)
+    assert generic.folders == (folder,) and generic.feeds == (feed,)  # type: ignore[attr-defined]
+    assert generic.source_tags == {"inbox": ("local",), "dw-zh": ("asia",)}  # type: ignore[attr-defined]
+
+
+def test_sources_table_errors_name_the_table_and_key(tmp_path: Path) -> None:
+    text = (
+        'database = "sqlite:///m.db"\n'
+        '[[feeds]]\nid = "dw-zh"\nurl = "https://example.org/rss"\n'
+        '[[sources]]\nid = "a"\ntype = "carrier-pigeon"\n'
+        '[[sources]]\nid = "b"\ntype = "feed"\nurl = "https://example.org/b"\nfirst_poll = "never"\n'
+        '[[sources]]\nid = "c"\ntype = "feed"\nurl = "ftp://example.org/c"\n'
+        '[[sources]]\nid = "dw-zh"\ntype = "feed"\nurl = "https://example.org/d"\n'
+        '[[sources]]\nid = "e"\ntype = "folder"\npath = "x"\nintervall = "1m"\n'
+        '[[folders]]\nid = "f"\ntype = "feed"\npath = "x"\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_text(tmp_path, text)
+    found = {key: message for key, _line, message in problems(error)}
+    assert (
+        "'carrier-pigeon'" in found["sources[0].type"]
+        and "feed, folder" in found["sources[0].type"]
+    )
+    assert (
+        found["sources[1].first_poll"] == 'must be "skip" (store the backlog silently) or "alert"'
+    )
+    assert "sources[2].url" in found
+    assert found["sources[3].id"].startswith("duplicate source id 'dw-zh': also feeds[0]")
+    assert "did you mean 'interval'" in found["sources[4].intervall"]
+    assert "[[sources]]" in found["folders[0].type"]
+    assert len(found) == 6
+
+
+def test_sources_table_needs_a_type(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_text(tmp_path, 'database = "sqlite:///m.db"\n[[sources]]\nid = "a"\nurl = "x"\n')
+    assert problems(error) == [("sources[0].type", 2, 'required: the source type, e.g. "feed"')]

@@ -20,16 +20,16 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from monitor.errors import SourceError
 from monitor.models import Outcome, Poll, RawItem
-from monitor.plugins import Source
+from monitor.plugins import Bytes, Source
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATTERNS = ("*.txt", "*.md", "*.html")
-DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+DEFAULT_MAX_FILE_SIZE = Bytes(10 * 1024 * 1024)
 SETTLE = timedelta(seconds=1)  # a file unchanged this long is complete
 # With inotify, fresh files arrive through their close event; a rescan is only the safety net
 # for missed events, so it leaves anything modified while watched alone this long.
@@ -41,6 +41,8 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 class FolderSource(Source):
     """Reads article files dropped into `path`. State: name → [size, mtime_ns, sha256]."""
 
+    default_interval: ClassVar[timedelta | None] = timedelta(seconds=30)  # a cheap rescan
+
     def __init__(
         self,
         id: str,
@@ -48,7 +50,7 @@ class FolderSource(Source):
         path: Path,
         patterns: Sequence[str] = DEFAULT_PATTERNS,
         end_markers: Sequence[str] = (),
-        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        max_file_size: Bytes = DEFAULT_MAX_FILE_SIZE,
     ) -> None:
         super().__init__(id)
         if not patterns:

@@ -1,0 +1,296 @@
+"""The watchlist file → `Watchlist`: alias classes and topics, validated whole.
+
+Keys are declared in `keys` (WATCHLIST_KEYS, TOPIC_KEYS, TERM_KEYS); regexes are checked by
+compiling them exactly as the matcher will (`monitor.regex`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from monitor.config.keys import TERM_KEYS, TOPIC_KEYS, WATCHLIST_KEYS, Key
+from monitor.config.toml import Collector, check_keys, read_toml
+from monitor.errors import ConfigError, Problem
+from monitor.models import FIELDS, Topic, Watchlist
+from monitor.regex import RegexError, compile_regex
+from monitor.text import normalize
+
+_TOPIC = {k.name: k for k in TOPIC_KEYS}
+
+
+def _names(keys: Sequence[Key]) -> list[str]:
+    return [k.name for k in keys]
+
+
+def load_watchlist(
+    path: Path | str, *, notifiers: set[str] | None = None, sources: set[str] | None = None
+) -> Watchlist:
+    """Read and validate a watchlist file; `notifiers` (names) checks each topic's `notify`,
+    `sources` (ids) each topic's `sources`; None: not known here, not checked.
+    """
+    path = Path(path)
+    problems: list[Problem] = []
+    loaded = read_toml(path, problems)
+    if loaded is None:
+        raise ConfigError(problems)
+    raw, text = loaded
+    out = Collector(path, text)
+    if not text.strip():
+        # An empty file is most likely a save in progress (truncated, not yet written):
+        # applying it would silently stop every topic.
+        out.add([], "empty file: write `topics = []` to watch nothing on purpose")
+    check_keys(raw, _names(WATCHLIST_KEYS), [], out)
+    aliases = _load_aliases(raw.get("aliases", {}), out)
+    topics = _load_topics(raw.get("topics", []), aliases, notifiers, sources, out)
+    if out.problems:
+        raise ConfigError(out.problems)
+    return Watchlist(aliases=tuple(aliases), topics=tuple(topics))
+
+
+def _load_aliases(value: Any, out: Collector) -> list[tuple[str, ...]]:
+    if not isinstance(value, dict):
+        out.add(["aliases"], 'must be a table: "name" = ["spelling", …]')
+        return []
+    classes: list[tuple[str, ...]] = []
+    owner: dict[str, str] = {}
+    for head, spellings in value.items():
+        key: list[str | int] = ["aliases", head]
+        if not isinstance(spellings, list) or not all(isinstance(s, str) for s in spellings):
+            out.add(key, "must be a list of spellings")
+            continue
+        members = (head, *spellings)
+        for spelling in members:
+            norm = normalize(spelling)
+            if not norm:
+                out.add(key, f"empty spelling {spelling!r}")
+            elif norm in owner and owner[norm] != head:
+                out.add(
+                    key,
+                    f"spelling {spelling!r} is already in the alias class of {owner[norm]!r}; "
+                    "a spelling may belong to one class only (merge the two)",
+                )
+            else:
+                owner[norm] = head
+        classes.append(members)
+    return classes
+
+
+def _load_topics(
+    value: Any,
+    aliases: Sequence[Sequence[str]],
+    notifiers: set[str] | None,
+    sources: set[str] | None,
+    out: Collector,
+) -> list[Topic]:
+    alias_of: dict[str, list[str]] = {}
+    for spellings in aliases:
+        normalized = [normalize(s) for s in spellings]
+        alias_of.update((spelling, normalized) for spelling in normalized)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        out.add(["topics"], "must be an array of tables ([[topics]])")
+        return []
+    topics: list[Topic] = []
+    ids: set[str] = set()
+    for index, table in enumerate(value):
+        key: list[str | int] = ["topics", index]
+        check_keys(table, _names(TOPIC_KEYS), key, out)
+        try:
+            topic_id = _TOPIC["id"].load(table.get("id"))
+        except ValueError as e:
+            out.add([*key, "id"], str(e))
+            continue
+        if topic_id in ids:
+            out.add([*key, "id"], f"duplicate topic id {topic_id!r}")
+            continue
+        ids.add(topic_id)
+        title = table.get("title", topic_id)
+        if not isinstance(title, str) or not title.strip():
+            out.add([*key, "title"], "must be a non-empty string")
+            title = topic_id
+        context = _TermContext(alias_of)
+        groups = _load_groups(table.get("all"), [*key, "all"], out, context)
+        any_terms = _load_terms(table.get("any"), [*key, "any"], out, context)
+        none_terms = _load_terms(table.get("none"), [*key, "none"], out, context)
+        regex = _load_regex(table.get("regex"), [*key, "regex"], out)
+        if not groups and not any_terms and not regex and not {"all", "any", "regex"} & set(table):
+            out.add(key, f"topic {topic_id!r} needs `all`, `any` or `regex`")
+        notify: tuple[str, ...] | None = None
+        if "notify" in table:
+            notify = _load_strings(table["notify"], [*key, "notify"], out)
+            for name in notify:
+                if notifiers is not None and name not in notifiers:
+                    known = ", ".join(sorted(notifiers)) or "none"
+                    out.add([*key, "notify"], f"no notifier named {name!r} (configured: {known})")
+        source_ids = _load_strings(table.get("sources"), [*key, "sources"], out)
+        for name in source_ids:
+            if sources is not None and name not in sources:
+                known = ", ".join(sorted(sources)) or "none"
+                out.add([*key, "sources"], f"no source with id {name!r} (configured: {known})")
+        tags = _load_strings(table.get("tags"), [*key, "tags"], out)
+        fields: tuple[str, ...] = FIELDS
+        if "fields" in table:
+            fields = _load_strings(table["fields"], [*key, "fields"], out)
+            if sorted(fields) == sorted(FIELDS):
+                fields = FIELDS
+            elif fields != ("title",):
+                out.add([*key, "fields"], 'must be ["title"] or ["title", "text"]')
+                fields = FIELDS
+        min_hits = table.get("min_hits", 1)
+        distinct = len({normalize(t) for t in (*(t for g in groups for t in g), *any_terms)})
+        distinct += len(set(regex))
+        if not isinstance(min_hits, int) or isinstance(min_hits, bool) or min_hits < 1:
+            out.add([*key, "min_hits"], "must be a positive integer")
+            min_hits = 1
+        elif min_hits > max(distinct, 1):
+            out.add(
+                [*key, "min_hits"],
+                f"can never be reached: the topic has {distinct} distinct `all`/`any` terms "
+                "and regexes",
+            )
+            min_hits = 1
+        max_per_hour = _declared(table, "max_alerts_per_hour", key, out)
+        muted_until = _declared(table, "muted_until", key, out)
+        topics.append(
+            Topic(
+                topic_id,
+                title.strip(),
+                groups,
+                any_terms,
+                none_terms,
+                notify,
+                sources=source_ids,
+                tags=tags,
+                fields=fields,
+                min_hits=min_hits,
+                regex=regex,
+                max_alerts_per_hour=max_per_hour,
+                muted_until=muted_until,
+                exceptions=tuple(
+                    (term, tuple(dict.fromkeys(spellings)))
+                    for term, spellings in context.exceptions.items()
+                ),
+            )
+        )
+    return topics
+
+
+def _declared(table: Mapping[str, Any], name: str, key: list[str | int], out: Collector) -> Any:
+    """A topic key whose declaration says all about it: its parsed value, or its default
+    (and a problem) when the value is wrong."""
+    declared = _TOPIC[name]
+    if name not in table:
+        return declared.default
+    try:
+        return declared.load(table[name])
+    except ValueError as e:
+        out.add([*key, name], str(e))
+        return declared.default
+
+
+def _load_strings(value: Any, key: list[str | int], out: Collector) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        out.add(key, "must be a list of non-empty strings")
+        return ()
+    return tuple(value)
+
+
+def _load_regex(value: Any, key: list[str | int], out: Collector) -> tuple[str, ...]:
+    """RE2 patterns, each compiled here as the matcher will compile it."""
+    patterns = _load_strings(value, key, out)
+    for pattern in patterns:
+        try:
+            compile_regex(pattern)
+        except RegexError as e:
+            reason = e.args[0] if e.args else e
+            if isinstance(reason, bytes):
+                reason = reason.decode("utf-8", "replace")
+            out.add(key, f"invalid regular expression {pattern!r}: {reason} (RE2 syntax)")
+            return ()
+    return patterns
+
+
+@dataclass
+class _TermContext:
+    """What a topic's terms need while loading: alias classes, and where exceptions go."""
+
+    alias_of: Mapping[str, Sequence[str]]  # normalized spelling → its class, normalized
+    exceptions: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+
+def _load_terms(
+    value: Any, key: list[str | int], out: Collector, context: _TermContext
+) -> tuple[str, ...]:
+    """A list of terms: strings, or `{ term = "…", except = ["…"] }` tables."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str | dict) for v in value):
+        out.add(key, 'must be a list of terms: strings or { term = "…", except = ["…"] }')
+        return ()
+    terms = []
+    for i, item in enumerate(value):
+        term = item if isinstance(item, str) else _load_guarded_term(item, [*key, i], out, context)
+        if term is None:
+            return ()
+        if not normalize(term):
+            out.add(key, f"empty term {term!r}")
+            return ()
+        terms.append(term)
+    return tuple(terms)
+
+
+def _load_guarded_term(
+    table: dict[str, Any], key: list[str | int], out: Collector, context: _TermContext
+) -> str | None:
+    """`{ term = "中美", except = ["中美洲"] }`: the term, its exceptions kept in `context`."""
+    check_keys(table, _names(TERM_KEYS), key, out)
+    term = table.get("term")
+    if not isinstance(term, str) or not normalize(term):
+        out.add([*key, "term"], "required: a non-empty string")
+        return None
+    exceptions = _load_strings(table.get("except"), [*key, "except"], out)
+    own = normalize(term)
+    spellings = context.alias_of.get(own, (own,))
+    for exception in exceptions:
+        folded = normalize(exception)
+        if not any(s in folded and s != folded for s in spellings):
+            out.add(
+                [*key, "except"],
+                f"exception {exception!r} must contain {term!r} (or a spelling of its alias "
+                "class) and be longer: a hit of the term inside it is what it discards",
+            )
+            return None
+    context.exceptions.setdefault(term, []).extend(exceptions)
+    return term
+
+
+def _load_groups(
+    value: Any, key: list[str | int], out: Collector, context: _TermContext
+) -> tuple[tuple[str, ...], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list) and value and all(isinstance(v, str | dict) for v in value):
+        words = [v if isinstance(v, str) else str(v.get("term", "…")) for v in value[:3]]
+        suggestion = ", ".join(f'["{v}"]' for v in words)
+        out.add(
+            key,
+            "must be a list of groups (lists); every group needs a hit. A flat list is ambiguous: "
+            f"write [{suggestion}] if every term is required, or use `any` if one is enough",
+        )
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, list) for v in value):
+        out.add(key, 'must be a list of lists of strings, e.g. [["中國", "北京"], ["俄羅斯"]]')
+        return ()
+    groups = []
+    for i, group in enumerate(value):
+        terms = _load_terms(group, [*key, i], out, context)
+        if not terms:
+            out.add([*key, i], "an empty group can never match")
+            continue
+        groups.append(terms)
+    return tuple(groups)
