@@ -103,7 +103,7 @@ def test_a_failing_poll_backs_off_and_notifies_once_after_broken_after(
         for line in (workdir / "var" / "alerts.jsonl").read_text().splitlines()
         if '"source.' in line
     ]
-    assert [n["event"] for n in notices] == ["source.failing"]
+    assert [n["type"] for n in notices] == ["source.failing"]
     source.fail_with = None
     clock.advance(minutes=20)
     assert app.run_once().ok
