@@ -26,6 +26,7 @@ Run from the repository root (aiohttp and, for --profile, py-spy are bench-only 
     .venv/bin/python bench/poll.py --feeds 100 --first-poll skip   # a quick run
     .venv/bin/python bench/poll.py --server-only       # the server alone, with an aiohttp client
     .venv/bin/python bench/poll.py --profile           # py-spy of the full poll, by library
+    .venv/bin/python bench/poll.py --versus rss2email  # both as whole processes (bench/versus.py)
 
 Targets (issue 3, this 2-core machine): full ≤ 15 s, all-304 ≤ 2 s, all-unchanged ≤ 4 s.
 """
@@ -509,6 +510,13 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true", help="serve gzip to clients that ask")
     parser.add_argument("--profile", action="store_true", help="py-spy of the full poll")
     parser.add_argument("--server-only", action="store_true", help="measure the server alone")
+    parser.add_argument(
+        "--versus", choices=("rss2email",), help="both tools as whole processes (bench/versus.py)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="--versus: median of N runs")
+    parser.add_argument(
+        "--keep-state", action="store_true", help="--versus: keep each run's files in var/"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -520,6 +528,10 @@ def main() -> None:
         return worker(args)
     if args.server_only:
         return server_only(args)
+    if args.versus:
+        from versus import compare  # bench/versus.py
+
+        raise SystemExit(compare(args))
     server = Server(args.feeds, args.hosts, args.port, args.gzip)
     try:
         size = server.control()["bytes"] / args.feeds / 1024
