@@ -19,9 +19,10 @@ run` would. Then `make_app(load_config(...))`, `app.start()`, and `app.run_once(
 CPU is user+sys of the monitor process (all its threads, plus any waited-for children) from
 `resource.getrusage`, around `run_once` only. The server's CPU is reported beside it.
 
-Run from the repository root (aiohttp and, for --profile, py-spy are bench-only tools):
+Run from the repository root (aiohttp and, for --profile, py-spy are bench-only tools, in the
+`bench` extra):
 
-    .venv/bin/pip install -c constraints.txt aiohttp py-spy
+    .venv/bin/pip install -c constraints.txt -e '.[bench]'
     .venv/bin/python bench/poll.py                     # 1,000 feeds, first_poll skip and alert
     .venv/bin/python bench/poll.py --feeds 100 --first-poll skip   # a quick run
     .venv/bin/python bench/poll.py --server-only       # the server alone, with an aiohttp client
@@ -29,6 +30,9 @@ Run from the repository root (aiohttp and, for --profile, py-spy are bench-only 
     .venv/bin/python bench/poll.py --versus rss2email  # both as whole processes (bench/versus.py)
 
 Targets (issue 3, this 2-core machine): full ≤ 15 s, all-304 ≤ 2 s, all-unchanged ≤ 4 s.
+
+`--versus rss2email` (bench/versus.py) instead times `monitor run --once` and rss2email 3.14 as
+whole processes on this same server, first poll and all-304, and prints both with the ratios.
 """
 
 from __future__ import annotations
