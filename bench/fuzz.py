@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of the ingest function with atheris (RELIABILITY.md G2, bench column).
 
-    .venv/bin/pip install atheris
+    .venv/bin/pip install -c constraints.txt -e '.[bench]'   # atheris, jsonschema
     .venv/bin/python bench/fuzz.py -max_total_time=1800 -timeout=2 -rss_limit_mb=512 var/fuzz-corpus
 
 The function under test is tests/hostile/ingest.py (the same one the Hypothesis properties

@@ -19,15 +19,20 @@ run` would. Then `make_app(load_config(...))`, `app.start()`, and `app.run_once(
 CPU is user+sys of the monitor process (all its threads, plus any waited-for children) from
 `resource.getrusage`, around `run_once` only. The server's CPU is reported beside it.
 
-Run from the repository root (aiohttp and, for --profile, py-spy are bench-only tools):
+Run from the repository root (aiohttp and, for --profile, py-spy are bench-only tools, in the
+`bench` extra):
 
-    .venv/bin/pip install -c constraints.txt aiohttp py-spy
+    .venv/bin/pip install -c constraints.txt -e '.[bench]'
     .venv/bin/python bench/poll.py                     # 1,000 feeds, first_poll skip and alert
     .venv/bin/python bench/poll.py --feeds 100 --first-poll skip   # a quick run
     .venv/bin/python bench/poll.py --server-only       # the server alone, with an aiohttp client
     .venv/bin/python bench/poll.py --profile           # py-spy of the full poll, by library
+    .venv/bin/python bench/poll.py --versus rss2email  # both as whole processes (bench/versus.py)
 
 Targets (issue 3, this 2-core machine): full ≤ 15 s, all-304 ≤ 2 s, all-unchanged ≤ 4 s.
+
+`--versus rss2email` (bench/versus.py) instead times `monitor run --once` and rss2email 3.14 as
+whole processes on this same server, first poll and all-304, and prints both with the ratios.
 """
 
 from __future__ import annotations
@@ -509,6 +514,13 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true", help="serve gzip to clients that ask")
     parser.add_argument("--profile", action="store_true", help="py-spy of the full poll")
     parser.add_argument("--server-only", action="store_true", help="measure the server alone")
+    parser.add_argument(
+        "--versus", choices=("rss2email",), help="both tools as whole processes (bench/versus.py)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="--versus: median of N runs")
+    parser.add_argument(
+        "--keep-state", action="store_true", help="--versus: keep each run's files in var/"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -520,6 +532,10 @@ def main() -> None:
         return worker(args)
     if args.server_only:
         return server_only(args)
+    if args.versus:
+        from versus import compare  # bench/versus.py
+
+        raise SystemExit(compare(args))
     server = Server(args.feeds, args.hosts, args.port, args.gzip)
     try:
         size = server.control()["bytes"] / args.feeds / 1024

@@ -31,9 +31,9 @@ Measured, per scenario and per instance:
   - checks: articles = N with N distinct hashes; alerts unique per (article, topic);
     deliveries = alerts; the jsonl holds each delivery id once; each feed fetched once.
 
-Run from the repository root (aiohttp is bench-only):
+Run from the repository root (aiohttp is bench-only, in the `bench` extra):
 
-    .venv/bin/pip install -c constraints.txt aiohttp
+    .venv/bin/pip install -c constraints.txt -e '.[bench]'
     .venv/bin/python bench/scale.py         # 5,000 articles: SQLite ×1, PostgreSQL ×1,2,3
     .venv/bin/python bench/scale.py --articles 1000 --instances 1,3 --no-sqlite
     MONITOR_SCALE_PG=postgresql+psycopg://postgres@127.0.0.1/test .venv/bin/python bench/scale.py

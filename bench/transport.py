@@ -14,7 +14,7 @@ only the transport under httpx changes:
 Each pass fetches every feed once: 200s first, then 304s (If-None-Match). CPU is the process's
 user+sys per request (medians of --rounds).
 
-    .venv/bin/pip install -c constraints.txt aiohttp httpx-aiohttp
+    .venv/bin/pip install -c constraints.txt -e '.[bench]'   # aiohttp, httpx-aiohttp
     .venv/bin/python bench/transport.py                   # 1,000 feeds over 50 hosts, 3 rounds
 """
 
