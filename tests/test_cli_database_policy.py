@@ -13,7 +13,9 @@ import pytest
 from monitor.cli import main
 from monitor.store import Store
 
-PREVIOUS = "0006"  # one migration behind the newest (0007)
+VERSIONS = Path(__file__).resolve().parent.parent / "monitor" / "store" / "migrations" / "versions"
+NEWEST = max(p.name[:4] for p in VERSIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+PREVIOUS = f"{int(NEWEST) - 1:04d}"  # one migration behind the newest
 
 READ_ONLY = [
     ("status",),
@@ -74,7 +76,7 @@ def test_other_commands_refuse_a_schema_one_migration_behind(
     before = fingerprint(database(behind))
     assert run(behind, *command) == 1
     err = capsys.readouterr().err
-    assert f"database schema is {PREVIOUS}, this monitor needs 0007" in err
+    assert f"database schema is {PREVIOUS}, this monitor needs {NEWEST}" in err
     assert "run `monitor db upgrade`" in err
     assert revision(database(behind)) == PREVIOUS
     assert fingerprint(database(behind)) == before
@@ -95,8 +97,8 @@ def test_a_read_only_command_creates_no_tables_in_an_empty_database_file(
 
 def test_run_once_migrates(behind: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(behind, "run", "--once") == 0
-    assert f"migrated database from={PREVIOUS} to=0007" in capsys.readouterr().err
-    assert revision(database(behind)) == "0007"
+    assert f"migrated database from={PREVIOUS} to={NEWEST}" in capsys.readouterr().err
+    assert revision(database(behind)) == NEWEST
     assert run(behind, "status") == 0
 
 
@@ -104,8 +106,8 @@ def test_db_status_reports_and_db_upgrade_migrates(
     behind: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(behind, "db", "status") == 0
-    assert f"revision {PREVIOUS}; newest 0007: upgrade pending" in capsys.readouterr().out
+    assert f"revision {PREVIOUS}; newest {NEWEST}: upgrade pending" in capsys.readouterr().out
     assert revision(database(behind)) == PREVIOUS
     assert run(behind, "db", "upgrade") == 0
-    assert f"database upgraded from {PREVIOUS} to 0007" in capsys.readouterr().out
+    assert f"database upgraded from {PREVIOUS} to {NEWEST}" in capsys.readouterr().out
     assert run(behind, "alerts", "list") == 0

@@ -97,3 +97,25 @@ def test_every_command_is_documented() -> None:
 def test_the_two_commands_come_first() -> None:
     first_section = README.split("\n## ", 2)[1]
     assert "make run" in first_section and "make test" in first_section
+
+
+def test_the_module_table_matches_the_tree() -> None:
+    """Every module and package of monitor/ has a row (by its path or inside its package's
+    row), and every row names something that exists."""
+    package = Path(__file__).resolve().parent.parent / "monitor"
+    table = README.split("Layout (", 1)[1].split("\n\n", 2)[1]
+    rows = re.findall(r"^\| (.+?) \|", table, flags=re.M)
+    named: set[str] = set()
+    for row in rows:
+        paths = re.findall(r"`([^`]+)`", row)
+        folder = Path(paths[0]).parent if paths else Path("monitor")
+        for path in paths:
+            full = path if path.startswith("monitor/") else str(folder / path)
+            assert (package.parent / full).exists(), f"README names {full}, which does not exist"
+            named.add(full.rstrip("/"))
+    for module in package.iterdir():
+        if module.name.startswith(("_", ".")) or module.suffix not in (".py", ""):
+            continue
+        path = f"monitor/{module.name}"
+        covered = path in named or any(n.startswith(path + "/") for n in named)
+        assert covered, f"{path} has no row"

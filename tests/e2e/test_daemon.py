@@ -148,7 +148,7 @@ def test_daemon_speaks_sd_notify(workdir: Path, tmp_path: Path) -> None:
     try:
         receive_until("READY=1")
         ready = next(m for m in seen if "READY=1" in m)
-        assert "STATUS=feeds=0 folders=1" in ready
+        assert "STATUS=sources=1 pending=0" in ready
         receive_until("WATCHDOG=1")
         process.send_signal(signal.SIGHUP)
         receive_until("RELOADING=1")

@@ -24,7 +24,7 @@ from monitor.app import make_app
 from monitor.config import load_config
 from monitor.errors import ConfigError, NotifyError
 from monitor.models import Delivery
-from monitor.plugins import NOTIFIERS, Notifier, available
+from monitor.plugins import NOTIFIERS, Notifier, available, forget_entry_points
 from tests.conftest import Clock
 from tests.fakes import AsyncNotifier
 from tests.notifiers.conftest import NOW, free_port, make_delivery
@@ -207,8 +207,11 @@ def pager_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
+    forget_entry_points()  # the loader scans entry points once per process, as at a start
     yield site  # type: ignore[misc]
     sys.modules.pop("monitor_pager", None)
+    monkeypatch.undo()
+    forget_entry_points()
 
 
 def test_third_party_plugin_loads_and_delivers(

@@ -26,7 +26,7 @@ from monitor.app import make_app
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.models import Outcome, Poll, RawItem
-from monitor.plugins import SOURCES, Source, available
+from monitor.plugins import SOURCES, Source, available, forget_entry_points
 from tests.conftest import Clock
 from tests.hostile.server import HostileServer, Route
 
@@ -239,22 +239,12 @@ def notes_plugin(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     (dist / "entry_points.txt").write_text("[monitor.sources]\nnotes = monitor_notes:NotesSource\n")
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
-    _forget_entry_points()
+    forget_entry_points()
     yield site
     sys.modules.pop("monitor_notes", None)
     monkeypatch.undo()
     importlib.invalidate_caches()
-    _forget_entry_points()
-
-
-def _forget_entry_points() -> None:
-    """The loader caches entry points per group (one scan per process); a test that installs
-    a distribution must drop that cache, as a restart would."""
-    from monitor import plugins
-
-    forget = getattr(plugins, "forget_entry_points", None)
-    if forget is not None:
-        forget()
+    forget_entry_points()
 
 
 def test_third_party_source_alerts_end_to_end(
