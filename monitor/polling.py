@@ -5,9 +5,10 @@
 `claim` leases due rows of the sources table (any type; this instance's and unowned ones);
 `poll` calls `Source.poll(state, now)`; the pipeline stores articles and alerts; `decider`
 turns the outcome into the next poll time, backoff and health notice, which are recorded
-with the new state, after the articles, so a crash in between repeats the poll instead of
-losing items. Polls of one source never overlap in this process, and a push-triggered poll
-(a folder's inotify event) never waits for a lease this process holds.
+with the new state in the same transaction as the articles (group commit: one transaction
+carries the polls that finished together, `monitor.groupcommit`), so a crash repeats the
+poll instead of losing items. Polls of one source never overlap in this process, and a
+push-triggered poll (a folder's inotify event) never waits for a lease this process holds.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ from typing import Any
 from monitor.config import SourceSettings
 from monitor.decider import Schedule, alert_window, decide
 from monitor.errors import StoreError
+from monitor.groupcommit import GroupCommit
+from monitor.leases import dead_local_owners
 from monitor.metrics import Metrics
 from monitor.models import Outcome, Poll, SourceHealth
 from monitor.pipeline import IngestReport, Pipeline, delivery_id
 from monitor.store import NewDelivery, Store
 
 log = logging.getLogger(__name__)
+
+DEAD_OWNERS_EVERY = timedelta(seconds=10)
 
 
 @dataclass
@@ -83,6 +88,9 @@ class SourcePoller:
         self.rng = rng or random.Random()
         self.metrics = metrics or pipeline.metrics
         self._polling: dict[str, asyncio.Lock] = {}
+        self.writer = GroupCommit(store)
+        self._dead: list[str] = []
+        self._dead_checked: datetime | None = None
 
     # --- claim ---------------------------------------------------------------------------
 
@@ -95,18 +103,30 @@ class SourcePoller:
         own_leases: bool = False,
     ) -> list[SourceHealth]:
         """Lease due sources (blocking: run it in a thread). `own_leases`: leases this
-        process holds count as free (a push poll; polls of one source are serialized here)."""
+        process holds count as free (a push poll; polls of one source are serialized here).
+        Leases of dead processes on this host are free too (a restart after kill -9 takes
+        their sources at once instead of waiting for the leases to expire)."""
+        now = self.clock()
+        dead = self._dead_owners(now, refresh=ignore_schedule)
         return self.store.claim_sources(
             None,
             self.owner,
-            self.clock(),
+            now,
             self.lifecycle.lease,
             limit=limit,
             ids=ids,
             ignore_schedule=ignore_schedule,
-            dead_owners=(self.owner,) if own_leases else (),
+            dead_owners=[*dead, self.owner] if own_leases else dead,
             instance=self.instance,
         )
+
+    def _dead_owners(self, now: datetime, *, refresh: bool) -> list[str]:
+        """Dead local lease owners, looked up at most every DEAD_OWNERS_EVERY (a tick a
+        second must not scan the leases each time), and always for `run --once`."""
+        if refresh or self._dead_checked is None or now - self._dead_checked > DEAD_OWNERS_EVERY:
+            self._dead = sorted(dead_local_owners(self.store.lease_owners(now)))
+            self._dead_checked = now
+        return self._dead
 
     # --- poll → ingest → record ------------------------------------------------------------
 
@@ -125,13 +145,24 @@ class SourcePoller:
         the same source in progress here. None: another process holds the source's lease
         (its poll lists the folder too)."""
         async with self._lock(source_id):
-            rows = await asyncio.to_thread(
-                self.claim, limit=1, ignore_schedule=True, ids=[source_id], own_leases=True
-            )
-            if not rows:
+            settings = self.lifecycle.sources.get(source_id)
+            sync = settings is not None and not inspect.iscoroutinefunction(settings.source.poll)
+            # A plain-def source is claimed and polled in one trip to a worker thread: a
+            # push is about latency, and each trip costs a wake-up of the loop.
+            claimed = await asyncio.to_thread(self._claim_one, source_id, sync)
+            if claimed is None:
                 log.debug("push poll skipped source=%s reason=%r", source_id, "leased elsewhere")
                 return None
-            return await self.poll_locked(rows[0])
+            return await self.poll_locked(*claimed)
+
+    def _claim_one(self, source_id: str, poll: bool) -> tuple[SourceHealth, Poll | None] | None:
+        rows = self.claim(limit=1, ignore_schedule=True, ids=[source_id], own_leases=True)
+        if not rows:
+            return None
+        settings = self.lifecycle.sources.get(source_id)
+        if not poll or settings is None:
+            return rows[0], None
+        return rows[0], _poll_sync(settings.source.poll, rows[0].state, self.clock())
 
     async def run_all(self) -> list[PollReport]:
         """`run --once`: every active source of this instance, whatever its schedule (not
@@ -151,14 +182,17 @@ class SourcePoller:
         async with lock:
             return await self.poll_locked(row)
 
-    async def poll_locked(self, row: SourceHealth) -> PollReport:
+    async def poll_locked(self, row: SourceHealth, polled: Poll | None = None) -> PollReport:
+        """Poll (unless `polled` is the poll already made), ingest, record."""
         settings = self.lifecycle.sources.get(row.id)
         if settings is None:  # removed from the config since it was claimed
             return PollReport(row.id, Outcome.NOT_MODIFIED)
         started = time.monotonic()
         now = self.clock()
         source = settings.source
-        if inspect.iscoroutinefunction(source.poll):
+        if polled is not None:
+            poll = polled
+        elif inspect.iscoroutinefunction(source.poll):
             poll = await source.poll(row.state, now)
         else:
             poll = await asyncio.to_thread(_poll_sync, source.poll, row.state, now)
@@ -166,18 +200,21 @@ class SourcePoller:
         self.metrics.poll(row.id, poll.outcome.value)
         if report.failed:
             self.metrics.fetch_error(row.id)
+        extracted = None
         if poll.outcome is Outcome.OK and poll.items:
-            silent, alert_after = alert_window(settings.first_poll, settings.max_age, row, now)
             extracted = await self.pipeline.extract_in_workers(poll.items)
-            report.ingest = await asyncio.to_thread(
-                self.pipeline.ingest_items,
-                poll.items,
-                now,
-                silent=silent,
-                alert_after=alert_after,
-                extracted=extracted,
-            )
-        report.notice = await asyncio.to_thread(self._record, settings, row, poll, now)
+
+        def write() -> tuple[IngestReport, str | None]:
+            """Articles first, then the source's new state, in one (shared) transaction."""
+            ingest = IngestReport()
+            if poll.outcome is Outcome.OK and poll.items:
+                silent, after = alert_window(settings.first_poll, settings.max_age, row, now)
+                ingest = self.pipeline.ingest_items(
+                    poll.items, now, silent=silent, alert_after=after, extracted=extracted
+                )
+            return ingest, self._record(settings, row, poll, now)
+
+        report.ingest, report.notice = await self.writer.write(write)
         _log_poll(settings, poll, report, (time.monotonic() - started) * 1000)
         return report
 

@@ -6,6 +6,7 @@ Owns no table; the per-aggregate modules (`articles`, `outbox`, `sources`, …) 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +66,7 @@ class StoreBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        self._ambient = threading.local()  # the connection of this thread's `batch`, if any
         # Both dialects spell insert-if-absent as INSERT … ON CONFLICT DO NOTHING.
         if self._dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -93,8 +95,29 @@ class StoreBase:
             connection.execute(sa.text("SELECT 1"))
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group commit: every store call this thread makes inside the block runs in ONE
+        transaction, so the results of many polls (articles, alerts, deliveries, then each
+        source's new state) commit together or not at all. Reads inside the block see the
+        block's earlier writes (insert-if-new, versions, the hourly alert count). Nested
+        blocks join the outer one."""
+        if getattr(self._ambient, "connection", None) is not None:
+            yield
+            return
+        with self._transaction() as connection:
+            self._ambient.connection = connection
+            try:
+                yield
+            finally:
+                self._ambient.connection = None
+
+    @contextmanager
     def _transaction(self) -> Iterator[Connection]:
+        ambient = getattr(self._ambient, "connection", None)
         try:
+            if ambient is not None:  # inside `batch`: its transaction, committed by it
+                yield ambient
+                return
             with self.engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as e:

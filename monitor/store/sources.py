@@ -4,6 +4,7 @@ record each poll's state and health; the decisions (backoff, notices) are made e
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -121,47 +122,31 @@ class Sources(StoreBase):
         dead_owners: Collection[str] = (),
         instance: str | None = None,
     ) -> list[SourceHealth]:
-        """Lease due sources for `owner`: a conditional UPDATE per row, so only one owner wins.
+        """Lease due sources for `owner`: one conditional UPDATE, so only one owner wins a row.
 
         `kind=None` takes sources of every kind, due first. With `instance`, only sources
         bound to that instance or to none (a folder on another host's disk is not ours).
         `ignore_schedule` (`run --once`) takes sources before their next poll time, but never
         an inactive one or one under a Retry-After hold.
         """
-        conditions = [
-            sources.c.active.is_(True),
-            sa.or_(sources.c.hold_until.is_(None), sources.c.hold_until <= now),
-            unleased(sources, now, dead_owners),
-        ]
-        if kind is not None:
-            conditions.append(sources.c.kind == kind)
-        if instance is not None:
-            conditions.append(sa.or_(sources.c.instance.is_(None), sources.c.instance == instance))
-        if not ignore_schedule:
-            conditions.append(sources.c.next_poll_at <= now)
-        if ids is not None:
-            conditions.append(sources.c.id.in_(list(ids)))
+        conditions = _claim_conditions(
+            kind is not None, instance is not None, not ignore_schedule, ids is not None
+        )
+        params: dict[str, Any] = {
+            "b_now": now, "b_dead": list(dead_owners), "b_kind": kind, "b_instance": instance,
+            "b_ids": list(ids or ()),
+        }  # fmt: skip
         with self._transaction() as connection:
             candidates = (
-                connection.execute(
-                    sa.select(sources.c.id)
-                    .where(*conditions)
-                    .order_by(sources.c.next_poll_at)
-                    .limit(limit)
-                )
+                connection.execute(_claim_select(conditions), {**params, "b_limit": limit})
                 .scalars()
                 .all()
             )
             won = take_leases(
-                connection, sources, candidates, conditions, owner=owner, until=now + lease
-            )
-            if not won:
-                return []
-            rows = {
-                row.id: to_source(row)
-                for row in connection.execute(sa.select(sources).where(sources.c.id.in_(won)))
-            }
-        return [rows[source_id] for source_id in won]
+                connection, sources, candidates, conditions, owner=owner,
+                until=now + lease, columns=tuple(sources.c), params=params,
+            )  # fmt: skip
+        return [to_source(row) for row in won]
 
     def finish_poll(
         self,
@@ -183,33 +168,15 @@ class Sources(StoreBase):
         and another owner took it), and nothing is written. A poll that failed as a whole
         passes back the state the claim returned, so the next poll starts from it.
         """
-        values: dict[str, Any] = {
-            "state": state,
-            "last_poll_at": now,
-            "last_result": result,
-            "next_poll_at": next_poll_at,
-            "hold_until": hold_until,
-            "lease_owner": None,
-            "lease_until": None,
-            "updated_at": now,
-        }
-        if error is None:
-            values.update(last_success_at=now, consecutive_failures=0, failing_since=None)
-        else:
-            values.update(
-                last_error_at=now,
-                last_error=error[:2000],
-                consecutive_failures=sources.c.consecutive_failures + 1,
-                failing_since=sa.func.coalesce(sources.c.failing_since, now),
-            )
-        if disable_reason:
-            values.update(active=False, disabled_reason=disable_reason)
+        params: dict[str, Any] = {
+            "v_id": source_id, "v_owner": owner, "v_now": now, "v_state": state,
+            "v_result": result, "v_next": next_poll_at, "v_hold": hold_until,
+            "v_error": error[:2000] if error is not None else None,
+            "v_disabled": disable_reason,
+        }  # fmt: skip
+        statement = _finish_statement(error is not None, bool(disable_reason))
         with self._transaction() as connection:
-            updated = connection.execute(
-                sources.update()
-                .where(sources.c.id == source_id, sources.c.lease_owner == owner)
-                .values(**values)
-            ).rowcount
+            updated = connection.execute(statement, params).rowcount
         return updated == 1
 
     def enable_source(self, source_id: str, now: datetime) -> bool:
@@ -287,3 +254,77 @@ class Sources(StoreBase):
                     updated_at=now,
                 )
             )
+
+
+@functools.cache
+def _claim_conditions(
+    kind: bool, instance: bool, schedule: bool, ids: bool
+) -> tuple[sa.ColumnElement[bool], ...]:
+    """The claim's WHERE clause, built once per shape with bind parameters (`b_now`, `b_dead`,
+    `b_kind`, `b_instance`, `b_ids`): ticks claim every second, and building SQL costs more than
+    running it."""
+    now = sa.bindparam("b_now", type_=sources.c.next_poll_at.type)
+    conditions = [
+        sources.c.active.is_(True),
+        sa.or_(sources.c.hold_until.is_(None), sources.c.hold_until <= now),
+        unleased(sources, now, sa.bindparam("b_dead", expanding=True)),
+    ]
+    if kind:
+        conditions.append(sources.c.kind == sa.bindparam("b_kind"))
+    if instance:
+        conditions.append(
+            sa.or_(sources.c.instance.is_(None), sources.c.instance == sa.bindparam("b_instance"))
+        )
+    if schedule:
+        conditions.append(sources.c.next_poll_at <= now)
+    if ids:
+        conditions.append(sources.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+    return tuple(conditions)
+
+
+@functools.cache
+def _claim_select(conditions: tuple[sa.ColumnElement[bool], ...]) -> sa.Select[Any]:
+    return (
+        sa.select(sources.c.id)
+        .where(*conditions)
+        .order_by(sources.c.next_poll_at)
+        .limit(sa.bindparam("b_limit"))
+    )
+
+
+@functools.cache
+def _finish_statement(failed: bool, disable: bool) -> sa.Update:
+    """`finish_poll`'s UPDATE, built once per shape (a poll's hot path)."""
+
+    def param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
+        return sa.bindparam(name, type_=column.type)
+
+    now = param("v_now", sources.c.updated_at)
+    values: dict[str, Any] = {
+        "state": param("v_state", sources.c.state),
+        "last_poll_at": now,
+        "last_result": param("v_result", sources.c.last_result),
+        "next_poll_at": param("v_next", sources.c.next_poll_at),
+        "hold_until": param("v_hold", sources.c.hold_until),
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now,
+    }
+    if not failed:
+        values.update(last_success_at=now, consecutive_failures=0, failing_since=None)
+    else:
+        values.update(
+            last_error_at=now,
+            last_error=param("v_error", sources.c.last_error),
+            consecutive_failures=sources.c.consecutive_failures + 1,
+            failing_since=sa.func.coalesce(sources.c.failing_since, now),
+        )
+    if disable:
+        values.update(active=False, disabled_reason=param("v_disabled", sources.c.disabled_reason))
+    return (
+        sources.update()
+        .where(
+            sources.c.id == sa.bindparam("v_id"), sources.c.lease_owner == sa.bindparam("v_owner")
+        )
+        .values(**values)
+    )

@@ -136,3 +136,57 @@ def test_kill_9_loses_and_duplicates_no_alert(tmp_path: Path) -> None:
     assert undelivered == 0
     assert set(sent) == expected  # nothing at the sink that is not an expected alert
     assert duplicate_transmissions <= kills
+
+
+def test_a_kill_in_the_middle_of_a_batch_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """Group commit: several folders' polls written in one transaction; the process is killed
+    between two writes of a batch (a fail point). Nothing of that batch is committed, its
+    sources keep their old state, and the next run stores and alerts every file once."""
+    folders = ["a", "b", "c", "d", "e", "f"]
+    (tmp_path / "watchlist.toml").write_text(WATCHLIST)
+    config = 'database = "sqlite:///var/monitor.db"\n'
+    counter = 0
+    for folder in folders:
+        (tmp_path / folder).mkdir()
+        config += f'[[folders]]\nid = "{folder}"\npath = "{folder}"\n'
+        for _ in range(2):
+            (tmp_path / folder / f"{counter:04d}.md").write_text(article(counter))
+            counter += 1
+    config += '[[notifiers]]\nname = "sink"\ntype = "jsonl"\npath = "var/alerts.jsonl"\n'
+    toml = tmp_path / "monitor.toml"
+    toml.write_text(config)
+    command = [sys.executable, "-m", "monitor", "--config", str(toml), "run", "--once"]
+    killed = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "MONITOR_FAILPOINT_KILL_IN_BATCH": "1"},
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, "no batch held two writes: the test proves nothing"
+    database = tmp_path / "var" / "monitor.db"
+    assert integrity(database) == "ok"
+    sink = tmp_path / "var" / "alerts.jsonl"
+    assert not sink.exists() or not sink.read_text()  # killed before any delivery
+
+    drain = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert drain.returncode == 0, drain.stderr[-3000:]
+    expected = set()
+    matcher = Matcher(load_watchlist_for(tmp_path))
+    for folder in folders:
+        for path in sorted((tmp_path / folder).glob("*.md")):
+            item = RawItem(folder, path.name, path.read_bytes(), "text/markdown", datetime.now(UTC))
+            found = extract(item)
+            expected |= {
+                alert_id(found.content_hash, m.topic_id)
+                for m in matcher.match(found.title, found.text)
+            }
+    lines = [json.loads(line) for line in sink.read_text(encoding="utf-8").splitlines()]
+    assert len(expected) == 2 * counter
+    assert sorted(line["id"] for line in lines) == sorted(expected)  # each once, none lost
+    with sqlite3.connect(database) as connection:
+        stored = [row[0] for row in connection.execute("SELECT id FROM alerts")]
+    assert sorted(stored) == sorted(expected)
+
+
+def load_watchlist_for(folder: Path):  # type: ignore[no-untyped-def]
+    from monitor.config import load_watchlist
+
+    return load_watchlist(folder / "watchlist.toml")
