@@ -101,13 +101,14 @@ class SourcePoller:
         ignore_schedule: bool = False,
         ids: Sequence[str] | None = None,
         own_leases: bool = False,
+        check_dead: bool = False,
     ) -> list[SourceHealth]:
         """Lease due sources (blocking: run it in a thread). `own_leases`: leases this
         process holds count as free (a push poll; polls of one source are serialized here).
         Leases of dead processes on this host are free too (a restart after kill -9 takes
         their sources at once instead of waiting for the leases to expire)."""
         now = self.clock()
-        dead = self._dead_owners(now, refresh=ignore_schedule)
+        dead = self._dead_owners(now, refresh=check_dead)
         return self.store.claim_sources(
             None,
             self.owner,
@@ -122,7 +123,7 @@ class SourcePoller:
 
     def _dead_owners(self, now: datetime, *, refresh: bool) -> list[str]:
         """Dead local lease owners, looked up at most every DEAD_OWNERS_EVERY (a tick a
-        second must not scan the leases each time), and always for `run --once`."""
+        second must not scan the leases each time), and always when asked (`run --once`)."""
         if refresh or self._dead_checked is None or now - self._dead_checked > DEAD_OWNERS_EVERY:
             self._dead = sorted(dead_local_owners(self.store.lease_owners(now)))
             self._dead_checked = now
@@ -169,7 +170,10 @@ class SourcePoller:
         a disabled one, nor one under a Retry-After still in force). A database failure
         ends the run (`StoreError`)."""
         rows = await asyncio.to_thread(
-            self.claim, limit=max(len(self.lifecycle.sources), 1), ignore_schedule=True
+            self.claim,
+            limit=max(len(self.lifecycle.sources), 1),
+            ignore_schedule=True,
+            check_dead=True,
         )
         return list(await asyncio.gather(*(self.poll(row) for row in rows)))
 
