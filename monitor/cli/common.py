@@ -25,10 +25,14 @@ def config_path(args: argparse.Namespace) -> Path:
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    """The validated config; its `log_level` applies unless `--log-level` overrides it."""
+    """The validated config, checked against the database's feeds too; its `log_level`
+    applies unless `--log-level` overrides it."""
     from monitor.config import load_config
+    from monitor.store import peek_database_sources
 
-    settings = load_config(config_path(args))
+    # The feeds kept in the database count as sources (topics may name them, a table may
+    # not reuse their ids); reading them never creates or migrates the database.
+    settings = load_config(config_path(args), database_sources=peek_database_sources)
     if args.log_level is None:
         logging.getLogger().setLevel(settings.log_level.upper())
     return settings
