@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from monitor.store import Store
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+# Where a source is defined, as `feeds list`, `feeds export` and `status` show it ("from").
+FROM_CONFIG, FROM_DATABASE = "toml", "db"
 
 
 def config_path(args: argparse.Namespace) -> Path:
