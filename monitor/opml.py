@@ -27,6 +27,7 @@ class Outline:
     id: str
     url: str
     title: str
+    slug: str  # the id before a suffix made it unique
 
 
 def read_opml(data: bytes) -> list[Outline]:
@@ -51,7 +52,7 @@ def read_opml(data: bytes) -> list[Outline]:
         while feed_id in used:
             feed_id, n = f"{base}-{n}", n + 1
         used.add(feed_id)
-        outlines.append(Outline(feed_id, url, " ".join(title.split())))
+        outlines.append(Outline(feed_id, url, " ".join(title.split()), base))
     if not outlines:
         raise OpmlError("no outline with an xmlUrl")
     return outlines

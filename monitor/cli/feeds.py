@@ -187,7 +187,7 @@ def _import(args: argparse.Namespace) -> int:
         print(f"monitor: {args.opml}: {e}", file=sys.stderr)
         return EXIT_USAGE
     if args.db:
-        return _import_to_database(args, [(o.id, o.url) for o in read_opml(data)])
+        return _import_to_database(args, [(o.slug, o.url) for o in read_opml(data)])
     if args.append:
         with args.append.open("a", encoding="utf-8") as out:
             out.write("\n" + text)
@@ -286,8 +286,9 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _import_to_database(args: argparse.Namespace, outlines: list[tuple[str, str]]) -> int:
-    """Every outline as a database feed, all or none: each URL is checked first; an id taken
-    by the config or by a source of another URL gets a numeric suffix."""
+    """Every outline (its title's slug, its URL) as a database feed, all or none: each URL
+    is checked first; an id taken by the config, by another outline or by a source of another
+    URL gets a numeric suffix."""
     from monitor.app import utc_now
 
     settings = load_settings(args)
