@@ -292,10 +292,8 @@ def _import_to_database(args: argparse.Namespace, outlines: list[tuple[str, str]
     from monitor.app import utc_now
 
     settings = load_settings(args)
-    if not all(
-        _valid(feed_id, {"url": url}, settings, f"{args.opml}: {url}: ")
-        for feed_id, url in outlines
-    ):
+    checked = [_valid(i, {"url": url}, settings, f"{args.opml}: {url}: ") for i, url in outlines]
+    if not all(checked):  # every problem reported, then nothing written
         return EXIT_USAGE
     configured = {s.id for s in settings.sources}
     with closing(open_store(settings, Schema.CURRENT)) as store:
