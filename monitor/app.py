@@ -1,6 +1,10 @@
 """Composition root: builds store, sources, notifiers, pipeline, delivery and the source
 lifecycle from settings, and swaps them on reload. Decides nothing itself.
 
+Sources come from two places: the config's tables (`settings.sources`, in the lifecycle) and
+the feeds kept in the database (`monitor feeds add`), whose settings are built from their
+rows when claimed (`resolve`), so a running daemon polls a feed added at the next tick.
+
 The only module that knows every class, and (with `daemon`) the only one that reads the real
 clock: everything below receives `now`.
 """
@@ -8,6 +12,7 @@ clock: everything below receives `now`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -18,12 +23,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 
-from monitor.config import FeedSettings, FolderSettings, Settings, SourceSettings
+from monitor.config import (
+    FeedSettings,
+    FolderSettings,
+    Settings,
+    SourceSettings,
+    load_database_feed,
+)
 from monitor.delivery import Deliverer, DeliveryReport
+from monitor.errors import ConfigError, Problem
 from monitor.housekeeping import PruneReport, prune
 from monitor.leases import default_owner
 from monitor.match import Matcher
 from monitor.metrics import Metrics
+from monitor.models import SourceHealth
 from monitor.pipeline import IngestReport, Pipeline
 from monitor.plugins import Notifier, SourceResources
 from monitor.polling import Lifecycle, PollReport, SourcePoller
@@ -84,6 +97,8 @@ class App:
         self.fetcher: Fetcher | None = None
         self.executor: ProcessPoolExecutor | None = None
         self._injected = tuple(sources) if sources is not None else None
+        # Database feeds built so far: id → (their options as canonical JSON, settings).
+        self._database: dict[str, tuple[str, SourceSettings]] = {}
         self.poller = SourcePoller(
             store,
             pipeline,
@@ -93,6 +108,7 @@ class App:
             clock=clock,
             rng=rng,
             metrics=self.metrics,
+            resolve=self.resolve,
         )
 
     @property
@@ -116,6 +132,11 @@ class App:
         return tuple(s for s in self.sources if s.type == "feed")
 
     @property
+    def database_feeds(self) -> tuple[SourceSettings, ...]:
+        """The database feeds built so far (`refresh_database_sources`, `resolve`)."""
+        return tuple(settings for _, settings in self._database.values())
+
+    @property
     def lease(self) -> timedelta:
         """Long enough for any poll to finish; a dead instance's sources are free after it."""
         return self.settings.fetch.deadline + timedelta(seconds=60)
@@ -133,13 +154,63 @@ class App:
         )
 
     def start(self) -> None:
-        """Apply pending migrations (under the store's lock), then align sources with config."""
+        """Apply pending migrations (under the store's lock), then align sources with config.
+        `ConfigError` if an id is both a table of the config and a database feed."""
         self.store.upgrade()
-        self._sync_sources()
+        conflicts = self._sync_sources()
+        if conflicts:
+            raise ConfigError([_conflict(self.settings, source_id) for source_id in conflicts])
+        self.refresh_database_sources()
 
-    def _sync_sources(self) -> None:
+    def _sync_sources(self) -> list[str]:
+        """The config's rows follow the config; returns the ids that are database feeds
+        too (then nothing was written)."""
         configured = [(s.id, s.type, s.source.target(), s.instance) for s in self.all_sources]
-        self.store.sync_sources(configured, self.clock())
+        return self.store.sync_sources(configured, self.clock())
+
+    # --- database feeds ----------------------------------------------------------------------
+
+    def resolve(self, row: SourceHealth) -> SourceSettings | None:
+        """The settings of a claimed database feed, built from its row's options (and the
+        config's `[defaults]`), once per (id, options): `SourcePoller`'s hook for ids its
+        lifecycle does not list. None for any other row (a config source gone since)."""
+        if row.origin != "database" or row.options is None:
+            return None
+        key = json.dumps(row.options, sort_keys=True)
+        cached = self._database.get(row.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            settings = load_database_feed(
+                row.id,
+                row.options,
+                self.settings.defaults.poll_interval,
+                self.settings.defaults.broken_after,
+            )
+        except ConfigError as e:  # stored by an older monitor, or edited by hand
+            log.error("database feed invalid source=%s problem=%r", row.id, str(e.problems[0]))
+            return None
+        settings.source.use(SourceResources(fetcher=self.fetcher, executor=self.executor))
+        self._database[row.id] = (key, settings)
+        if settings.tags:
+            self.pipeline.tags[row.id] = settings.tags
+        else:
+            self.pipeline.tags.pop(row.id, None)
+        return settings
+
+    def refresh_database_sources(self) -> None:
+        """Build every database feed now (their tags reach the pipeline before any poll, and
+        `replay` sees them); forget those removed."""
+        rows = [r for r in self.store.database_sources() if r.id not in self._config_ids]
+        for source_id in set(self._database) - {r.id for r in rows}:
+            del self._database[source_id]
+            self.pipeline.tags.pop(source_id, None)
+        for row in rows:
+            self.resolve(row)
+
+    @property
+    def _config_ids(self) -> set[str]:
+        return {s.id for s in self.all_sources}
 
     def reconfigure(self, settings: Settings) -> None:
         """Swap in a validated new config: watchlist first (atomic), then sources and notifiers
@@ -153,9 +224,14 @@ class App:
         self.settings = settings
         self.poller.lifecycle = self._lifecycle()
         self.poller.forget(self.poller.lifecycle.sources)
+        self._database.clear()  # built with the old [defaults]
         if self.fetcher is not None:
             self.use_fetcher(self.fetcher)
-        self._sync_sources()
+        conflicts = self._sync_sources()
+        for source_id in conflicts:  # a `feeds add` since the config was checked
+            log.error("source in both places source=%s problem=%r",
+                      source_id, str(_conflict(settings, source_id)))  # fmt: skip
+        self.refresh_database_sources()
 
     # --- shared resources ------------------------------------------------------------------
 
@@ -164,14 +240,14 @@ class App:
         worker processes (started when a source wants them, so a folder-only config never
         starts them)."""
         self.fetcher = fetcher
-        wants_pool = any(s.source.parses_in_workers for s in self.sources)
+        wants_pool = any(s.source.parses_in_workers for s in (*self.sources, *self.database_feeds))
         if self.executor is None and wants_pool and self.settings.fetch.workers != 1:
             workers = self.settings.fetch.workers or min(os.cpu_count() or 1, 4)
             # spawn, not fork: this process has threads (asyncio, SQLite) by now.
             self.executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
         self.pipeline.executor = self.executor
         resources = SourceResources(fetcher=fetcher, executor=self.executor)
-        for settings in self.sources:
+        for settings in (*self.sources, *self.database_feeds):
             settings.source.use(resources)
 
     def stop_workers(self) -> None:
@@ -207,7 +283,8 @@ class App:
         under a Retry-After still in force; leases make this safe beside a running daemon.
         """
         report = RunReport()
-        if self.sources:
+        self.refresh_database_sources()
+        if self.sources or self._database:
             for poll in asyncio.run(self._poll_all()):
                 report.ingest.add(poll.ingest)
                 if poll.failed:
@@ -221,7 +298,7 @@ class App:
         fetcher = self.make_fetcher()
         self.use_fetcher(fetcher)
         try:
-            return await self.poller.run_all()
+            return await self.poller.run_all(extra=len(self._database))
         finally:
             await fetcher.aclose()
             self.use_fetcher(None)
@@ -229,7 +306,7 @@ class App:
 
     def _log_skipped_sources(self) -> None:
         now = self.clock()
-        mine = {s.id for s in self.sources}
+        mine = {s.id for s in self.sources} | set(self._database)
         for row in self.store.list_sources():
             if row.id not in mine:
                 continue
@@ -250,6 +327,16 @@ class App:
     def close(self) -> None:
         self.deliverer.close()
         self.store.close()
+
+
+def _conflict(settings: Settings, source_id: str) -> Problem:
+    """An id defined both in the config and in the database: one problem naming both."""
+    return Problem(
+        str(settings.path),
+        "",
+        f"source id {source_id!r} is defined both in this file and in the database (monitor "
+        f"feeds add): delete its table here, or run `monitor feeds remove {source_id}`",
+    )
 
 
 def make_app(

@@ -260,7 +260,8 @@ class Daemon:
         """Claim due sources up to the free concurrency budget and poll each in its own task."""
         self.watchdog.progress()
         self.health.tick()
-        if self.stopping.is_set() or not self.app.sources:
+        # Even without configured sources: a feed added to the database is due at once.
+        if self.stopping.is_set():
             return
         budget = self.app.settings.fetch.concurrency * 2 - len(self.in_flight)
         if budget <= 0:

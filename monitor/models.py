@@ -184,3 +184,5 @@ class SourceHealth:
     consecutive_failures: int
     failing_since: datetime | None = None
     failing_notified_at: datetime | None = None
+    origin: str = "config"  # "config" (monitor.toml) or "database" (`monitor feeds add`)
+    options: Mapping[str, Any] | None = None  # a database source's settings (TOML keys)

@@ -78,6 +78,7 @@ class SourcePoller:
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
+        resolve: Callable[[SourceHealth], SourceSettings | None] | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
@@ -87,6 +88,9 @@ class SourcePoller:
         self.clock = clock
         self.rng = rng or random.Random()
         self.metrics = metrics or pipeline.metrics
+        # Sources the lifecycle does not list (feeds kept in the database, added while this
+        # process runs): the app builds their settings from the claimed row (`settings_for`).
+        self.resolve = resolve
         self._polling: dict[str, asyncio.Lock] = {}
         self.writer = GroupCommit(store)
         self._dead: list[str] = []
@@ -165,13 +169,14 @@ class SourcePoller:
             return rows[0], None
         return rows[0], _poll_sync(settings.source.poll, rows[0].state, self.clock())
 
-    async def run_all(self) -> list[PollReport]:
+    async def run_all(self, extra: int = 0) -> list[PollReport]:
         """`run --once`: every active source of this instance, whatever its schedule (not
-        a disabled one, nor one under a Retry-After still in force). A database failure
-        ends the run (`StoreError`)."""
+        a disabled one, nor one under a Retry-After still in force); `extra`: how many more
+        than the lifecycle lists (database feeds). A database failure ends the run
+        (`StoreError`)."""
         rows = await asyncio.to_thread(
             self.claim,
-            limit=max(len(self.lifecycle.sources), 1),
+            limit=max(len(self.lifecycle.sources) + extra, 1),
             ignore_schedule=True,
             check_dead=True,
         )
@@ -188,7 +193,7 @@ class SourcePoller:
 
     async def poll_locked(self, row: SourceHealth, polled: Poll | None = None) -> PollReport:
         """Poll (unless `polled` is the poll already made), ingest, record."""
-        settings = self.lifecycle.sources.get(row.id)
+        settings = self.settings_for(row)
         if settings is None:  # removed from the config since it was claimed
             return PollReport(row.id, Outcome.NOT_MODIFIED)
         started = time.monotonic()
@@ -257,6 +262,14 @@ class SourcePoller:
             notice.event, row.id, notice.data["since"], ",".join(operators) or "-",
         )  # fmt: skip
         return notice.event
+
+    def settings_for(self, row: SourceHealth) -> SourceSettings | None:
+        """A claimed row's settings: the lifecycle's, else what `resolve` builds from the row
+        (a database feed); None: neither knows it."""
+        settings = self.lifecycle.sources.get(row.id)
+        if settings is None and self.resolve is not None:
+            settings = self.resolve(row)
+        return settings
 
     def _lock(self, source_id: str) -> asyncio.Lock:
         lock = self._polling.get(source_id)

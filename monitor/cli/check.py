@@ -1,5 +1,6 @@
-"""`monitor check`: validate the config and the watchlist and print a summary with warnings;
-it never opens the database.
+"""`monitor check`: validate the config and the watchlist and print a summary with warnings.
+It reads the ids of the feeds kept in the database, when there is one (a table may not reuse
+them; topics may name them), and never creates, migrates or changes the database.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ def _check(args: argparse.Namespace) -> int:
     for notifier in settings.notifiers:
         print(f"notifier   {notifier.name} ({notifier.type})")
     warnings = watchlist_warnings(watchlist)
+    if settings.database_sources is None:
+        warnings.append(
+            "the database cannot be read: ids not checked against its feeds, nor topics' `sources`"
+        )
+    else:
+        print(f"feeds      {len(settings.feeds)} in the config, "
+              f"{len(settings.database_sources)} in the database")  # fmt: skip
     for warning in warnings:
         print(f"warning    {warning}")
     print(f"ok ({len(warnings)} warnings)")

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from monitor.store import Store
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+# Where a source is defined, as `feeds list`, `feeds export` and `status` show it ("from").
+FROM_CONFIG, FROM_DATABASE = "toml", "db"
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -25,10 +27,14 @@ def config_path(args: argparse.Namespace) -> Path:
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    """The validated config; its `log_level` applies unless `--log-level` overrides it."""
+    """The validated config, checked against the database's feeds too; its `log_level`
+    applies unless `--log-level` overrides it."""
     from monitor.config import load_config
+    from monitor.store import peek_database_sources
 
-    settings = load_config(config_path(args))
+    # The feeds kept in the database count as sources (topics may name them, a table may
+    # not reuse their ids); reading them never creates or migrates the database.
+    settings = load_config(config_path(args), database_sources=peek_database_sources)
     if args.log_level is None:
         logging.getLogger().setLevel(settings.log_level.upper())
     return settings

@@ -58,6 +58,7 @@ def add_parsers(
 def _explain(args: argparse.Namespace) -> int:
     """Needs no config with `--watchlist` (unless `--article`: the database is in the config)."""
     from monitor.config import load_config, load_watchlist
+    from monitor.store import peek_database_sources
     from monitor.usecases import explain_files, explain_stored, explain_url
 
     if not args.targets and not args.article:
@@ -68,9 +69,9 @@ def _explain(args: argparse.Namespace) -> int:
     if args.watchlist:
         watchlist = load_watchlist(args.watchlist)
         if path.exists():
-            settings = load_config(path)
+            settings = load_config(path, database_sources=peek_database_sources)
     else:
-        settings = load_config(path)
+        settings = load_config(path, database_sources=peek_database_sources)
         watchlist = settings.watchlist
     folders = settings.folders if settings else ()
     results: list[Explained] = []

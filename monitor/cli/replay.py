@@ -56,6 +56,7 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     app = make_app(settings, store=open_store(settings, Schema.CURRENT))
     try:
+        app.refresh_database_sources()  # their tags, for the topics' `tags` filter
         with progress("replay") as show:
             report = replay(
                 app, watchlist, since=since, topic=args.topic, send=args.send, progress=show

@@ -8,8 +8,12 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from monitor.cli.common import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, Schema, load_settings, open_store
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
 
 # "monitor", not __name__: the pass summary has always been logged as `monitor pass done …`.
 log = logging.getLogger("monitor")
@@ -33,6 +37,7 @@ def add_parsers(
 def _run(args: argparse.Namespace) -> int:
     from monitor.app import make_app
     from monitor.config import load_config
+    from monitor.store import peek_database_sources
 
     settings = load_settings(args)
     if args.retry_now and not args.once:
@@ -45,7 +50,12 @@ def _run(args: argparse.Namespace) -> int:
     if not args.once:
         from monitor.daemon import Daemon
 
-        return Daemon(app, reload_config=lambda: load_config(settings.path)).run()
+        def reload_config() -> Settings:
+            # Checked against the database's feeds, as at start: a table reusing the id of
+            # a feed added since is rejected like any invalid edit.
+            return load_config(settings.path, database_sources=peek_database_sources)
+
+        return Daemon(app, reload_config=reload_config).run()
     try:
         app.start()
         report = app.run_once(retry_now=args.retry_now)

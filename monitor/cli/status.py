@@ -1,5 +1,6 @@
-"""`monitor status`: sources, daemon instances, the alert queue and the database at a glance;
-read-only, so it refuses a database that needs `monitor db upgrade`.
+"""`monitor status`: sources (the config's and the database's, "from" toml or db), daemon
+instances, the alert queue and the database at a glance; read-only, so it refuses a database
+that needs `monitor db upgrade`.
 """
 
 from __future__ import annotations
@@ -7,7 +8,14 @@ from __future__ import annotations
 import argparse
 from contextlib import closing
 
-from monitor.cli.common import EXIT_OK, Schema, load_settings, open_store
+from monitor.cli.common import (
+    EXIT_OK,
+    FROM_CONFIG,
+    FROM_DATABASE,
+    Schema,
+    load_settings,
+    open_store,
+)
 from monitor.cli.render import Output, size, when
 
 
@@ -31,14 +39,16 @@ def _status(args: argparse.Namespace) -> int:
         database_size = store.size_bytes()
         articles = store.article_count()
         instances = store.list_instances()
-    configured = [("folder", f.id) for f in settings.folders] + [
-        ("feed", f.id) for f in settings.feeds
+        kept = store.database_sources()
+    configured = [("folder", f.id, FROM_CONFIG) for f in settings.folders] + [
+        ("feed", f.id, FROM_CONFIG) for f in settings.feeds
     ]
+    configured += [(row.kind, row.id, FROM_DATABASE) for row in kept]
     sources: list[tuple[object, ...]] = []
-    for kind, source_id in configured:
+    for kind, source_id, origin in configured:
         row = rows.get(source_id)
         if row is None:
-            sources.append((kind, source_id, "never", "-", 0, "-", "-"))
+            sources.append((kind, source_id, origin, "never", "-", 0, "-", "-"))
             continue
         result = row.last_result or "-"
         if not row.active:
@@ -49,6 +59,7 @@ def _status(args: argparse.Namespace) -> int:
             (
                 kind,
                 source_id,
+                origin,
                 when(row.last_poll_at, now),
                 result,
                 row.consecutive_failures,
@@ -58,7 +69,8 @@ def _status(args: argparse.Namespace) -> int:
         )
     out = Output.to()
     out.table(
-        ("kind", "source", "last poll", "result", "failures", "next poll", "last error"), sources
+        ("kind", "source", "from", "last poll", "result", "failures", "next poll", "last error"),
+        sources,
     )
     if instances:
         print()

@@ -28,16 +28,20 @@ from monitor.config.settings import (
     load_config,
 )
 from monitor.config.sources import (
+    DATABASE_FEED_KEYS,
     LIFECYCLE_KEYS,
     SOURCE_TABLES,
     FeedSettings,
     FolderSettings,
     SourceSettings,
+    feed_id_for,
+    load_database_feed,
 )
 from monitor.config.values import Secret, parse_duration, parse_instant, parse_listen, parse_size
 from monitor.config.watchlist import load_watchlist
 
 __all__ = [
+    "DATABASE_FEED_KEYS",
     "DEFAULT_CONFIG",
     "DEFAULT_RETRY_SCHEDULE",
     "LIFECYCLE_KEYS",
@@ -62,8 +66,10 @@ __all__ = [
     "Secret",
     "Settings",
     "SourceSettings",
+    "feed_id_for",
     "keys_of",
     "load_config",
+    "load_database_feed",
     "load_watchlist",
     "parse_duration",
     "parse_instant",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -36,7 +36,12 @@ from monitor.config.keys import (
     setting,
 )
 from monitor.config.options import make_plugin
-from monitor.config.sources import SourceSettings, load_sources, source_ids
+from monitor.config.sources import (
+    SourceSettings,
+    database_conflicts,
+    load_sources,
+    source_ids,
+)
 from monitor.config.toml import Collector, array_of_tables, check_keys, read_toml
 from monitor.config.values import Secret, parse_duration, parse_listen, resolve_secrets
 from monitor.config.watchlist import load_watchlist
@@ -170,6 +175,9 @@ class Settings:
     daemon: DaemonSettings = DaemonSettings()
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
+    # The ids of the feeds kept in the database when the config was loaded (checked against
+    # the tables and the topics' `sources`); None: the database was not read.
+    database_sources: frozenset[str] | None = None
 
     @property
     def feeds(self) -> tuple[SourceSettings, ...]:
@@ -198,8 +206,20 @@ SETTINGS_TABLES: dict[str, type] = {
 }
 
 
-def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate `monitor.toml` and the watchlist it names; `ConfigError` lists all."""
+def load_config(
+    path: Path | str,
+    env: Mapping[str, str] | None = None,
+    *,
+    database_sources: Callable[[str], frozenset[str] | None] | None = None,
+) -> Settings:
+    """Read and validate `monitor.toml` and the watchlist it names; `ConfigError` lists all.
+
+    `database_sources(url)`: the ids of the feeds kept in that database (the callers that
+    may open it pass `monitor.store.peek_database_sources`; config imports no store). Then a
+    table with such an id is an error naming both places, and topics may name those feeds
+    in `sources`; when it returns None (the database cannot be read) topics' `sources` are
+    not checked at all, rather than refused for want of the database.
+    """
     env = os.environ if env is None else env
     path = Path(path)
     problems: list[Problem] = []
@@ -234,6 +254,15 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
     http = _load_table(raw, "http", HttpSettings, out)
     retention = _load_table(raw, "retention", RetentionSettings, out)
     sources = load_sources(raw, base, defaults.poll_interval, defaults.broken_after, out)
+    known: set[str] | None = source_ids(raw)
+    database_ids = None
+    if database_sources is not None and database:
+        database_ids = database_sources(database)
+        if database_ids is None:
+            known = None
+        else:
+            database_conflicts(raw, database_ids, out)
+            known = {*source_ids(raw), *database_ids}
 
     watchlist_value = raw.get("watchlist", "watchlist.toml")
     watchlist_path = base / str(watchlist_value)
@@ -243,7 +272,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
     else:
         try:
             watchlist = load_watchlist(
-                watchlist_path, notifiers={n.name for n in notifiers}, sources=source_ids(raw)
+                watchlist_path, notifiers={n.name for n in notifiers}, sources=known
             )
         except ConfigError as e:
             problems.extend(e.problems)
@@ -264,6 +293,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Setti
         daemon=daemon,
         http=http,
         retention=retention,
+        database_sources=database_ids,
     )
 
 

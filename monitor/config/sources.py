@@ -5,11 +5,13 @@ a table are the type's own options, declared and checked by the plugin class.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 from monitor.config.keys import (
     DURATION,
@@ -24,7 +26,8 @@ from monitor.config.keys import (
     setting,
 )
 from monitor.config.options import make_plugin
-from monitor.config.toml import Collector, array_of_tables, key_path
+from monitor.config.toml import Collector, array_of_tables, check_keys, key_path
+from monitor.errors import ConfigError
 from monitor.plugins import SOURCES, Source
 
 # Table name → the type it implies (None: the table says). Also the order of
@@ -129,21 +132,99 @@ def load_sources(
                 )
                 continue
             seen[source_id] = key_path(key)
-            if "type" not in values:
-                continue
-            options = {k: v for k, v in table.items() if k not in _LIFECYCLE}
-            instance = make_plugin(
-                SOURCES, values["type"], Source, source_id, options, base, key, out, _LIFECYCLE
-            )
-            if not isinstance(instance, Source) or len(out.problems) > before:
-                continue
-            # Type-specific defaults are the class's; config code knows no type by name.
-            cls = type(instance)
-            values.setdefault("interval", cls.default_interval or poll_interval)
-            values.setdefault("first_poll", cls.default_first_poll)
-            values.setdefault("broken_after", broken_after)
-            result.append(SourceSettings(source=instance, **values))
+            built = _build(table, values, base, poll_interval, broken_after, key, out, before)
+            if built is not None:
+                result.append(built)
     return result
+
+
+def _build(
+    table: Mapping[str, Any],
+    values: dict[str, Any],
+    base: Path,
+    poll_interval: timedelta,
+    broken_after: timedelta,
+    key: list[str | int],
+    out: Collector,
+    before: int,
+) -> SourceSettings | None:
+    """The plugin instance from the table's other keys, and the settings around it; None
+    when a problem was found in this table (those from index `before` on)."""
+    if "type" not in values:
+        return None
+    options = {k: v for k, v in table.items() if k not in _LIFECYCLE}
+    instance = make_plugin(
+        SOURCES, values["type"], Source, values["id"], options, base, key, out, _LIFECYCLE
+    )
+    if not isinstance(instance, Source) or len(out.problems) > before:
+        return None
+    # Type-specific defaults are the class's; config code knows no type by name.
+    cls = type(instance)
+    values.setdefault("interval", cls.default_interval or poll_interval)
+    values.setdefault("first_poll", cls.default_first_poll)
+    values.setdefault("broken_after", broken_after)
+    return SourceSettings(source=instance, **values)
+
+
+# --- feeds kept in the database (`monitor feeds add`) ----------------------------------------
+
+# The keys a database feed has (the `options` JSON of its row, spelled as in [[feeds]]).
+# `headers` stays TOML-only: its values may be secret references, which belong in the
+# config file and its environment, never in database rows.
+DATABASE_FEED_KEYS = ("url", "interval", "tags", "first_poll", "max_age", "allow_private_network")
+DATABASE = Path("<database>")  # the "file" of a database feed's problems
+_SLUG = re.compile(r"[^a-z0-9]+")
+SLUG_LENGTH = 60
+
+
+def load_database_feed(
+    source_id: str, options: Mapping[str, Any], poll_interval: timedelta, broken_after: timedelta
+) -> SourceSettings:
+    """A database feed's settings, checked by the same declarations and constructor as a
+    [[feeds]] table (so the messages are the same); `ConfigError` lists the problems, each
+    keyed by its option ("interval", "url", "id"). Defaults come from `[defaults]` and the
+    feed type, as for a table: a changed `[defaults] poll_interval` applies to both."""
+    out = Collector(DATABASE, "")
+    check_keys(options, DATABASE_FEED_KEYS, [], out)
+    table = {**options, "id": source_id, "type": "feed"}
+    before = len(out.problems)
+    values = load_keys(table, LIFECYCLE_KEYS, [], out, extra=True)
+    # An invalid id still lets the URL be checked (all problems at once), under a stand-in.
+    values.setdefault("id", "feed")
+    built = _build(table, values, Path.cwd(), poll_interval, broken_after, [], out, before)
+    if built is None or out.problems:
+        raise ConfigError(out.problems)
+    return built
+
+
+def feed_id_for(url: str) -> str:
+    """The id `monitor feeds add` gives a URL without `--id`: the host (without a leading
+    "www.") and the path, lowercased, every run of characters other than a-z and 0-9 turned
+    into one "-", at most 60 characters; "feed" if nothing is left.
+    `https://rss.dw.com/rdf/rss-chi-all` → `rss-dw-com-rdf-rss-chi-all`."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").removeprefix("www.")
+    slug = _SLUG.sub("-", f"{host}{parts.path}".lower()).strip("-")
+    return slug[:SLUG_LENGTH].rstrip("-") or "feed"
+
+
+def database_conflicts(
+    raw: Mapping[str, Any], database_ids: Collection[str], out: Collector
+) -> None:
+    """Report each source table whose id is also an active database feed: one id, one
+    place (the problem names the table and line, and the database)."""
+    for name in SOURCE_TABLES:
+        if not isinstance(raw.get(name), list):
+            continue
+        for index, table in enumerate(raw[name]):
+            if isinstance(table, dict) and table.get("id") in database_ids:
+                source_id = table["id"]
+                out.add(
+                    [name, index, "id"],
+                    f"source id {source_id!r} is also a feed in the database (monitor feeds "
+                    f"add): define it in one place: delete this table, or run `monitor feeds "
+                    f"remove {source_id}`",
+                )
 
 
 def source_ids(raw: Mapping[str, Any]) -> set[str]:

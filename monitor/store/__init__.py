@@ -20,6 +20,11 @@ One module per aggregate, composed here into the one `Store` the rest of monitor
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from monitor.errors import StoreError
 from monitor.store.articles import Articles
 from monitor.store.base import make_engine
 from monitor.store.housekeeping import Housekeeping
@@ -29,9 +34,35 @@ from monitor.store.outbox import DisabledNotifier, Outbox
 from monitor.store.rows import NewDelivery
 from monitor.store.sources import Sources
 
-__all__ = ["DisabledNotifier", "NewDelivery", "Store", "make_engine"]
+__all__ = ["DisabledNotifier", "NewDelivery", "Store", "make_engine", "peek_database_sources"]
 
 
 class Store(Articles, Outbox, Sources, Instances, Housekeeping, Leases):
     """monitor's state in one SQLAlchemy database: every aggregate's methods on one object,
     sharing one engine (the aggregates are mixins over `StoreBase`, not separate stores)."""
+
+
+def peek_database_sources(url: str) -> frozenset[str] | None:
+    """The ids of the active feeds kept in the database at `url`, for checking a config
+    against them (`load_config(database_sources=…)`), changing nothing: an SQLite file that
+    does not exist has none and is not created, a schema before 0009 has none. None: the
+    database cannot be read (unreachable, no driver)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        local = database not in ("", ":memory:") and not database.startswith("file:")
+        if local and not Path(database).exists():
+            return frozenset()
+    try:
+        store = Store.open(url)
+    except StoreError:
+        return None
+    try:
+        return store.database_source_ids()
+    except StoreError:
+        return None
+    finally:
+        store.close()

@@ -151,4 +151,6 @@ def to_source(row: Any) -> SourceHealth:
         consecutive_failures=row.consecutive_failures,
         failing_since=row.failing_since,
         failing_notified_at=row.failing_notified_at,
+        origin=row.origin,
+        options=row.options,
     )

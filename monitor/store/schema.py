@@ -127,6 +127,10 @@ sources = Table(
     Column("failing_since", UTCDateTime),  # first failure of the current streak
     Column("failing_notified_at", UTCDateTime),  # a source.failing notice went out
     Column("instance", String(200)),  # only this instance polls it (local folder); NULL: any
+    # "config": a table of monitor.toml (sync_sources keeps it in step with the file);
+    # "database": added by `monitor feeds add`, its settings in `options` (the TOML keys).
+    Column("origin", String(20), nullable=False, default="config", server_default="config"),
+    Column("options", JSON),
     Index("ix_sources_due", "active", "next_poll_at"),
 )
 

@@ -1,11 +1,16 @@
-"""Source rows: the schedule is data. Sync with the config, claim due sources with a lease,
-record each poll's state and health; the decisions (backoff, notices) are made elsewhere.
+"""Source rows: the schedule is data. Sync with the config, keep the feeds added to the
+database (`monitor feeds add`), claim due sources with a lease, record each poll's state and
+health; the decisions (backoff, notices) are made elsewhere.
+
+Each row says where its source is defined (`origin`): "config" rows follow monitor.toml
+(`sync_sources`), "database" rows follow `add_database_sources` / `remove_database_source`
+and are never touched by a sync. One id is defined in one place only.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,19 +22,39 @@ from monitor.store.leases import take_leases, unleased
 from monitor.store.rows import to_source
 from monitor.store.schema import sources
 
+CONFIG, DATABASE = "config", "database"  # the values of `sources.origin`
 _REMOVED = "removed from config"
+REMOVED_FROM_DATABASE = "removed from database"  # `monitor feeds remove`
+_REMOVED_REASONS = (_REMOVED, REMOVED_FROM_DATABASE)
+# What a source that starts afresh (a new URL for its id) forgets.
+_FRESH: dict[str, Any] = {
+    "active": True,
+    "disabled_reason": None,
+    "state": None,
+    "hold_until": None,
+    "last_result": None,
+    "last_success_at": None,
+    "last_error_at": None,
+    "last_error": None,
+    "consecutive_failures": 0,
+}
 
 
 class Sources(StoreBase):
     def sync_sources(
         self, configured: Sequence[tuple[str, str, str, str | None]], now: datetime
-    ) -> None:
-        """Make the table match the config: (id, kind, url or path, instance or None) rows;
-        others become inactive.
+    ) -> list[str]:
+        """Make the config's rows match the config: (id, kind, url or path, instance or None)
+        rows; other config rows become inactive. Database feeds are left as they are.
 
         A source whose URL changed starts fresh (state and health reset); one that comes
         back to the config is active again, unless it was disabled for another reason (410).
-        A changed instance alone is recorded as it is: the state stays valid.
+        A changed instance alone is recorded as it is: the state stays valid. A removed
+        database feed whose id the config now defines becomes the config's (its state kept
+        when the URL is the same).
+
+        Returns the configured ids that are active database feeds (defined in both places):
+        then nothing is written, and the caller reports them.
         """
         with self._transaction() as connection:
             existing = {
@@ -41,9 +66,19 @@ class Sources(StoreBase):
                         sources.c.active,
                         sources.c.disabled_reason,
                         sources.c.instance,
+                        sources.c.origin,
                     )
                 )
             }
+            conflicts = [
+                source_id
+                for source_id, *_ in configured
+                if (row := existing.get(source_id)) is not None
+                and row.origin == DATABASE
+                and row.active
+            ]
+            if conflicts:
+                return conflicts
             for source_id, kind, url, instance in configured:
                 row = existing.get(source_id)
                 if row is None:
@@ -58,56 +93,173 @@ class Sources(StoreBase):
                             next_poll_at=now,
                             consecutive_failures=0,
                             updated_at=now,
+                            origin=CONFIG,
                         )
                         .on_conflict_do_nothing(index_elements=["id"])
                     )
-                elif row.url != url and row.url is not None:
-                    connection.execute(
-                        sources.update()
-                        .where(sources.c.id == source_id)
-                        .values(
-                            kind=kind,
-                            url=url,
-                            instance=instance,
-                            active=True,
-                            disabled_reason=None,
-                            state=None,
-                            next_poll_at=now,
-                            hold_until=None,
-                            last_result=None,
-                            last_success_at=None,
-                            last_error_at=None,
-                            last_error=None,
-                            consecutive_failures=0,
-                            updated_at=now,
-                        )
-                    )
-                elif row.url is None or (not row.active and row.disabled_reason == _REMOVED):
-                    connection.execute(
-                        sources.update()
-                        .where(sources.c.id == source_id)
-                        .values(
-                            kind=kind,
-                            url=url,
-                            instance=instance,
-                            active=True,
-                            disabled_reason=None,
-                            updated_at=now,
-                        )
-                    )
+                    continue
+                values: dict[str, Any] = {}
+                if row.url != url and row.url is not None:
+                    values = {
+                        **_FRESH,
+                        "kind": kind,
+                        "url": url,
+                        "instance": instance,
+                        "next_poll_at": now,
+                    }
+                elif row.url is None or (
+                    not row.active and row.disabled_reason in _REMOVED_REASONS
+                ):
+                    values = {
+                        "kind": kind,
+                        "url": url,
+                        "instance": instance,
+                        "active": True,
+                        "disabled_reason": None,
+                    }
                 elif row.instance != instance:
+                    values = {"instance": instance}
+                if row.origin != CONFIG:
+                    values.update(origin=CONFIG, options=None)
+                if values:
                     connection.execute(
                         sources.update()
                         .where(sources.c.id == source_id)
-                        .values(instance=instance, updated_at=now)
+                        .values(**values, updated_at=now)
                     )
-            gone = set(existing) - {source_id for source_id, *_ in configured}
+            gone = {source_id for source_id, row in existing.items() if row.origin == CONFIG} - {
+                source_id for source_id, *_ in configured
+            }
             if gone:
                 connection.execute(
                     sources.update()
                     .where(sources.c.id.in_(gone), sources.c.active.is_(True))
                     .values(active=False, disabled_reason=_REMOVED, updated_at=now)
                 )
+        return []
+
+    # --- sources kept in the database (`monitor feeds add` / `remove`) ------------------
+
+    def add_database_sources(
+        self, added: Sequence[tuple[str, str, str, Mapping[str, Any]]], now: datetime
+    ) -> dict[str, str]:
+        """Add or update database sources, (id, kind, url, options) each, in one transaction;
+        the caller has checked the options and that no id is the config's.
+
+        Returns what happened to each id: "added" (a new row); "resumed" (a removed source
+        of this id and URL is active again with its state, articles and alerts); "updated"
+        (already active: new options); "reset" (the id's row was for another URL or type:
+        it starts afresh); "disabled" (disabled for another reason, e.g. 410: options
+        recorded, it stays disabled until `monitor feeds enable`).
+        """
+        result: dict[str, str] = {}
+        with self._transaction() as connection:
+            ids = [source_id for source_id, *_ in added]
+            existing = {
+                row.id: row
+                for row in connection.execute(
+                    sa.select(
+                        sources.c.id,
+                        sources.c.kind,
+                        sources.c.url,
+                        sources.c.active,
+                        sources.c.disabled_reason,
+                    ).where(sources.c.id.in_(ids))
+                )
+            }
+            for source_id, kind, url, options in added:
+                row = existing.get(source_id)
+                values: dict[str, Any] = {
+                    "kind": kind,
+                    "url": url,
+                    "instance": None,
+                    "origin": DATABASE,
+                    "options": dict(options),
+                    "updated_at": now,
+                }
+                if row is None:
+                    connection.execute(
+                        self._insert(sources)
+                        .values(
+                            id=source_id,
+                            active=True,
+                            next_poll_at=now,
+                            consecutive_failures=0,
+                            **values,
+                        )
+                        .on_conflict_do_nothing(index_elements=["id"])
+                    )
+                    result[source_id] = "added"
+                    continue
+                if row.url != url or row.kind != kind:
+                    values.update(_FRESH, next_poll_at=now)
+                    result[source_id] = "reset"
+                elif not row.active and row.disabled_reason in _REMOVED_REASONS:
+                    values.update(active=True, disabled_reason=None, next_poll_at=now)
+                    result[source_id] = "resumed"
+                else:
+                    result[source_id] = "updated" if row.active else "disabled"
+                connection.execute(
+                    sources.update().where(sources.c.id == source_id).values(**values)
+                )
+        return result
+
+    def remove_database_source(self, source_id: str, now: datetime) -> str:
+        """Make a database source inactive; its state, articles, alerts and pending
+        deliveries stay, and `add_database_sources` with the id resumes it.
+
+        Returns "removed"; "missing" (no such row, or one removed before); or "config"
+        (the config defines it: nothing changed).
+        """
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(sources.c.origin, sources.c.active, sources.c.disabled_reason).where(
+                    sources.c.id == source_id
+                )
+            ).first()
+            if row is None or row.disabled_reason == REMOVED_FROM_DATABASE:
+                return "missing"
+            if row.origin != DATABASE:
+                return "config"
+            connection.execute(
+                sources.update()
+                .where(sources.c.id == source_id)
+                .values(active=False, disabled_reason=REMOVED_FROM_DATABASE, updated_at=now)
+            )
+        return "removed"
+
+    def database_sources(self) -> list[SourceHealth]:
+        """The database sources not removed (active, or disabled by a 410 or the like)."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                sa.select(sources)
+                .where(
+                    sources.c.origin == DATABASE,
+                    sa.or_(
+                        sources.c.disabled_reason.is_(None),
+                        sources.c.disabled_reason != REMOVED_FROM_DATABASE,
+                    ),
+                )
+                .order_by(sources.c.id)
+            )
+            return [to_source(row) for row in rows]
+
+    def database_source_ids(self) -> frozenset[str]:
+        """The ids of the active database sources; empty before migration 0009 (a config
+        check reads them without migrating: no `origin` column means none exist yet)."""
+        with self._transaction() as connection:
+            inspector = sa.inspect(connection)
+            if not inspector.has_table("sources") or "origin" not in {
+                column["name"] for column in inspector.get_columns("sources")
+            }:
+                return frozenset()
+            return frozenset(
+                connection.execute(
+                    sa.select(sources.c.id).where(
+                        sources.c.origin == DATABASE, sources.c.active.is_(True)
+                    )
+                ).scalars()
+            )
 
     def claim_sources(
         self,
