@@ -121,3 +121,43 @@ def test_a_reload_closes_the_old_notifiers_after_the_pass_using_them(
     finally:
         app.close()
     assert old.closed == 1  # never twice
+
+
+def test_one_tick_keeps_claiming_as_polls_finish(
+    workdir: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tick claims up to the concurrency budget, then more as polls finish: the poll
+    rate is not capped at `concurrency × 2` per second."""
+    import time as real_time
+    from datetime import timedelta
+
+    from monitor.config import SourceSettings
+    from tests.fakes import FakeSource
+
+    class SlowSource(FakeSource):
+        def poll(self, state, now):  # type: ignore[no-untyped-def]
+            real_time.sleep(0.02)
+            return super().poll(state, now)
+
+    config = workdir / "monitor.toml"
+    config.write_text(config.read_text() + "\n[fetch]\nconcurrency = 1\n", encoding="utf-8")
+    sources = [
+        SourceSettings(id=f"s{n}", type="fake", source=SlowSource(f"s{n}"),
+                       interval=timedelta(minutes=5))
+        for n in range(10)
+    ]  # fmt: skip
+    app = make_app(load_config(config, env={}), now=clock, sources=sources)
+    app.start()
+    try:
+        daemon = Daemon(app)
+
+        async def one_tick() -> None:
+            await daemon.sources_tick()
+            await asyncio.gather(*daemon.in_flight)
+
+        asyncio.run(one_tick())
+        polled = [s for s in sources if s.source.states]  # type: ignore[attr-defined]
+        assert len(polled) == 10  # budget 2 (concurrency 1 × 2), yet all ten in one tick
+        assert all(r.last_result == "ok" for r in app.store.list_sources() if r.id != "inbox")
+    finally:
+        app.close()
