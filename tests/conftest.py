@@ -9,8 +9,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 from tests import netguard
 
@@ -145,3 +149,22 @@ def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         return
     with postgres_schema() as url:
         yield {"MONITOR_DATABASE_URL": url}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator["Store"]:  # noqa: UP037
+    """A migrated store on a SQLite file and on a fresh PostgreSQL schema (skipped when
+    MONITOR_TEST_POSTGRES_URL is unset)."""
+    from monitor.store import Store
+
+    if request.param == "sqlite":
+        opened = Store.open(f"sqlite:///{tmp_path}/db/monitor.db")
+        opened.upgrade()
+        yield opened
+        opened.close()
+        return
+    with postgres_schema() as url:
+        opened = Store.open(url)
+        opened.upgrade()
+        yield opened
+        opened.close()

@@ -5,7 +5,6 @@ up. Real SQLite files; PostgreSQL too when MONITOR_TEST_POSTGRES_URL is set."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from monitor.config import feed_id_for, load_config, load_database_feed
 from monitor.daemon import Daemon
 from monitor.errors import ConfigError
 from monitor.store import Store, peek_database_sources
-from tests.conftest import Clock, postgres_schema
+from tests.conftest import Clock
 from tests.test_feeds import PUTIN, rss
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -27,21 +26,6 @@ LEASE = timedelta(minutes=2)
 URL = "https://wire.example/feed.xml"
 OTHER = "https://other.example/rss"
 FEEDS_TOML = '\n[[feeds]]\nid = "news"\nurl = "https://news.example/feed.xml"\n'
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path}/db/monitor.db")
-        s.upgrade()
-        yield s
-        s.close()
-        return
-    with postgres_schema() as url:
-        s = Store.open(url)
-        s.upgrade()
-        yield s
-        s.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from monitor.errors import StoreError
 from monitor.models import Alert, Article, TopicRef
 from monitor.pipeline import alert_id, delivery_id
 from monitor.store import NewDelivery, Store
-from tests.conftest import postgres_schema
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -27,21 +25,6 @@ def article(text: str = "正文" * 40, location: str = "a.txt") -> Article:
 
 def alert_for(a: Article, topic: str = "t") -> Alert:
     return Alert(alert_id(a.content_hash, topic), TopicRef(topic, "T"), a, ("x",), ("x",), "s", NOW)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path}/db/monitor.db")
-        s.upgrade()
-        yield s
-        s.close()
-        return
-    with postgres_schema() as url:
-        s = Store.open(url)
-        s.upgrade()
-        yield s
-        s.close()
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

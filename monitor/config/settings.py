@@ -42,7 +42,7 @@ from monitor.config.sources import (
     load_sources,
     source_ids,
 )
-from monitor.config.toml import Collector, array_of_tables, check_keys, read_toml
+from monitor.config.toml import Collector, array_of_tables, check_keys, open_toml
 from monitor.config.values import Secret, parse_duration, parse_listen, resolve_secrets
 from monitor.config.watchlist import load_watchlist
 from monitor.errors import ConfigError, Problem
@@ -222,12 +222,8 @@ def load_config(
     """
     env = os.environ if env is None else env
     path = Path(path)
+    raw, out = open_toml(path)
     problems: list[Problem] = []
-    loaded = read_toml(path, problems)
-    if loaded is None:
-        raise ConfigError(problems)
-    raw, text = loaded
-    out = Collector(path, text)
     base = path.parent
     check_keys(raw, (k.name for k in TOP_LEVEL_KEYS), [], out)
     raw = resolve_secrets(raw, [], out, env)

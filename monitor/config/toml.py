@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import Problem
+from monitor.errors import ConfigError, Problem
 
 
 class Collector:
@@ -21,6 +21,7 @@ class Collector:
 
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
+        self.text = text
         self.locate = KeyLocator(text)
         self.problems: list[Problem] = []
 
@@ -97,6 +98,17 @@ def read_toml(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str]
         m = re.search(r"at line (\d+)", str(e))
         problems.append(Problem(str(path), "", f"TOML syntax: {e}", line=int(m[1]) if m else None))
         return None
+
+
+def open_toml(path: Path) -> tuple[dict[str, Any], Collector]:
+    """The parsed file and a collector for its problems; `ConfigError` when the file cannot
+    be read or is not TOML (nothing else can be checked then)."""
+    problems: list[Problem] = []
+    loaded = read_toml(path, problems)
+    if loaded is None:
+        raise ConfigError(problems)
+    raw, text = loaded
+    return raw, Collector(path, text)
 
 
 def check_keys(

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.keys import TERM_KEYS, TOPIC_KEYS, WATCHLIST_KEYS, Key
-from monitor.config.toml import Collector, check_keys, read_toml
-from monitor.errors import ConfigError, Problem
+from monitor.config.toml import Collector, check_keys, open_toml
+from monitor.errors import ConfigError
 from monitor.models import FIELDS, Topic, Watchlist
 from monitor.regex import RegexError, compile_regex
 from monitor.text import normalize
@@ -33,13 +33,8 @@ def load_watchlist(
     `sources` (ids) each topic's `sources`; None: not known here, not checked.
     """
     path = Path(path)
-    problems: list[Problem] = []
-    loaded = read_toml(path, problems)
-    if loaded is None:
-        raise ConfigError(problems)
-    raw, text = loaded
-    out = Collector(path, text)
-    if not text.strip():
+    raw, out = open_toml(path)
+    if not out.text.strip():
         # An empty file is most likely a save in progress (truncated, not yet written):
         # applying it would silently stop every topic.
         out.add([], "empty file: write `topics = []` to watch nothing on purpose")
