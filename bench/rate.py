@@ -72,14 +72,19 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=3000)
     parser.add_argument("--interval", default="10s", help="each feed's interval")
     parser.add_argument("--seconds", type=float, default=30.0, help="measuring window")
+    parser.add_argument("--settle", type=float, default=2.0, help="wait after the first round")
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--port", type=int, default=18110)
+    parser.add_argument("--workers-idle", help="[fetch] workers_idle (default: monitor's)")
     args = parser.parse_args()
     server = poll.Server(args.feeds, args.hosts, args.port, False)
     try:
         urls = [poll.feed_url(i, args.hosts, args.port) for i in range(args.feeds)]
         with tempfile.TemporaryDirectory(prefix="monitor-bench-rate-") as tmp:
             config = poll.write_config(Path(tmp), urls, "skip", interval=args.interval)
+            if args.workers_idle:
+                with config.open("a", encoding="utf-8") as f:
+                    f.write(f'\n[fetch]\nworkers_idle = "{args.workers_idle}"\n')
             server.control(mode="validators", reset="1")
             monitor = str(Path(sys.executable).parent / "monitor")
             started = time.monotonic()
@@ -93,7 +98,7 @@ def main() -> None:
                         raise SystemExit("the first round did not finish")
                     time.sleep(0.5)
                 first_round = time.monotonic() - started
-                time.sleep(2)  # let the first round's stragglers settle
+                time.sleep(args.settle)  # the first round's stragglers; idle workers stop
                 pids = tree(daemon.pid)
                 before = server.control()["statuses"].get("304", 0)
                 cpu0, t0 = cpu_seconds(pids), time.monotonic()

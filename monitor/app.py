@@ -18,10 +18,8 @@ import os
 import random
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from multiprocessing import get_context
 
 from monitor.config import (
     FeedSettings,
@@ -42,6 +40,7 @@ from monitor.plugins import Notifier, SourceResources
 from monitor.polling import Lifecycle, PollReport, SourcePoller
 from monitor.sources.http import USER_AGENT, Fetcher, FetchLimits
 from monitor.store import Store
+from monitor.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ class App:
         # Leases name the process (host:pid), so a dead one's leases can be recognised.
         self.owner = default_owner()
         self.fetcher: Fetcher | None = None
-        self.executor: ProcessPoolExecutor | None = None
+        self.executor: WorkerPool | None = None
         self._injected = tuple(sources) if sources is not None else None
         # Database feeds built so far: id → (their options as canonical JSON, settings).
         self._database: dict[str, tuple[str, SourceSettings]] = {}
@@ -243,8 +242,8 @@ class App:
         wants_pool = any(s.source.parses_in_workers for s in (*self.sources, *self.database_feeds))
         if self.executor is None and wants_pool and self.settings.fetch.workers != 1:
             workers = self.settings.fetch.workers or min(os.cpu_count() or 1, 4)
-            # spawn, not fork: this process has threads (asyncio, SQLite) by now.
-            self.executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+            idle = self.settings.fetch.workers_idle.total_seconds()
+            self.executor = WorkerPool(workers, idle)
         self.pipeline.executor = self.executor
         resources = SourceResources(fetcher=fetcher, executor=self.executor)
         for settings in (*self.sources, *self.database_feeds):

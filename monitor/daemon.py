@@ -205,6 +205,8 @@ class Daemon:
             log.warning("status failed reason=%r", str(e))
 
     async def report_status(self) -> None:
+        if self.app.executor is not None:  # idle parse workers give their memory back
+            self.app.executor.stop_if_idle()
         try:
             await asyncio.to_thread(
                 self.app.store.record_instance, self.app.instance, self.app.clock()

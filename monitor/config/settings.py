@@ -84,6 +84,9 @@ class FetchSettings:
     workers: int = setting(
         COUNT_OR_ZERO, "processes that parse feeds; 0: one per core (≤ 4); 1: in-process", 0
     )
+    workers_idle: timedelta = setting(
+        DURATION, "the parse workers stop after this long without work", timedelta(minutes=2)
+    )
 
 
 @dataclass(frozen=True)
