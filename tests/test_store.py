@@ -121,10 +121,21 @@ def test_failed_and_dead_deliveries(store: Store) -> None:
     assert store.delivery_counts() == {"dead": 1}
 
 
+def record_state(store: Store, source: str, state: object, now: datetime) -> None:
+    """One poll of `source` through the lifecycle's store calls: claim, then finish."""
+    (_claimed,) = store.claim_sources(
+        None, "h:1", now, LEASE, limit=1, ids=[source], ignore_schedule=True
+    )
+    assert store.finish_poll(
+        source, "h:1", now, state=state, result="ok", error=None, next_poll_at=now
+    )
+
+
 def test_source_state_round_trip(store: Store) -> None:
     assert store.load_state("inbox") is None
-    store.save_state("inbox", {"files": {"a.txt": [1, 2, "h"]}}, NOW)
-    store.save_state("inbox", {"files": {"b.txt": [3, 4, "i"]}}, NOW)
+    store.sync_sources([("inbox", "folder", "/srv/in", None)], NOW)
+    record_state(store, "inbox", {"files": {"a.txt": [1, 2, "h"]}}, NOW)
+    record_state(store, "inbox", {"files": {"b.txt": [3, 4, "i"]}}, NOW)
     assert store.load_state("inbox") == {"files": {"b.txt": [3, 4, "i"]}}
 
 
@@ -169,7 +180,7 @@ def test_sync_sources_records_the_instance_and_a_change_keeps_the_state(store: S
         [("inbox", "folder", "/srv/in", "host-a"), ("dw", "feed", "https://dw/rss", None)], NOW
     )
     assert instances_of(store) == {"inbox": "host-a", "dw": None}
-    store.save_state("inbox", {"files": {}}, NOW)
+    record_state(store, "inbox", {"files": {}}, NOW)
     later = NOW + timedelta(hours=1)
     store.sync_sources(
         [("inbox", "folder", "/srv/in", "host-b"), ("dw", "feed", "https://dw/rss", None)], later

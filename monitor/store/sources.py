@@ -361,52 +361,6 @@ class Sources(StoreBase):
             ).first()
         return row.state if row else None
 
-    def save_state(self, source: str, state: Any, now: datetime, *, kind: str = "folder") -> None:
-        """Folders keep their state here between scans, unleased. Kept while folder scans
-        move to claim → poll → `finish_poll`, which records state and health for any kind."""
-        statement = self._insert(sources).values(
-            id=source,
-            kind=kind,
-            active=True,
-            state=state,
-            next_poll_at=now,
-            consecutive_failures=0,
-            updated_at=now,
-            last_poll_at=now,
-            last_success_at=now,
-            last_result="ok",
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["id"],
-            set_={
-                "state": state,
-                "updated_at": now,
-                "last_poll_at": now,
-                "last_success_at": now,
-                "last_result": "ok",
-                "consecutive_failures": 0,
-            },
-        )
-        with self._transaction() as connection:
-            connection.execute(statement)
-
-    def record_source_failure(self, source: str, now: datetime, error: str) -> None:
-        """A folder scan failed as a whole (folder missing): keep it visible in `status`.
-        (`finish_poll` with an error does this, and the backoff, for a claimed source.)"""
-        with self._transaction() as connection:
-            connection.execute(
-                sources.update()
-                .where(sources.c.id == source)
-                .values(
-                    last_poll_at=now,
-                    last_result="error",
-                    last_error_at=now,
-                    last_error=error[:2000],
-                    consecutive_failures=sources.c.consecutive_failures + 1,
-                    updated_at=now,
-                )
-            )
-
 
 @functools.cache
 def _claim_conditions(
