@@ -32,7 +32,7 @@ def _check(args: argparse.Namespace) -> int:
         f"{len(watchlist.aliases)} alias classes"
     )
     for folder in settings.folders:
-        path = getattr(folder.source, "path", "?")
+        path = folder.source.target() or "?"
         print(f"folder     {folder.id}: {path} every {duration(folder.interval.total_seconds())}")
     for notifier in settings.notifiers:
         print(f"notifier   {notifier.name} ({notifier.type})")

@@ -107,7 +107,7 @@ def _list(args: argparse.Namespace) -> int:
         rows = {row.id: row for row in store.list_sources() if row.kind == "feed"}
         kept = store.database_sources()
     feeds: list[tuple[str, str, str, SourceHealth | None]] = [
-        (f.id, FROM_CONFIG, getattr(f.source, "url", ""), rows.get(f.id)) for f in settings.feeds
+        (f.id, FROM_CONFIG, f.source.target(), rows.get(f.id)) for f in settings.feeds
     ]
     feeds += [(row.id, FROM_DATABASE, row.url or "", row) for row in kept if row.kind == "feed"]
     lines: list[tuple[object, ...]] = []
@@ -161,7 +161,7 @@ def _export(args: argparse.Namespace) -> int:
     from monitor.opml import export_opml
 
     settings = load_settings(args)
-    feeds = [(f.id, getattr(f.source, "url", ""), f.tags) for f in settings.feeds]
+    feeds = [(f.id, f.source.target(), f.tags) for f in settings.feeds]
     origins = dict.fromkeys((f.id for f in settings.feeds), FROM_CONFIG)
     if settings.database_sources is None:
         print("monitor: the database cannot be read: only the config's feeds", file=sys.stderr)
@@ -227,7 +227,7 @@ def _add(args: argparse.Namespace) -> int:
     with closing(open_store(settings, Schema.CURRENT)) as store:
         rows = {row.id: row for row in store.list_sources()}
         feed_id = args.id or _free_id(feed_id_for(args.url), args.url, configured, rows)
-        same_url = {s.id for s in settings.feeds if getattr(s.source, "url", None) == args.url}
+        same_url = {s.id for s in settings.feeds if s.source.target() == args.url}
         same_url |= {r.id for r in rows.values() if r.url == args.url and r.active}
         outcome = store.add_database_sources([(feed_id, "feed", args.url, options)], utc_now())
     for other in sorted(same_url):
