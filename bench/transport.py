@@ -5,7 +5,10 @@ Fetches the loopback feeds of bench/poll.py (same server, its own process) throu
 address checks, deadline, own gzip decoding and redirect loop are all in the measured path;
 only the transport under httpx changes:
 
-    httpx default       what monitor ships: one httpx.AsyncClient, pool of 20 connections
+    monitor default     what monitor ships: httpx.AsyncClient over monitor's own aiohttp
+                        transport (monitor/sources/transport.py), 20 connections
+    httpx default       httpx's own transport (httpcore), pool of 20 connections (shipped
+                        until 2026-12-02)
     httpx pool 200      the same transport with room to keep one connection per host alive
     httpx sharded       one small httpx pool (4 connections) per host, picked by host name
     httpx-aiohttp       `httpx_aiohttp.AiohttpTransport` under the same httpx.AsyncClient
@@ -65,7 +68,10 @@ def _aiohttp_transport() -> httpx.AsyncBaseTransport:
 
 
 TRANSPORTS: dict[str, Callable[[], httpx.AsyncBaseTransport | None]] = {
-    "httpx default": lambda: None,
+    "monitor default": lambda: None,
+    "httpx default": lambda: httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=20)
+    ),
     "httpx pool 200": lambda: httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=200)
     ),

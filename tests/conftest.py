@@ -12,11 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import respx.mocks
 
 if TYPE_CHECKING:
     from monitor.store import Store
 
 from tests import netguard
+from tests.respx_transport import FetcherAndHTTPCoreMocker
+
+# `@respx.mock` also intercepts the feed fetcher's own transport (tests/respx_transport.py).
+respx.mocks.DEFAULT_MOCKER = FetcherAndHTTPCoreMocker.name
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -1,6 +1,7 @@
 """HTTP fetching for feeds: bounded, conditional, redirect-aware, and refusing internal targets.
 
-Owns httpx. Every fetch has an overall deadline (httpx timeouts are per operation:
+Owns httpx (the API; requests go out through the aiohttp transport of sources/transport.py,
+or through httpx's own for a configured proxy). Every fetch has an overall deadline (httpx timeouts are per operation:
 RELIABILITY.md F5), decodes gzip/deflate itself from the raw stream with a cap on the decoded
 size (httpx would inflate a whole chunk first: F6), follows redirects one hop at a time and
 re-checks each target (F7), and refuses private, loopback and link-local addresses unless the
@@ -12,19 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import ipaddress
+import os
 import socket
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
 import httpx
 
 from monitor import __version__
 from monitor.retry_after import parse_retry_after
+from monitor.sources.transport import AiohttpTransport, Refused, VettingResolver
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-news/monitor; feed reader)"
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -32,7 +33,7 @@ _PERMANENT = {301, 308}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 # Whether the fetch running in this task may reach non-public addresses (the feed's opt-in);
-# read by the connection backend, which httpcore calls from the requesting task.
+# read by the transport's resolver, which aiohttp awaits in the requesting task.
 _ALLOW_PRIVATE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "monitor_allow_private", default=False
 )
@@ -91,11 +92,12 @@ class Fetcher:
                 max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
             )
             self._client = httpx.AsyncClient(
-                transport=self.transport or _vetting_transport(self, pool_limits),
+                transport=self.transport or _aiohttp_transport(self),
+                mounts={} if self.transport else proxy_mounts(os.environ, pool_limits),
                 timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
                 limits=pool_limits,
                 follow_redirects=False,
-                trust_env=True,  # HTTPS_PROXY / NO_PROXY
+                trust_env=True,  # proxies: a client with its own transport ignores them: mounts
                 headers={"User-Agent": limits.user_agent},
             )
             self._global = asyncio.Semaphore(limits.concurrency)
@@ -214,63 +216,61 @@ class Fetcher:
         return [str(info[4][0]) for info in infos]
 
 
-class _VettingBackend(httpcore.AsyncNetworkBackend):
-    """Resolves each new connection's host once, vets every address, and connects to a vetted
-    IP itself: what is checked is what is connected to, so a second DNS answer (rebinding)
-    cannot swap in an internal address after `_check_target` (RELIABILITY.md NET-5)."""
+def _aiohttp_transport(fetcher: Fetcher) -> AiohttpTransport:
+    """The transport every direct fetch uses: aiohttp underneath, addresses vetted by its
+    resolver (sources/transport.py)."""
 
-    def __init__(self, fetcher: Fetcher, inner: httpcore.AsyncNetworkBackend) -> None:
-        self.fetcher = fetcher
-        self.inner = inner
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        if _ALLOW_PRIVATE.get():
-            return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
+    async def resolve(host: str, port: int) -> list[str]:
         try:
-            addresses = await self.fetcher._resolve(host, port)
+            return await fetcher._resolve(host, port)
         except FetchError as e:
-            raise httpcore.ConnectError(e.reason) from e
-        refused = [a for a in addresses if not is_public_address(a)]
-        if refused or not addresses:
-            raise httpcore.ConnectError(
-                f"refused: {host} resolves to a non-public address {refused[0] if refused else '-'}"
-            )
-        error: Exception | None = None
-        for address in addresses:  # the vetted IPs, in resolver order; TLS still uses `host`
-            try:
-                return await self.inner.connect_tcp(
-                    address.split("%")[0], port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
-                error = e
-        assert error is not None
-        raise error
+            raise Refused(e.reason) from e
 
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not used for feeds")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+    resolver = VettingResolver(resolve, _ALLOW_PRIVATE, is_public_address)
+    limits = fetcher.limits
+    return AiohttpTransport(
+        resolver,
+        connections=limits.concurrency,
+        per_host=limits.per_host,
+        verify=httpx.create_ssl_context(trust_env=True),
+    )
 
 
-def _vetting_transport(fetcher: Fetcher, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's own transport with our connection backend under its pool (httpx 0.28 has no
-    parameter for it; the attribute is checked here so an upgrade that moves it fails loudly)."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=True)
-    pool = transport._pool
-    if not isinstance(getattr(pool, "_network_backend", None), httpcore.AsyncNetworkBackend):
-        raise RuntimeError("httpcore pool layout changed: cannot install the address check")
-    pool._network_backend = _VettingBackend(fetcher, pool._network_backend)
-    return transport
+def proxy_mounts(
+    environ: Mapping[str, str], limits: httpx.Limits
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """httpx mounts for the standard proxy variables (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and
+    NO_PROXY, either case), as httpx itself reads them: a client given its own transport, as the
+    fetcher is, ignores them otherwise. A proxied fetch still has its feed's host vetted before
+    the request (`_check_target`); the proxy resolves and connects, so the proxy is trusted."""
+    lowered = {k.lower(): v.strip() for k, v in environ.items() if v and v.strip()}
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for scheme in ("http", "https", "all"):
+        url = lowered.get(f"{scheme}_proxy")
+        if url:
+            if "://" not in url:
+                url = f"http://{url}"
+            transport = httpx.AsyncHTTPTransport(proxy=url, limits=limits, trust_env=False)
+            mounts["all://" if scheme == "all" else f"{scheme}://"] = transport
+    if not mounts:
+        return {}
+    for entry in lowered.get("no_proxy", "").split(","):
+        host = entry.strip()
+        if not host:
+            continue
+        if host == "*":
+            return {}
+        if "://" in host:
+            mounts[host] = None
+            continue
+        try:
+            ipaddress.ip_network(host.strip("[]"), strict=False)
+            mounts[f"all://{host}"] = None
+        except ValueError:
+            bare = host.lstrip(".")
+            mounts[f"all://{bare}"] = None
+            mounts[f"all://*.{bare}"] = None
+    return mounts
 
 
 def is_public_address(text: str) -> bool:

@@ -1,0 +1,185 @@
+"""An httpx transport over aiohttp: half of httpx's own per-request CPU, the same API above it.
+
+httpx stays the API of the fetcher (timeouts, redirect loop, raw streaming, MockTransport in
+tests); underneath, each request is sent by one shared `aiohttp.ClientSession`, whose C-accelerated
+HTTP/1.1 parser and connection pool cost 0.42 ms CPU per request where httpx's httpcore pool costs
+0.89-1.22 ms (`bench/transport.py`, 1,000 loopback feeds, issue 12).
+
+Why our own ~100 lines and not the `httpx-aiohttp` package: that package maps every aiohttp
+connection error to `httpx.ConnectTimeout` (a server that hangs up would be logged as a timeout),
+lets aiohttp's other errors (an oversized header line) escape as non-httpx exceptions, keeps
+aiohttp's cookie jar beside httpx's, and has no place for the address check below.
+
+The address check (RELIABILITY.md NET-5): aiohttp connects to exactly the addresses its resolver
+returns, so the resolver here resolves through the fetcher, refuses the host if any address is
+not public (unless the running fetch opted in), and hands back only those vetted addresses: what
+is checked is what is connected to, and a second DNS answer cannot swap in an internal address.
+DNS caching is off so every new connection is vetted under the fetch that opens it.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+
+import aiohttp
+import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+CHUNK = 64 * 1024
+
+# (host, port) -> addresses; raises the fetcher's FetchError-derived `Refused` or OSError.
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+
+
+class Refused(OSError):
+    """A host the address policy refuses, or one that does not resolve: `reason` is the whole
+    sentence the fetch error carries."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class VettingResolver(AbstractResolver):
+    """aiohttp's resolver: the fetcher's lookup, every address vetted unless the fetch allows
+    private networks (a context variable of the requesting task, which aiohttp awaits in)."""
+
+    def __init__(
+        self, resolve: Resolve, allow_private: ContextVar[bool], is_public: Callable[[str], bool]
+    ) -> None:
+        self.resolve_addresses = resolve
+        self.allow_private = allow_private
+        self.is_public = is_public
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await self.resolve_addresses(host, port)
+        if not addresses:
+            raise Refused(f"DNS: {host} has no address")
+        if not self.allow_private.get():
+            refused = [a for a in addresses if not self.is_public(a)]
+            if refused:
+                raise Refused(f"refused: {host} resolves to a non-public address {refused[0]}")
+        return [_result(host, address, port) for address in addresses]
+
+    async def close(self) -> None:
+        """Nothing to release: lookups go through the fetcher."""
+
+
+def _result(host: str, address: str, port: int) -> ResolveResult:
+    bare = address.split("%")[0]
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    return ResolveResult(
+        hostname=host, host=bare, port=port, family=family, proto=0, flags=socket.AI_NUMERICHOST
+    )
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Sends httpx requests through one aiohttp session (created on first use, on the loop that
+    uses it). Redirects, decompression and cookies stay with httpx and the fetcher."""
+
+    def __init__(
+        self, resolver: AbstractResolver, *, connections: int, per_host: int, verify: ssl.SSLContext
+    ) -> None:
+        self.resolver = resolver
+        self.connections = connections
+        self.per_host = per_host
+        self.verify = verify
+        self._session: aiohttp.ClientSession | None = None
+
+    def _ensure(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.connections,
+                limit_per_host=self.per_host,
+                resolver=self.resolver,
+                use_dns_cache=False,
+                ssl=self.verify,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
+                auto_decompress=False,  # the fetcher decodes, with its size cap
+                trust_env=False,  # proxies are httpx mounts (sources/http.py)
+                skip_auto_headers=("Accept-Encoding", "User-Agent", "Accept"),
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._ensure()
+        timeout = request.extensions.get("timeout", {})
+        try:
+            response = await session.request(
+                request.method,
+                str(request.url),
+                headers=[
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                ],
+                data=request.content or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                    connect=timeout.get("pool"),
+                ),
+            )
+        except Exception as e:
+            raise _as_httpx(e, request) from e
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response, request),
+            request=request,
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+            },
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class _Body(httpx.AsyncByteStream):
+    """The response body as aiohttp hands it over, raw (still compressed), errors as httpx's."""
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self.response = response
+        self.request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.content.iter_chunked(CHUNK):
+                yield chunk
+        except Exception as e:
+            raise _as_httpx(e, self.request) from e
+
+    async def aclose(self) -> None:
+        self.response.release()
+
+
+def _as_httpx(error: Exception, request: httpx.Request) -> Exception:
+    """The httpx exception that says what happened, so the fetcher's one classification holds."""
+    if isinstance(error, aiohttp.ClientConnectorError) and isinstance(error.os_error, Refused):
+        return httpx.ConnectError(error.os_error.reason, request=request)
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(str(error) or "connect timed out", request=request)
+    if isinstance(error, aiohttp.SocketTimeoutError):
+        return httpx.ReadTimeout(str(error) or "read timed out", request=request)
+    if isinstance(error, TimeoutError):
+        return httpx.TimeoutException(str(error) or "timed out", request=request)
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(error), request=request)
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return httpx.ReadError(str(error), request=request)
+    if isinstance(error, aiohttp.ClientResponseError):  # a malformed or oversized answer
+        return httpx.RemoteProtocolError(error.message or str(error), request=request)
+    if isinstance(error, aiohttp.ClientError | OSError):
+        return httpx.NetworkError(str(error) or type(error).__name__, request=request)
+    return error

@@ -1,0 +1,214 @@
+"""The fetcher's aiohttp transport against real loopback servers: what a failing server looks
+like in the fetch error, cookies sent once, connections reused, and the proxy variables."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from monitor.sources.http import Fetcher, FetchError, FetchLimits, FetchResult, proxy_mounts
+
+NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def serve(handler: Handler) -> tuple[asyncio.Server, int, list[str]]:
+    """A raw HTTP/1.1 server on 127.0.0.1 running `handler` per connection; also returns the
+    list each accepted connection's peer is appended to."""
+    connections: list[str] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(str(writer.get_extra_info("peername")))
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], connections
+
+
+async def read_head(reader: asyncio.StreamReader) -> list[str]:
+    return (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")[:-2]
+
+
+def answer(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
+    head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def fetch(url: str, fetcher: Fetcher | None = None, **kwargs: object) -> FetchResult:
+    fetcher = fetcher or Fetcher(FetchLimits(deadline=5, read_timeout=2))
+    try:
+        return await fetcher.fetch(url, allow_private_network=True, now=NOW, **kwargs)  # type: ignore[arg-type]
+    finally:
+        await fetcher.aclose()
+
+
+async def failure(handler: Handler) -> str:
+    server, port, _ = await serve(handler)
+    async with server:
+        with pytest.raises(FetchError) as caught:
+            await fetch(f"http://127.0.0.1:{port}/feed")
+    return caught.value.reason
+
+
+def test_a_server_that_hangs_up_is_not_reported_as_a_timeout() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+
+    reason = asyncio.run(failure(hang_up))
+    assert "timeout" not in reason.lower() and "disconnected" in reason.lower(), reason
+
+
+def test_an_oversized_header_line_is_a_fetch_error_naming_it() -> None:
+    async def huge_header(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(answer(FEED, "X-Junk: " + "a" * 70_000))
+        await writer.drain()
+
+    reason = asyncio.run(failure(huge_header))
+    assert reason.startswith("RemoteProtocolError") and "bytes" in reason, reason
+
+
+def test_a_stalled_body_is_a_read_timeout() -> None:
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n<rss")
+        await writer.drain()
+        await asyncio.sleep(4)
+
+    reason = asyncio.run(failure(stall))
+    assert "timeout" in reason.lower(), reason
+
+
+def test_a_refused_connection_names_the_address() -> None:
+    async def go() -> str:
+        server, port, _ = await serve(read_head)  # type: ignore[arg-type]
+        server.close()
+        await server.wait_closed()
+        with pytest.raises(FetchError) as caught:
+            await fetch(f"http://127.0.0.1:{port}/feed")
+        return caught.value.reason
+
+    reason = asyncio.run(go())
+    assert reason.startswith("ConnectError") and "127.0.0.1" in reason, reason
+
+
+def test_gzip_arrives_raw_and_is_decoded_once_by_the_fetcher() -> None:
+    body = gzip.compress(FEED)
+
+    async def gzipped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_head(reader)
+        assert any(h.lower() == "accept-encoding: gzip, deflate" for h in head), head
+        writer.write(answer(body, "Content-Encoding: gzip"))
+        await writer.drain()
+
+    async def go() -> FetchResult:
+        server, port, _ = await serve(gzipped)
+        async with server:
+            return await fetch(f"http://127.0.0.1:{port}/feed")
+
+    assert asyncio.run(go()).body == FEED
+
+
+def test_cookies_are_sent_once_and_connections_are_kept_alive() -> None:
+    heads: list[list[str]] = []
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await read_head(reader)
+            except asyncio.IncompleteReadError:
+                return
+            heads.append(head)
+            writer.write(answer(FEED, "Set-Cookie: session=abc; Path=/"))
+            await writer.drain()
+
+    async def go() -> list[str]:
+        server, port, connections = await serve(keep_alive)
+        fetcher = Fetcher(FetchLimits(deadline=5))
+        async with server:
+            for _ in range(3):
+                await fetcher.fetch(
+                    f"http://127.0.0.1:{port}/feed", allow_private_network=True, now=NOW
+                )
+            await fetcher.aclose()
+        return connections
+
+    connections = asyncio.run(go())
+    assert len(connections) == 1, "three sequential fetches share one kept-alive connection"
+    cookies = [[h for h in head if h.lower().startswith("cookie:")] for head in heads]
+    assert cookies == [[], ["Cookie: session=abc"], ["Cookie: session=abc"]]
+
+
+def test_the_proxy_variables_send_fetches_through_the_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP_PROXY is honoured (the README promises it): the request reaches the proxy in
+    absolute form; the feed's own host is still vetted (here: a stub DNS answer that is public)."""
+    request_lines: list[str] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_head(reader)
+        request_lines.append(head[0])
+        writer.write(answer(FEED))
+        await writer.drain()
+
+    async def go() -> FetchResult:
+        server, port, _ = await serve(proxy)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        fetcher = Fetcher(FetchLimits(deadline=5), resolver=lambda host, port: ["93.184.216.34"])
+        async with server:
+            try:
+                return await fetcher.fetch("http://news.example/feed.xml", now=NOW)
+            finally:
+                await fetcher.aclose()
+
+    assert asyncio.run(go()).body == FEED
+    assert request_lines == ["GET http://news.example/feed.xml HTTP/1.1"]
+
+
+def test_a_proxied_fetch_still_refuses_an_internal_feed_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def go() -> str:
+        monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+        fetcher = Fetcher(FetchLimits(deadline=5), resolver=lambda host, port: ["10.1.2.3"])
+        try:
+            with pytest.raises(FetchError) as caught:
+                await fetcher.fetch("https://intranet.example/feed", now=NOW)
+        finally:
+            await fetcher.aclose()
+        return caught.value.reason
+
+    reason = asyncio.run(go())
+    assert "refused" in reason and "10.1.2.3" in reason, reason
+
+
+def test_no_proxy_entries_bypass_the_proxy() -> None:
+    mounts = proxy_mounts(
+        {
+            "https_proxy": "proxy.corp:3128",
+            "NO_PROXY": "internal.example, .corp.example,10.0.0.0/8",
+        },
+        httpx.Limits(),
+    )
+    client = httpx.AsyncClient(mounts=mounts)
+
+    def proxied(url: str) -> bool:
+        return client._transport_for_url(httpx.URL(url)) is not client._transport
+
+    assert proxied("https://news.example/feed")
+    assert not proxied("http://news.example/feed"), "HTTPS_PROXY only carries https"
+    assert not proxied("https://internal.example/feed")
+    assert not proxied("https://a.corp.example/feed")
+    assert proxy_mounts({"HTTP_PROXY": "http://p:1", "no_proxy": "*"}, httpx.Limits()) == {}
+    assert proxy_mounts({}, httpx.Limits()) == {}
