@@ -1,11 +1,12 @@
 """HTTP fetching for feeds: bounded, conditional, redirect-aware, and refusing internal targets.
 
-Owns httpx (the API; requests go out through the aiohttp transport of sources/transport.py,
-or through httpx's own for a configured proxy). Every fetch has an overall deadline (httpx timeouts are per operation:
-RELIABILITY.md F5), decodes gzip/deflate itself from the raw stream with a cap on the decoded
-size (httpx would inflate a whole chunk first: F6), follows redirects one hop at a time and
-re-checks each target (F7), and refuses private, loopback and link-local addresses unless the
-feed opts in, unwrapping IPv4 embedded in IPv6 (F8). Outcomes are classified in one place.
+Owns httpx (the API; requests go out through the aiohttp transport of sources/transport.py, or
+through httpx's own for a configured proxy). Every fetch has an overall deadline (httpx
+timeouts are per operation: RELIABILITY.md F5), decodes gzip/deflate itself from the raw stream
+with a cap on the decoded size (httpx would inflate a whole chunk first: F6), follows redirects
+one hop at a time and re-checks each target (F7), and refuses private, loopback and link-local
+addresses unless the feed opts in, unwrapping IPv4 embedded in IPv6 (F8). Outcomes are
+classified in one place.
 """
 
 from __future__ import annotations
