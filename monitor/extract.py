@@ -254,11 +254,15 @@ def _first_sentence(text: str) -> str:
     return one_line(sentence.strip(), FALLBACK_TITLE_LIMIT)
 
 
-def extract_batch(items: Sequence[RawItem]) -> list[tuple[Article, MappedText, MappedText] | str]:
+# An article with its folded title and text (what matching scans), as a worker returns it.
+Extracted = tuple[Article, MappedText, MappedText]
+
+
+def extract_batch(items: Sequence[RawItem]) -> list[Extracted | str]:
     """`extract` for several items, with their folded title and text, or the reason each
     one failed; runs in a worker process (everything here pickles) so polls use every core.
     """
-    results: list[tuple[Article, MappedText, MappedText] | str] = []
+    results: list[Extracted | str] = []
     for item in items:
         try:
             article = extract(item)

@@ -173,15 +173,22 @@ class Matcher:
         self._regex_topics = [i for i, c in enumerate(self._topics) if c.regex and not c.groups]
 
     def match(
-        self, title: str, text: str, *, source: str = "", tags: Sequence[str] = ()
+        self,
+        title: str,
+        text: str,
+        *,
+        source: str = "",
+        tags: Sequence[str] = (),
+        folded: tuple[MappedText, MappedText] | None = None,
     ) -> list[Match]:
         """Every topic that fires on this article, in watchlist order.
 
         `source` is the article's source id and `tags` that source's tags, for the topics'
         `sources` and `tags` filters. The same rules as `explain` (`_judge`), stopped at the
         first that fails; only a topic that fires gets its full verdict, for the `Match`.
+        `folded`: the title and text already folded (by a parse worker), or None.
         """
-        found = self._find(title, text)
+        found = self._find(title, text, folded)
         hits = found.hits
         topics_of = self._topics_of
         # `_judge` wants a hit among the `all`/`any` terms or the regexes: only topics with a
@@ -205,10 +212,13 @@ class Matcher:
         found = self._find(title, text)
         return [_verdict(compiled, found, source, tags) for compiled in self._topics]
 
-    def _find(self, title: str, text: str) -> _Found:
+    def _find(
+        self, title: str, text: str, folded: tuple[MappedText, MappedText] | None = None
+    ) -> _Found:
         hits: dict[int, list[Hit]] = {}
         in_title: set[int] = set()
-        found = _Found(hits, in_title, mapped_text(title), mapped_text(text))
+        title_folded, text_folded = folded or (mapped_text(title), mapped_text(text))
+        found = _Found(hits, in_title, title_folded, text_folded)
         if self._automaton is not None:
             scan = self._scan_guarded if self._guards else self._scan
             scan("title", found.title, hits, in_title)

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.errors import ExtractError
-from monitor.extract import extract, extract_batch
+from monitor.extract import Extracted, extract, extract_batch
 from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.models import Alert, Article, Match, RawItem, Topic, TopicRef, Watchlist
 from monitor.store import NewDelivery, Store
-from monitor.text import remember
+from monitor.text import MappedText
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)  # the window of `max_alerts_per_hour`
@@ -87,24 +87,15 @@ class Pipeline:
         """Compile first, then swap: no item is ever matched against half a watchlist."""
         self.matcher = Matcher(watchlist)
 
-    async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Article | str] | None:
-        """Extract in the worker processes (HTML → text, fold, hash: the CPU of ingest), and
-        keep their folded texts so that matching here does not fold them again. None: no
-        pool (one-process mode), `ingest_items` extracts in its own thread."""
+    async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Extracted | str] | None:
+        """Extract in the worker processes (HTML → text, fold, hash: the CPU of ingest). Each
+        article comes back with its folded title and text, handed to matching with it, so
+        matching in the writer's thread never folds them again, however many polls a group
+        commit holds. None: no pool (one-process mode), `ingest_items` extracts in its thread."""
         if self.executor is None:
             return None
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self.executor, extract_batch, list(items))
-        extracted: list[Article | str] = []
-        for result in results:
-            if isinstance(result, str):
-                extracted.append(result)
-                continue
-            article, title, text = result
-            remember(title)
-            remember(text)
-            extracted.append(article)
-        return extracted
+        return await loop.run_in_executor(self.executor, extract_batch, list(items))
 
     def ingest_items(
         self,
@@ -113,7 +104,7 @@ class Pipeline:
         *,
         silent: bool = False,
         alert_after: datetime | None = None,
-        extracted: Sequence[Article | str] | None = None,
+        extracted: Sequence[Extracted | str] | None = None,
     ) -> IngestReport:
         """Ingest items in order. `silent`: store without alerting (a new feed's backlog);
         `alert_after`: items published before it are stored, never alerted (`max_age`);
@@ -134,13 +125,18 @@ class Pipeline:
         *,
         alert: bool = True,
         alert_after: datetime | None = None,
-        extracted: Article | str | None = None,
+        extracted: Extracted | str | None = None,
     ) -> IngestReport:
         report = IngestReport()
+        folded: tuple[MappedText, MappedText] | None = None
         try:
             if isinstance(extracted, str):
                 raise ExtractError(item.location, extracted)
-            article = extracted if extracted is not None else extract(item)
+            if extracted is not None:
+                article, title_folded, text_folded = extracted
+                folded = (title_folded, text_folded)
+            else:
+                article = extract(item)
         except ExtractError as e:
             log.warning(
                 "skipped item source=%s location=%s reason=%r",
@@ -159,6 +155,7 @@ class Pipeline:
                 article.text,
                 source=article.source,
                 tags=self.tags.get(article.source, ()),
+                folded=folded,
             )
             if alert
             else []

@@ -63,26 +63,21 @@ def content_hash(text: str, *, title: str = "", url: str | None = None) -> str:
 
 
 _MAPPED: OrderedDict[str, MappedText] = OrderedDict()
-_MAPPED_SIZE = 256  # a few polls' worth of entries between extraction and matching
 _MAPPED_LOCK = threading.Lock()
+_MAPPED_SIZE = 256  # enough for one extraction batch's hash, then the batch's own result
 
 
 def mapped_text(text: str) -> MappedText:
-    """`MappedText(text)`, remembered: hashing and matching an article fold its text once,
-    even when extraction ran in another process (see `remember`)."""
+    """`MappedText(text)`, remembered: extracting an article hashes its folded text, and the
+    extraction batch then hands the same folded text on to matching (extract_batch)."""
     with _MAPPED_LOCK:
         found = _MAPPED.get(text)
         if found is not None:
             _MAPPED.move_to_end(text)
             return found
-    return remember(MappedText(text))
-
-
-def remember(mapped: MappedText) -> MappedText:
-    """Keep `mapped` for `mapped_text` (e.g. one computed by a worker process)."""
+    mapped = MappedText(text)
     with _MAPPED_LOCK:
-        _MAPPED[mapped.original] = mapped
-        _MAPPED.move_to_end(mapped.original)
+        _MAPPED[text] = mapped
         while len(_MAPPED) > _MAPPED_SIZE:
             _MAPPED.popitem(last=False)
     return mapped

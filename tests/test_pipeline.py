@@ -117,3 +117,38 @@ def test_reconfigure_swaps_source_tags_with_the_watchlist(
     toml.write_text(toml.read_text().replace('id = "inbox"', 'id = "inbox"\ntags = ["asia"]'))
     app.reconfigure(load_config(toml, env={}))
     assert app.pipeline.tags == {"inbox": ("asia",)}
+
+
+def test_articles_extracted_in_workers_are_not_folded_again_however_large_the_batch(
+    workdir: Path, make: Callable[[], App], clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Folding (NFKC, casefold, OpenCC) is the costliest step of ingest: a parse worker does it
+    once and hands the folded texts on with the article, so matching a group commit of many
+    polls in the writer's thread folds nothing (a cache keyed by text could not hold 300)."""
+    import pickle
+
+    from monitor import text
+    from monitor.extract import extract_batch
+    from monitor.models import RawItem
+
+    watch(workdir, '[[topics]]\nid = "nk"\nany = ["北韓"]\n')
+    app = make()
+    items = [
+        RawItem(
+            source="inbox",
+            location=f"n{i}.txt",
+            content=f"北韓第{i}次試射導彈，{i * 7919}號。".encode() * 8,
+            content_type="text/plain",
+            fetched_at=clock.now,
+        )
+        for i in range(300)
+    ]
+    # What crosses the process boundary: pickled, so nothing is shared with this process.
+    extracted = pickle.loads(pickle.dumps(extract_batch(items)))
+    text._MAPPED.clear()
+    folds: list[str] = []
+    real_fold = text.fold
+    monkeypatch.setattr(text, "fold", lambda s: folds.append(s) or real_fold(s))
+    report = app.pipeline.ingest_items(items, clock.now, extracted=extracted)
+    assert report.new == 300 and report.alerts == 300
+    assert folds == []
