@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from monitor.models import Topic
 
 KEYWORDS = ("AND", "OR", "NOT")
 SCOPES = ("title", "text")
@@ -432,3 +434,78 @@ def caret(query: str, offset: int) -> str:
     line = query.replace("\n", " ").replace("\t", " ")
     pad = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line[:offset])
     return f"{line}\n{' ' * pad}^"
+
+
+# --- advice for `monitor check` -------------------------------------------------------------
+
+_OPERATOR_LOOKALIKE = re.compile(r"(?:and|or|not|near(?:/\S*)?)\Z", re.IGNORECASE)
+
+
+def lowercase_operators(query: str) -> list[tuple[str, int]]:
+    """Bare terms spelled like an operator in lower or mixed case (`or`, `Not`, `near/3`),
+    with their offsets: probably meant as operators, which are upper case."""
+    return [
+        (token.text, token.offset)
+        for token in _tokens(query)
+        if token.kind == "term" and _OPERATOR_LOOKALIKE.match(token.text)
+    ]
+
+
+def word_runs(query: str) -> list[list[tuple[str, int]]]:
+    """Runs of two or more bare terms side by side (AND by adjacency), each term with its
+    offset: `North Korea` unquoted is two terms, which may not be what its author meant."""
+    runs: list[list[tuple[str, int]]] = []
+    current: list[tuple[str, int]] = []
+    for token in _tokens(query):
+        if token.kind == "term" and not token.text.endswith("*"):
+            current.append((token.text, token.offset))
+            continue
+        if len(current) > 1:
+            runs.append(current)
+        current = []
+    return runs
+
+
+_NEEDS_QUOTES = re.compile(r"[\s():]|\*\Z|\A(?:AND|OR|NOT|NEAR(?:/.*)?)\Z")
+
+
+def quoted(term: str) -> str | None:
+    """`term` as a query term (quoted when it must be); None if it cannot be written (`"`)."""
+    if '"' in term:
+        return None
+    return f'"{term}"' if _NEEDS_QUOTES.search(term) else term
+
+
+def topic_query(topic: Topic) -> tuple[str | None, list[str]]:
+    """A topic's `all`/`any`/`none` (and its `query`) written as one query, and the keys no
+    query can say (`except`, `min_hits`, `regex`, or a term with a double quote)."""
+    left_out: list[str] = []
+    if topic.exceptions:
+        left_out.append("except")
+    if topic.min_hits > 1:
+        left_out.append(f"min_hits = {topic.min_hits}")
+    if topic.regex:
+        left_out.append("regex")
+
+    def group(terms: Sequence[str]) -> str | None:
+        written = [quoted(t) for t in terms]
+        if None in written:
+            left_out.append("a term with '\"' (" + ", ".join(t for t in terms if '"' in t) + ")")
+            written = [w for w in written if w is not None]
+        if not written:
+            return None
+        return written[0] if len(written) == 1 else "(" + " OR ".join(w for w in written if w) + ")"
+
+    parts: list[str] = []
+    for terms_ in topic.all:
+        if (part := group(terms_)) is not None:
+            parts.append(part)
+    if topic.any and not topic.regex and (part := group(topic.any)) is not None:
+        parts.append(part)  # with a regex, `any` is "a term or a regex": not a query
+    if topic.query is not None:
+        parts.append(topic.query if not parts else f"({topic.query})")
+    if topic.none and (part := group(topic.none)) is not None:
+        parts.append(f"NOT {part}")
+    if not parts or all(p.startswith("NOT ") for p in parts):
+        return None, left_out
+    return " AND ".join(parts), left_out

@@ -117,9 +117,7 @@ def test_basic_string_without_escapes_has_exact_columns(tmp_path: Path) -> None:
 
 
 def test_escaped_string_gives_the_line_and_the_offset(tmp_path: Path) -> None:
-    (problem,) = load_problems(
-        tmp_path, '[[topics]]\nid = "b"\nquery = "\\"North Korea\\" AND"\n'
-    )
+    (problem,) = load_problems(tmp_path, '[[topics]]\nid = "b"\nquery = "\\"North Korea\\" AND"\n')
     first = problem.splitlines()[0]
     assert ":3: [topics[0].query] expected a term or '(' after AND" in first
     assert "(at character 18 of the string)" in first
