@@ -31,6 +31,7 @@ from monitor.query import (
     Node,
     Term,
     lowercase_operators,
+    near_terms,
     parse,
     positive_terms,
     terms,
@@ -177,6 +178,16 @@ class Matcher:
             else None
         )
         self._guards = tuple((gid, pid, guards) for (pid, guards), gid in guard_index.items())
+        # Which patterns keep every hit in `match`: NEAR's terms (distances) and guarded terms
+        # with their exceptions (coverage). The others keep their first hit per field, which is
+        # all a boolean needs, and saves the word checks on repeats. `explain` keeps them all.
+        keep_all = {p for _, pid, guards in self._guards for p in (pid, *guards)}
+        for compiled in self._topics:
+            if compiled.query is not None and compiled.query_pids is not None:
+                for query_term in near_terms(compiled.query):
+                    keep_all.update(compiled.query_pids[id(query_term)])
+        self._keep_all = [pid in keep_all for pid in range(len(patterns))]
+        self._keep_every = [True] * len(patterns)
         # Only topics with a positive term among the hits can fire: index them by pattern.
         # Guarded ids are negative (~k): they index the list from its end, past the patterns.
         topics_of: list[set[int]] = [set() for _ in range(len(patterns) + len(guard_index))]
@@ -203,7 +214,7 @@ class Matcher:
         `sources` and `tags` filters. The same rules as `explain` (`_judge`), stopped at the
         first that fails; only a topic that fires gets its full verdict, for the `Match`.
         """
-        found = self._find(title, text)
+        found = self._find(title, text, self._keep_all)
         hits = found.present()
         topics_of = self._topics_of
         # `_judge` wants a hit among the `all`/`any`/query terms or the regexes: only topics
@@ -229,20 +240,23 @@ class Matcher:
     def explain(
         self, title: str, text: str, *, source: str = "", tags: Sequence[str] = ()
     ) -> list[Verdict]:
-        """A verdict for every topic, fired or not, for `monitor explain`."""
-        found = self._find(title, text)
+        """A verdict for every topic, fired or not, for `monitor explain` (every hit kept)."""
+        found = self._find(title, text, self._keep_every)
         return [_verdict(compiled, found, source, tags) for compiled in self._topics]
 
-    def _find(self, title: str, text: str) -> Found:
+    def _find(self, title: str, text: str, keep_all: list[bool]) -> Found:
         found = Found(mapped_text(title), mapped_text(text))
         if self._automaton is not None:
             scan = self._scan_guarded if self._guards else self._scan
-            scan(found.title, found.in_title)
-            scan(found.text, found.in_text)
+            scan(found.title, found.in_title, keep_all)
+            scan(found.text, found.in_text, keep_all)
         return found
 
-    def _scan(self, mapped: MappedText, spans: dict[int, list[tuple[int, int]]]) -> None:
-        """Record every hit of every pattern in one field (the common, fast path)."""
+    def _scan(
+        self, mapped: MappedText, spans: dict[int, list[tuple[int, int]]], keep_all: list[bool]
+    ) -> None:
+        """Record the hits of every pattern in one field: all of them for the patterns marked
+        in `keep_all`, the first for the others (the common, fast path)."""
         assert self._automaton is not None
         normalized = mapped.text
         size = len(normalized)
@@ -251,6 +265,9 @@ class Matcher:
         for pid, start, end in self._automaton.find_matches_as_indexes(
             normalized, overlapping=True
         ):
+            found = spans.get(pid)
+            if found is not None and not keep_all[pid]:
+                continue
             if left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
                 continue
             rule = right[pid]
@@ -259,19 +276,20 @@ class Matcher:
                     continue
                 while end < size and _is_word_char(normalized[end]):
                     end += 1
-            found = spans.get(pid)
             if found is None:
                 spans[pid] = [(start, end)]
             else:
                 found.append((start, end))
 
-    def _scan_guarded(self, mapped: MappedText, spans: dict[int, list[tuple[int, int]]]) -> None:
+    def _scan_guarded(
+        self, mapped: MappedText, spans: dict[int, list[tuple[int, int]]], keep_all: list[bool]
+    ) -> None:
         """`_scan`, plus guarded terms: a hit inside an occurrence of an exception is dropped.
 
         The exceptions are patterns of the same automaton (overlapping matches report both
         `中美` and `中美洲`), so this stays one pass over the text.
         """
-        self._scan(mapped, spans)
+        self._scan(mapped, spans, keep_all)
         for gid, pid, guards in self._guards:
             if pid not in spans:
                 continue

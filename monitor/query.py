@@ -117,6 +117,17 @@ def terms(node: Node) -> Iterator[Term]:
         yield from terms(node.child)
 
 
+def near_terms(node: Node) -> Iterator[Term]:
+    """The terms inside NEARs: the only ones whose every hit (not only the first) matters."""
+    if isinstance(node, Near):
+        yield from terms(node)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from near_terms(child)
+    elif isinstance(node, Not | Scope):
+        yield from near_terms(node.child)
+
+
 def positive_terms(node: Node, positive: bool = True) -> Iterator[Term]:
     """The terms under an even number of NOTs: a query that holds must have a hit of one."""
     if isinstance(node, Term):
