@@ -33,9 +33,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from monitor.config import load_watchlist
 from monitor.extract import extract
