@@ -182,3 +182,24 @@ def test_explain_gives_the_query_tree_with_hits_and_near_distance() -> None:
     assert china.term == "China" and [h.start for h in china.hits] == [0, 42]
     assert negation.op == "NOT" and negation.matched
     assert verdict.reason == "the query does not hold"
+
+
+def test_the_readme_worked_examples_hold() -> None:
+    """Every row of the README's worked examples, with the shipped aliases."""
+    from pathlib import Path
+
+    from monitor.config import load_watchlist
+
+    root = Path(__file__).resolve().parent.parent
+    aliases = load_watchlist(root / "config" / "watchlist.toml").aliases
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    table = readme.split("Worked examples", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    assert len(rows) >= 6
+    for query, text, fires, _why in rows:
+        query = query.removeprefix("| `").removesuffix("`")
+        title = ""
+        if text.startswith("title "):
+            title, text = text.removeprefix("title ").split(", text ")
+        m = Matcher(Watchlist(aliases=aliases, topics=(Topic("t", "T", query=query),)))
+        assert bool(m.match(title, text)) is (fires == "yes"), (query, text)
