@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from monitor.query import CJK, And, Near, Node, Not, Or, Scope, Term, terms
 from monitor.text import MappedText
@@ -35,16 +35,19 @@ class Hit:
     found: str  # the spelling as the article writes it
 
 
-@dataclass
 class Found:
-    """Every hit of every pattern in one article, per field, in text order."""
+    """Every hit of every pattern in one article, per field, in text order (the matcher's scan
+    fills `in_title` / `in_text`). Built once per article, so a plain slotted class."""
 
-    title: MappedText
-    text: MappedText
-    in_title: Spans = field(default_factory=dict)
-    in_text: Spans = field(default_factory=dict)
-    _tokens: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
-    _present: set[int] | None = None
+    __slots__ = ("_present", "_tokens", "in_text", "in_title", "text", "title")
+
+    def __init__(self, title: MappedText, text: MappedText) -> None:
+        self.title = title
+        self.text = text
+        self.in_title: Spans = {}
+        self.in_text: Spans = {}
+        self._tokens: dict[str, tuple[list[int], list[int]]] = {}
+        self._present: set[int] | None = None
 
     def spans(self, name: str) -> Spans:
         return self.in_title if name == "title" else self.in_text
