@@ -7,7 +7,8 @@ matches `NATO秘書長` but not `Donato` (Python's `\\b` treats CJK as word char
 that wrong). Other scripts match as substrings. Alias classes make spellings interchangeable.
 Term exceptions are patterns of the same automaton; topic regexes run on RE2 (linear time).
 A topic's `query` (`monitor.query`) puts its terms into the same automaton (a wildcard is a
-pattern without the right-hand word check) and is judged by `monitor.evaluate` from every hit.
+pattern without the right-hand word check) and is judged by `monitor.evaluate` from the hits
+(every hit of the terms NEAR measures, the first per field of the others).
 The article's source id and tags come in as values (the `sources`/`tags` filters); the clock
 never does: muting and alert limits are the pipeline's.
 """
