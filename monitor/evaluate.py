@@ -188,23 +188,29 @@ class Evaluator:
 
     # --- what fired ------------------------------------------------------------------------
 
-    def satisfied(self, node: Node, fields: Sequence[str]) -> Iterator[_Leaf]:
-        """The hits of positive terms inside satisfied parts of `node`, in query order
-        (within a NEAR: only hits that are part of a pair close enough)."""
-        if not self.holds(node, fields):
+    def satisfied(self, node: Node, fields: Sequence[str], want: bool = True) -> Iterator[_Leaf]:
+        """The term hits that make `node` come out as `want`, in query order: for a query that
+        holds, the positive terms inside its satisfied parts (within a NEAR only the hits of a
+        pair close enough). `want=False` follows NOTs: `NOT (b OR NOT a)` holds through `a`."""
+        if self.holds(node, fields) is not want:
             return
         if isinstance(node, Term):
-            for name in fields:
-                spans = self.found.spans(name)
-                for pid in self.pids[id(node)]:
-                    for start, end in spans.get(pid, ())[:1]:
-                        yield _Leaf(node, name, start, end)
+            if want:
+                for name in fields:
+                    spans = self.found.spans(name)
+                    for pid in self.pids[id(node)]:
+                        for start, end in spans.get(pid, ())[:1]:
+                            yield _Leaf(node, name, start, end)
         elif isinstance(node, And | Or):
+            # A child with the other value cannot be part of the reason (`satisfied` skips it).
             for child in node.children:
-                yield from self.satisfied(child, fields)
+                yield from self.satisfied(child, fields, want)
+        elif isinstance(node, Not):
+            yield from self.satisfied(node.child, fields, not want)
         elif isinstance(node, Scope):
-            yield from self.satisfied(node.child, (node.field,) if node.field in fields else ())
-        elif isinstance(node, Near):
+            inner = (node.field,) if node.field in fields else ()
+            yield from self.satisfied(node.child, inner, want)
+        elif want:  # a NEAR that holds; one that does not has no hits to show for it
             leaves: dict[_Leaf, None] = {}
             for name in fields:
                 for a, b in self._pairs(node, name):

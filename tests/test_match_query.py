@@ -203,3 +203,10 @@ def test_the_readme_worked_examples_hold() -> None:
             title, text = text.removeprefix("title ").split(", text ")
         m = Matcher(Watchlist(aliases=aliases, topics=(Topic("t", "T", query=query),)))
         assert bool(m.match(title, text)) is (fires == "yes"), (query, text)
+
+
+def test_a_term_under_two_nots_is_matched_too() -> None:
+    # Every alert lists at least one term (the alert contract): here `a`, through two NOTs.
+    found = match("NOT (b OR NOT a)", "a")
+    assert found is not None and found.matched == ("a",)
+    assert match("NOT (b OR NOT a)", "a b") is None

@@ -226,7 +226,10 @@ def test_evaluator_agrees_with_the_reference(q: Q, data: st.DataObject, title_on
         q, {f: normalized(v) for f, v in (("title", title), ("text", text)) if f in fields}
     )
     event(f"fires: {expected}; NEAR: {'NEAR' in query}")
-    assert bool(matcher.match(title, text)) is expected, (query, title, text)
+    matches = matcher.match(title, text)
+    assert bool(matches) is expected, (query, title, text)
+    # An alert always names at least one term (the alert contract's `matched`, minItems 1).
+    assert all(m.matched and m.found for m in matches)
     (verdict,) = matcher.explain(title, text)
     assert verdict.query is not None and verdict.query.matched is expected
 
