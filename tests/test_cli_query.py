@@ -63,6 +63,7 @@ def test_explain_shows_the_query_tree(
     assert run(workdir, "explain", "--no-color", str(queries)) == 0
     out = capsys.readouterr().out
     assert "✔ NEAR/5  closest: China (text) … Russia (text), 3 tokens apart" in out
+    assert "text: …ons were announced.[China], after talks, said[Russia]is a partner.…" in out
     assert "✔ sanction*\n" in out
     assert "text: …Putin warns on sanctions New[sanctions]were announced. China, after…" in out
     assert "✘ careless (careless): the query does not hold" in out
@@ -73,6 +74,7 @@ def test_explain_shows_the_query_tree(
     assert tree["op"] == "AND" and tree["matched"] is True
     near = tree["children"][0]
     assert near["op"] == "NEAR/5" and near["distance"] == 3
+    assert [h["found"] for h in near["pair"]] == ["China", "Russia"]
     assert near["children"][0]["children"][1] == {
         "term": "China",
         "hits": [{"field": "text", "found": "China", "offset": 55}],

@@ -156,6 +156,11 @@ def query_json(node: QueryResult) -> dict[str, Any]:
     }
     if node.op is not None and node.op.startswith("NEAR/"):
         out["distance"] = node.distance
+        out["pair"] = (
+            None
+            if node.pair is None
+            else [{"field": h.field, "found": h.found, "offset": h.start} for h in node.pair]
+        )
     return out
 
 
@@ -257,9 +262,39 @@ def _query_tree(node: QueryResult, article: Any, highlight: bool, depth: int) ->
                  f"{node.distance} {apart} apart", "")
             )  # fmt: skip
     parts.append(("\n", ""))
+    if node.pair is not None:
+        parts.extend(_pair_in_context(node.pair, article, highlight, indent))
     for child in node.children:
         parts.extend(_query_tree(child, article, highlight, depth + 1))
     return parts
+
+
+_PAIR_GAP = 160  # characters between NEAR's two hits beyond which the line shows each alone
+
+
+def _pair_in_context(pair: tuple[Hit, Hit], article: Any, highlight: bool, indent: str) -> Styled:
+    """NEAR's closest two hits on one line, both highlighted, with what lies between."""
+    from monitor.text import one_line
+
+    a, b = sorted(pair, key=lambda h: h.start)
+    source = article.title if a.field == "title" else article.text
+    a_end, b_end = a.start + len(a.found), b.start + len(b.found)
+    if b.start < a_end or b.start - a_end > _PAIR_GAP:  # overlapping, or far apart
+        return []
+
+    def mark(hit: Hit) -> tuple[str, str]:
+        return (hit.found, "bold yellow") if highlight else (f"[{hit.found}]", "")
+
+    before = one_line(source[max(0, a.start - 20) : a.start])
+    between = one_line(source[a_end : b.start])
+    after = one_line(source[b_end : b_end + 20])
+    return [
+        (f"{indent}    {a.field}: …{before}", ""),
+        mark(a),
+        (between, ""),
+        mark(b),
+        (f"{after}…\n", ""),
+    ]
 
 
 def _in_context(text: str, hit: Hit, highlight: bool) -> Styled:
