@@ -14,8 +14,10 @@ Run from the repository root:
     .venv/bin/python bench/ingest.py                       # defaults: 1,000 articles, 5 rounds
     .venv/bin/python bench/ingest.py --articles 2000 --rounds 3
     .venv/bin/python bench/ingest.py --profile             # plus a cProfile of the 10k pipeline
+    .venv/bin/python bench/ingest.py --queries             # 1,000 queries vs the same `any` terms
 
-Target (issue): ≥ 400 articles/s on one core with 10,000 terms.
+Target (issue): ≥ 400 articles/s on one core with 10,000 terms. `--queries` (issue 14): the
+1,000 generated queries at ≥ 90 % of the articles/s of the same terms as `any` lists.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from monitor.config import load_watchlist
 from monitor.extract import extract
 from monitor.match import Matcher
 from monitor.models import Article, RawItem, Topic, Watchlist
+from monitor.query import quoted
 from monitor.text import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +49,7 @@ SEEDS = ROOT / "seeds"
 DEFAULT_WATCHLIST = ROOT / "config" / "watchlist.toml"
 END_MARKERS = ("參考新聞來源", "編輯推薦")  # as in config/monitor.toml
 TARGET_PER_SECOND = 400
+QUERY_TARGET = 0.90  # --queries: the query workload's rate next to the same terms as `any`
 GENERATED_TERMS = 10_000
 GENERATED_TOPICS = 500
 SEED = 20240601
@@ -151,9 +156,8 @@ def _variant(raw: str, i: int) -> str:
     return f"（{tag}）{first}{sep or chr(10) * 2}{sentence}\n\n{rest}"
 
 
-def generated_watchlist(aliases: tuple[tuple[str, ...], ...]) -> Watchlist:
-    """10,000 distinct terms (≈60 % Chinese of 2–4 characters, ≈40 % English) in 500 topics."""
-    rng = random.Random(SEED)
+def generated_terms(rng: random.Random) -> tuple[list[str], list[str]]:
+    """10,000 distinct terms: ≈60 % Chinese of 2–4 characters, ≈40 % English (Chinese, English)."""
     seen: set[str] = set()
     chinese: list[str] = []
     english: list[str] = []
@@ -178,7 +182,13 @@ def generated_watchlist(aliases: tuple[tuple[str, ...], ...]) -> Watchlist:
             add(word.capitalize() if rng.random() < 0.2 else word, english)
     while len(chinese) + len(english) < GENERATED_TERMS:
         add(f"{rng.choice(EN_WORDS)} {rng.choice(EN_WORDS)}", english)
+    return chinese, english
 
+
+def generated_watchlist(aliases: tuple[tuple[str, ...], ...]) -> Watchlist:
+    """The 10,000 generated terms in 500 topics of `all`, `any` and `none`."""
+    rng = random.Random(SEED)
+    chinese, english = generated_terms(rng)
     seed_terms = [t for t in (*chinese, *english) if t in (*SEED_TERMS_ZH, *SEED_TERMS_EN)]
     others = [t for t in (*chinese, *english) if t not in seed_terms]
     rng.shuffle(others)
@@ -207,6 +217,76 @@ def generated_watchlist(aliases: tuple[tuple[str, ...], ...]) -> Watchlist:
         )
     assert not others, "terms left over"
     return Watchlist(aliases=aliases, topics=tuple(topics))
+
+
+def generated_queries(aliases: tuple[tuple[str, ...], ...]) -> tuple[Watchlist, Watchlist]:
+    """The issue's query workload, and the same terms as `any` lists (same topics, same order).
+
+    1,000 queries over the 10,000 generated terms, 10 each: two OR-groups of 5 joined by AND;
+    every fourth query joins them by NEAR/10 instead; every tenth has one of its 10 terms as
+    an `AND NOT` term (groups of 5 and 4). The `any` twin of each topic lists its 10 terms.
+    """
+    rng = random.Random(SEED + 1)
+    chinese, english = generated_terms(rng)
+    terms = [*chinese, *english]
+    rng.shuffle(terms)
+    query_topics, any_topics = [], []
+    for index in range(len(terms) // 10):
+        own = terms[index * 10 : index * 10 + 10]
+        written = [quoted(t) or t for t in own]
+        veto = index % 10 == 9
+        first, second = written[:5], written[5:9] if veto else written[5:]
+        join = "NEAR/10" if index % 4 == 3 else "AND"
+        query = f"({' OR '.join(first)}) {join} ({' OR '.join(second)})"
+        if veto:
+            query += f" AND NOT {written[9]}"
+        topic_id = f"q-{index:04d}"
+        query_topics.append(Topic(id=topic_id, title=topic_id, query=query))
+        any_topics.append(Topic(id=topic_id, title=topic_id, any=tuple(own)))
+    return (
+        Watchlist(aliases=aliases, topics=tuple(query_topics)),
+        Watchlist(aliases=aliases, topics=tuple(any_topics)),
+    )
+
+
+def compare_queries(articles: Sequence[Article], rounds: int, aliases: Any) -> None:
+    """`--queries`: articles/s of the query workload next to the same terms as `any` lists,
+    interleaved round by round on the same articles; wall and CPU time (a busy machine
+    disturbs the wall clock more than the CPU clock)."""
+    query_wl, any_wl = generated_queries(aliases)
+    matchers = {"queries": Matcher(query_wl), "any lists": Matcher(any_wl)}
+    fired = {
+        name: sum(len(m.match(a.title, a.text)) for a in articles) / len(articles)
+        for name, m in matchers.items()
+    }
+    wall: dict[str, list[float]] = {name: [] for name in matchers}
+    cpu: dict[str, list[float]] = {name: [] for name in matchers}
+    for _ in range(rounds):
+        for name, matcher in matchers.items():
+            gc.collect()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            run_match(matcher, articles)
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    n = len(articles)
+    print(
+        f"queries: {len(query_wl.topics)} topics over {count_terms(any_wl)} terms "
+        f"(two OR-groups of 5; every 4th NEAR/10; every 10th AND NOT), {n} articles, "
+        f"{rounds} rounds interleaved, match only (cold fold), median"
+    )
+    print(f"{'workload':<12}{'topics fired/art':>18}{'articles/s':>12}{'CPU ms/art':>12}")
+    rate = {}
+    for name in matchers:
+        rate[name] = n / statistics.median(wall[name])
+        cpu_ms = statistics.median(cpu[name]) / n * 1000
+        print(f"{name:<12}{fired[name]:>18.2f}{rate[name]:>12.0f}{cpu_ms:>12.3f}")
+    share = rate["queries"] / rate["any lists"]
+    cpu_share = statistics.median(cpu["any lists"]) / statistics.median(cpu["queries"])
+    verdict = "PASS" if share >= QUERY_TARGET else "FAIL"
+    print(
+        f"target: queries ≥ {QUERY_TARGET:.0%} of the any-list rate: {share:.0%} by wall clock "
+        f"({cpu_share:.0%} by CPU time), {verdict}"
+    )
 
 
 def count_terms(watchlist: Watchlist) -> int:
@@ -253,6 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="also cProfile one 10k-term pipeline round"
     )
+    parser.add_argument(
+        "--queries",
+        action="store_true",
+        help="only the query workload next to the same terms as `any` lists (match only)",
+    )
     args = parser.parse_args(argv)
     if args.articles < 50 or args.rounds < 1:
         parser.error("--articles must be ≥ 50 (the text cache holds 16) and --rounds ≥ 1")
@@ -265,6 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     articles = [extract(item) for item in items]
     if len({a.content_hash for a in articles}) != len(articles):
         sys.exit("article variants are not unique: the benchmark would measure the cache")
+    if args.queries:
+        print(f"monitor ingest benchmark --queries; {pinned}")
+        compare_queries(articles, args.rounds, default_wl.aliases)
+        return 0
     generated_wl = generated_watchlist(default_wl.aliases)
     build_times = []
     for _ in range(max(3, args.rounds)):

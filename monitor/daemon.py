@@ -162,7 +162,8 @@ class Daemon:
         try:
             settings = await asyncio.to_thread(self.reload_config)
         except ConfigError as e:
-            self.reload_result = f"rejected: {e.problems[0]}" + (
+            # The first line only: a query error adds the query and a caret below it.
+            self.reload_result = f"rejected: {str(e.problems[0]).splitlines()[0]}" + (
                 f" (+{len(e.problems) - 1} more)" if len(e.problems) > 1 else ""
             )
             self.app.metrics.reloaded(False)

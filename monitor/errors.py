@@ -26,9 +26,12 @@ class Problem:
     key: str
     message: str
     line: int | None = None
+    column: int | None = None  # 1-based, when the problem has an exact place on its line
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
+        if self.line and self.column:
+            where += f":{self.column}"
         key = f" [{self.key}]" if self.key else ""
         return f"{where}:{key} {self.message}"
 

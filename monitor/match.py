@@ -6,6 +6,9 @@ or Cyrillic letter or a digit must not touch another such character on that side
 matches `NATO秘書長` but not `Donato` (Python's `\\b` treats CJK as word characters and gets
 that wrong). Other scripts match as substrings. Alias classes make spellings interchangeable.
 Term exceptions are patterns of the same automaton; topic regexes run on RE2 (linear time).
+A topic's `query` (`monitor.query`) puts its terms into the same automaton (a wildcard is a
+pattern without the right-hand word check) and is judged by `monitor.evaluate` from the hits
+(every hit of the terms NEAR measures, the first per field of the others).
 The article's source id and tags come in as values (the `sources`/`tags` filters); the clock
 never does: muting and alert limits are the pipeline's.
 """
@@ -13,6 +16,7 @@ never does: muting and alert limits are the pipeline's.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
 import unicodedata
@@ -22,9 +26,22 @@ from typing import Any
 
 import ahocorasick_rs
 
+from monitor.evaluate import Evaluator, Found, Hit, QueryResult
 from monitor.models import Match, Topic, Watchlist
+from monitor.query import (
+    Node,
+    Term,
+    lowercase_operators,
+    near_terms,
+    parse,
+    positive_terms,
+    terms,
+    word_runs,
+)
 from monitor.regex import compile_regex
 from monitor.text import MappedText, mapped_text, normalize, one_line
+
+__all__ = ["Hit", "Matcher", "QueryResult", "TermResult", "Verdict", "find_warnings", "snippet"]
 
 SNIPPET_CHARS = 200
 _SNIPPET_LEAD = 60
@@ -39,15 +56,6 @@ _WORD_CHAR = re.compile(
 
 def _is_word_char(char: str) -> bool:
     return bool(_WORD_CHAR.match(char)) or char.isdigit()
-
-
-@dataclass(frozen=True)
-class Hit:
-    """Where one spelling was first found: in the title or the text, and what it looked like."""
-
-    field: str  # "title" | "text"
-    start: int  # offset in the original title / text
-    found: str  # the spelling as the article writes it
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,10 @@ class Verdict:
     vetoes: tuple[TermResult, ...]
     reason: str
     regex: tuple[TermResult, ...] = ()  # each pattern as written, with its first hits
+    query: QueryResult | None = None  # the query as a tree, each node matched or not
+    # The query's positive terms (as written) that hit inside satisfied parts, in query order,
+    # with those hits; empty unless the topic fired.
+    query_terms: tuple[TermResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,12 @@ class _CompiledTopic:
     min_hits: int
     positive: tuple[_Term, ...]  # the terms of `all` and `any`, which `min_hits` counts
     regex: tuple[tuple[str, Any], ...]  # (pattern as written, compiled RE2)
+    query: Node | None = None
+    query_pids: dict[int, tuple[int, ...]] | None = None  # id(query term) → pattern ids
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return ("title",) if self.title_only else ("title", "text")
 
     def admits(self, source: str, tags: Sequence[str]) -> str | None:
         """None if the article's source passes the topic's filters, else why not."""
@@ -97,29 +115,19 @@ class _CompiledTopic:
         return None
 
 
-@dataclass(frozen=True)
-class _Found:
-    """Pattern id → its hits (first occurrence in the title, then in the text)."""
-
-    hits: dict[int, list[Hit]]
-    in_title: set[int]  # pattern ids with a hit in the title
-    title: MappedText  # the normalized fields, for regexes
-    text: MappedText
-
-    def regex_hits(
-        self, compiled: _CompiledTopic, pattern: Any, *, first: bool = False
-    ) -> tuple[Hit, ...]:
-        """The first match of a regex in each field the topic reads (`first`: stop at one)."""
-        found = []
-        for field, mapped in (("title", self.title), ("text", self.text)):
-            if field == "text" and compiled.title_only:
+def _regex_hits(
+    compiled: _CompiledTopic, found: Found, pattern: Any, *, first: bool = False
+) -> tuple[Hit, ...]:
+    """The first match of a regex in each field the topic reads (`first`: stop at one)."""
+    out = []
+    for field in compiled.fields:
+        mapped = found.mapped(field)
+        m = pattern.search(mapped.text)
+        if m is not None:
+            out.append(found.hit(field, m.start(), max(m.end(), m.start() + 1)))
+            if first:
                 break
-            m = pattern.search(mapped.text)
-            if m is not None:
-                found.append(_hit(field, mapped, m.start(), max(m.end(), m.start() + 1)))
-                if first:
-                    break
-        return tuple(found)
+    return tuple(out)
 
 
 class Matcher:
@@ -133,12 +141,14 @@ class Matcher:
             normalized = tuple(dict.fromkeys(normalize(s) for s in spellings))
             for spelling in normalized:
                 alias_of[spelling] = normalized
-        pattern_index: dict[str, int] = {}
+        # (spelling, wildcard) → id: a wildcard is its own pattern (the automaton reports
+        # duplicate spellings once each), without the right-hand word check.
+        pattern_index: dict[tuple[str, bool], int] = {}
         # A spelling guarded by exceptions is its own (negative) id: (spelling, exceptions) → id.
         guard_index: dict[tuple[int, tuple[int, ...]], int] = {}
 
-        def pattern(spelling: str) -> int:
-            return pattern_index.setdefault(spelling, len(pattern_index))
+        def pattern(spelling: str, wildcard: bool = False) -> int:
+            return pattern_index.setdefault((spelling, wildcard), len(pattern_index))
 
         def compile_term(term: str, exceptions: Sequence[str]) -> _Term:
             own = normalize(term)
@@ -148,19 +158,37 @@ class Matcher:
                 ids = [guard_index.setdefault((pid, guards), ~len(guard_index)) for pid in ids]
             return _Term(term, tuple(ids))
 
-        self._topics = tuple(_compile_topic(topic, compile_term) for topic in watchlist.topics)
-        patterns = list(pattern_index)
+        def query_pids(term: Term) -> tuple[int, ...]:
+            own = normalize(term.text)
+            if term.wildcard:
+                return (pattern(own, True),)
+            return tuple(pattern(spelling) for spelling in alias_of.get(own, (own,)))
+
+        self._topics = tuple(
+            _compile_topic(topic, compile_term, query_pids) for topic in watchlist.topics
+        )
+        patterns = [spelling for spelling, _ in pattern_index]
         self._checks_left = [_is_word_char(p[0]) for p in patterns]
-        self._checks_right = [_is_word_char(p[-1]) for p in patterns]
+        # 0: no check on the right; 1: the word rule; 2: a wildcard, extended to the word's end
+        self._right = [
+            _EXTEND if wildcard else int(_is_word_char(p[-1])) for p, wildcard in pattern_index
+        ]
         self._automaton = (
             ahocorasick_rs.AhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.Standard)
             if patterns
             else None
         )
         self._guards = tuple((gid, pid, guards) for (pid, guards), gid in guard_index.items())
-        self._tracked = frozenset(
-            p for _, pid, guards in self._guards for p in (pid, *guards)
-        )  # every occurrence of these is needed, not only the first
+        # Which patterns keep every hit in `match`: NEAR's terms (distances) and guarded terms
+        # with their exceptions (coverage). The others keep their first hit per field, which is
+        # all a boolean needs, and saves the word checks on repeats. `explain` keeps them all.
+        keep_all = {p for _, pid, guards in self._guards for p in (pid, *guards)}
+        for compiled in self._topics:
+            if compiled.query is not None and compiled.query_pids is not None:
+                for query_term in near_terms(compiled.query):
+                    keep_all.update(compiled.query_pids[id(query_term)])
+        self._keep_all = [pid in keep_all for pid in range(len(patterns))]
+        self._keep_every = [True] * len(patterns)
         # Only topics with a positive term among the hits can fire: index them by pattern.
         # Guarded ids are negative (~k): they index the list from its end, past the patterns.
         topics_of: list[set[int]] = [set() for _ in range(len(patterns) + len(guard_index))]
@@ -168,6 +196,12 @@ class Matcher:
             for term in compiled.positive:
                 for pid in term.pattern_ids:
                     topics_of[pid].add(index)
+            if compiled.query is not None and compiled.query_pids is not None:
+                # A query that holds has a hit of a term under an even number of NOTs
+                # (the loader refuses queries true without any hit).
+                for query_term in positive_terms(compiled.query):
+                    for pid in compiled.query_pids[id(query_term)]:
+                        topics_of[pid].add(index)
         self._topics_of = [sorted(s) for s in topics_of]
         # Topics a regex alone can fire (no `all` group): candidates for every article.
         self._regex_topics = [i for i, c in enumerate(self._topics) if c.regex and not c.groups]
@@ -188,97 +222,102 @@ class Matcher:
         first that fails; only a topic that fires gets its full verdict, for the `Match`.
         `folded`: the title and text already folded (by a parse worker), or None.
         """
-        found = self._find(title, text, folded)
-        hits = found.hits
+        found = self._find(title, text, self._keep_all, folded)
+        hits = found.present()
         topics_of = self._topics_of
-        # `_judge` wants a hit among the `all`/`any` terms or the regexes: only topics with a
-        # term among the hits, or with a regex and no `all`, can fire. The rest need no look.
+        # `_judge` wants a hit among the `all`/`any`/query terms or the regexes: only topics
+        # with a term among the hits, or with a regex and no `all`, can fire.
         candidate_set = {t for pid in hits for t in topics_of[pid]}
         if self._regex_topics:
             candidate_set.update(self._regex_topics)
         matches = []
+        evaluator = Evaluator(found, {})
         for index in sorted(candidate_set):
             compiled = self._topics[index]
             present = found.in_title if compiled.title_only else hits
             regex_hit = _regex_probe(compiled, found) if compiled.regex else _no_regex
-            if _judge(compiled, present, regex_hit, source, tags, why=False) is None:
-                matches.append(_to_match(_verdict(compiled, found, source, tags), text))
+            query_holds = _no_query
+            if compiled.query is not None and compiled.query_pids is not None:
+                evaluator.pids = compiled.query_pids
+                query_holds = functools.partial(evaluator.holds, compiled.query, compiled.fields)
+            if _judge(compiled, present, regex_hit, query_holds, source, tags, why=False) is None:
+                verdict = _verdict(compiled, found, source, tags, tree=False)
+                matches.append(_to_match(verdict, text))
         return matches
 
     def explain(
         self, title: str, text: str, *, source: str = "", tags: Sequence[str] = ()
     ) -> list[Verdict]:
-        """A verdict for every topic, fired or not, for `monitor explain`."""
-        found = self._find(title, text)
+        """A verdict for every topic, fired or not, for `monitor explain` (every hit kept)."""
+        found = self._find(title, text, self._keep_every)
         return [_verdict(compiled, found, source, tags) for compiled in self._topics]
 
     def _find(
-        self, title: str, text: str, folded: tuple[MappedText, MappedText] | None = None
-    ) -> _Found:
-        hits: dict[int, list[Hit]] = {}
-        in_title: set[int] = set()
-        title_folded, text_folded = folded or (mapped_text(title), mapped_text(text))
-        found = _Found(hits, in_title, title_folded, text_folded)
+        self,
+        title: str,
+        text: str,
+        keep_all: list[bool],
+        folded: tuple[MappedText, MappedText] | None = None,
+    ) -> Found:
+        found = Found(*(folded or (mapped_text(title), mapped_text(text))))
         if self._automaton is not None:
             scan = self._scan_guarded if self._guards else self._scan
-            scan("title", found.title, hits, in_title)
-            scan("text", found.text, hits, set())
+            scan(found.title, found.in_title, keep_all)
+            scan(found.text, found.in_text, keep_all)
         return found
 
     def _scan(
-        self, field: str, mapped: MappedText, hits: dict[int, list[Hit]], seen: set[int]
+        self, mapped: MappedText, spans: dict[int, list[tuple[int, int]]], keep_all: list[bool]
     ) -> None:
-        """Record the first hit of every pattern in one field (the common, fast path)."""
+        """Record the hits of every pattern in one field: all of them for the patterns marked
+        in `keep_all`, the first for the others (the common, fast path)."""
         assert self._automaton is not None
         normalized = mapped.text
+        size = len(normalized)
+        left = self._checks_left
+        right = self._right
         for pid, start, end in self._automaton.find_matches_as_indexes(
             normalized, overlapping=True
         ):
-            if pid in seen:
+            found = spans.get(pid)
+            if found is not None and not keep_all[pid]:
                 continue
-            if self._checks_left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
+            if left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
                 continue
-            if self._checks_right[pid] and end < len(normalized) and _is_word_char(normalized[end]):
-                continue
-            seen.add(pid)
-            hits.setdefault(pid, []).append(_hit(field, mapped, start, end))
+            rule = right[pid]
+            if rule and end < size and _is_word_char(normalized[end]):
+                if rule != _EXTEND:
+                    continue
+                while end < size and _is_word_char(normalized[end]):
+                    end += 1
+            if found is None:
+                spans[pid] = [(start, end)]
+            else:
+                found.append((start, end))
 
     def _scan_guarded(
-        self, field: str, mapped: MappedText, hits: dict[int, list[Hit]], seen: set[int]
+        self, mapped: MappedText, spans: dict[int, list[tuple[int, int]]], keep_all: list[bool]
     ) -> None:
         """`_scan`, plus guarded terms: a hit inside an occurrence of an exception is dropped.
 
         The exceptions are patterns of the same automaton (overlapping matches report both
         `中美` and `中美洲`), so this stays one pass over the text.
         """
-        assert self._automaton is not None
-        normalized = mapped.text
-        tracked = self._tracked
-        spans: dict[int, list[tuple[int, int]]] = {}
-        for pid, start, end in self._automaton.find_matches_as_indexes(
-            normalized, overlapping=True
-        ):
-            is_tracked = pid in tracked
-            if pid in seen and not is_tracked:
-                continue
-            if self._checks_left[pid] and start > 0 and _is_word_char(normalized[start - 1]):
-                continue
-            if self._checks_right[pid] and end < len(normalized) and _is_word_char(normalized[end]):
-                continue
-            if is_tracked:
-                spans.setdefault(pid, []).append((start, end))
-            if pid not in seen:
-                seen.add(pid)
-                hits.setdefault(pid, []).append(_hit(field, mapped, start, end))
+        self._scan(mapped, spans, keep_all)
         for gid, pid, guards in self._guards:
             if pid not in spans:
                 continue
             covered = _Cover([span for g in guards for span in spans.get(g, ())])
-            for start, end in spans[pid]:
-                if not covered(start, end):
-                    seen.add(gid)
-                    hits.setdefault(gid, []).append(_hit(field, mapped, start, end))
-                    break
+            kept = [(start, end) for start, end in spans[pid] if not covered(start, end)]
+            if kept:
+                spans[gid] = kept
+
+
+_EXTEND = 2  # `Matcher._right`: a wildcard's hit runs on to the end of its word
+
+
+def _no_query() -> bool:
+    raise AssertionError("a topic without a query was asked about one")
 
 
 MATCHED = "all conditions met"
@@ -298,7 +337,9 @@ class _Cover:
 
 
 def _compile_topic(
-    topic: Topic, compile_term: Callable[[str, Sequence[str]], _Term]
+    topic: Topic,
+    compile_term: Callable[[str, Sequence[str]], _Term],
+    query_pids: Callable[[Term], tuple[int, ...]],
 ) -> _CompiledTopic:
     exceptions = dict(topic.exceptions)
 
@@ -310,6 +351,8 @@ def _compile_topic(
     title_only = "text" not in topic.fields
     groups = tuple(tuple(term(t) for t in group) for group in topic.all)
     any_terms = tuple(term(t) for t in topic.any)
+    query = parse(topic.query) if topic.query is not None else None
+    pids = {id(t): query_pids(t) for t in terms(query)} if query is not None else None
     return _CompiledTopic(
         topic=topic,
         groups=groups,
@@ -321,6 +364,8 @@ def _compile_topic(
         min_hits=topic.min_hits,
         positive=(*(t for g in groups for t in g), *any_terms),
         regex=tuple((p, compile_regex(p)) for p in topic.regex),
+        query=query,
+        query_pids=pids,
     )
 
 
@@ -328,6 +373,7 @@ def _judge(
     compiled: _CompiledTopic,
     present: Container[int],
     regex_hit: Callable[[int], bool],
+    query_holds: Callable[[], bool],
     source: str,
     tags: Sequence[str],
     *,
@@ -339,7 +385,8 @@ def _judge(
     `match` asks with `why=False` and gets `_FAILS` at the first failing rule, `explain` with
     `why=True` and gets the reason spelled out. `present` holds the pattern ids found in the
     fields the topic reads; `regex_hit(i)` says whether its i-th regex matches, and is asked
-    only as far as the verdict needs (RE2 costs more than a set lookup).
+    only as far as the verdict needs (RE2 costs more than a set lookup); `query_holds()`
+    whether its query is true (`monitor.evaluate`), asked after the cheaper rules.
     """
 
     def hit(term: _Term) -> bool:
@@ -348,9 +395,9 @@ def _judge(
     filtered = compiled.admits(source, tags)  # filters first: they cost less than any term
     if filtered is not None:
         return filtered
-    if not compiled.positive and not compiled.regex:
+    if not compiled.positive and not compiled.regex and compiled.query is None:
         # Config accepts `any = []`; such a topic has nothing that could make it fire.
-        return "nothing to look for: no `all` or `any` terms and no regex"
+        return "nothing to look for: no `all` or `any` terms, no regex and no query"
     missing = []
     for i, group in enumerate(compiled.groups):
         if not any(hit(t) for t in group):
@@ -366,6 +413,8 @@ def _judge(
         any(hit(t) for t in compiled.any) or any(regex_hit(i) for i in regexes)
     ):
         return "no hit among any terms" + (" or regex" if compiled.regex else "")
+    if compiled.query is not None and not query_holds():
+        return "the query does not hold" if why else _FAILS
     if compiled.min_hits > 1:
         distinct = _distinct_hits(compiled.positive, hit)
         for i in regexes:
@@ -382,23 +431,45 @@ def _judge(
 _FAILS = "fails"  # `_judge(why=False)`: some rule failed; which one, nobody asked
 
 
-def _verdict(compiled: _CompiledTopic, found: _Found, source: str, tags: Sequence[str]) -> Verdict:
-    """Every rule's outcome for one topic: the hits of each term and regex, and `_judge`'s
-    reason, for `explain` (and for the `Match` of a topic that fires)."""
+def _verdict(
+    compiled: _CompiledTopic, found: Found, source: str, tags: Sequence[str], *, tree: bool = True
+) -> Verdict:
+    """Every rule's outcome for one topic: the hits of each term and regex, the query's tree
+    (`tree`: not needed for a `Match`), and `_judge`'s reason, for `explain` (and for the
+    `Match` of a topic that fires)."""
     title_only = compiled.title_only
-    present = found.in_title if title_only else found.hits
+    present = found.in_title if title_only else found.present()
 
     def result(term: _Term) -> TermResult:
+        """The term's first hit in each field it is looked for in."""
         hits = (
-            hit
+            found.hit(field, *spans[pid][0])
             for pid in term.pattern_ids
-            for hit in found.hits.get(pid, ())
-            if not title_only or hit.field == "title"
+            for field in compiled.fields
+            if pid in (spans := found.spans(field))
         )
         return TermResult(term.text, tuple(hits))
 
-    regex = tuple(TermResult(text, found.regex_hits(compiled, p)) for text, p in compiled.regex)
-    reason = _judge(compiled, present, lambda i: bool(regex[i].hits), source, tags, why=True)
+    regex = tuple(TermResult(text, _regex_hits(compiled, found, p)) for text, p in compiled.regex)
+    query = None
+    query_holds = _no_query
+    if compiled.query is not None and compiled.query_pids is not None:
+        evaluator = Evaluator(found, compiled.query_pids)
+        query = evaluator.explain(compiled.query, compiled.fields) if tree else None
+        query_holds = functools.partial(evaluator.holds, compiled.query, compiled.fields)
+    reason = _judge(
+        compiled, present, lambda i: bool(regex[i].hits), query_holds, source, tags, why=True
+    )
+    satisfied: tuple[TermResult, ...] = ()
+    if reason is None and compiled.query is not None and compiled.query_pids is not None:
+        by_term: dict[str, list[Hit]] = {}
+        for leaf in Evaluator(found, compiled.query_pids).satisfied(
+            compiled.query, compiled.fields
+        ):
+            by_term.setdefault(leaf.term.written, []).append(
+                found.hit(leaf.field, leaf.start, leaf.end)
+            )
+        satisfied = tuple(TermResult(term, tuple(hits)) for term, hits in by_term.items())
     return Verdict(
         topic=compiled.topic,
         matched=reason is None,
@@ -407,16 +478,18 @@ def _verdict(compiled: _CompiledTopic, found: _Found, source: str, tags: Sequenc
         vetoes=tuple(r for r in (result(t) for t in compiled.none) if r.hits),
         reason=MATCHED if reason is None else reason,
         regex=regex,
+        query=query,
+        query_terms=satisfied,
     )
 
 
-def _regex_probe(compiled: _CompiledTopic, found: _Found) -> Callable[[int], bool]:
+def _regex_probe(compiled: _CompiledTopic, found: Found) -> Callable[[int], bool]:
     """`regex_hit` for `_judge` in `match`: each regex searched once, and only if asked."""
     memo: dict[int, bool] = {}
 
     def regex_hit(i: int) -> bool:
         if i not in memo:
-            memo[i] = bool(found.regex_hits(compiled, compiled.regex[i][1], first=True))
+            memo[i] = bool(_regex_hits(compiled, found, compiled.regex[i][1], first=True))
         return memo[i]
 
     return regex_hit
@@ -431,14 +504,9 @@ def _distinct_hits(terms: Sequence[_Term], hit: Callable[[_Term], object]) -> in
     return len({term.pattern_ids for term in terms if hit(term)})
 
 
-def _hit(field: str, mapped: MappedText, start: int, end: int) -> Hit:
-    first = mapped.to_original(start)
-    last = mapped.to_original(end - 1)
-    return Hit(field, first, mapped.original[first : last + 1])
-
-
 def _to_match(verdict: Verdict, text: str) -> Match:
-    positive = [r for group in verdict.groups for r in group] + [*verdict.any, *verdict.regex]
+    positive = [r for group in verdict.groups for r in group]
+    positive += [*verdict.any, *verdict.regex, *verdict.query_terms]
     matched = tuple(dict.fromkeys(r.term for r in positive if r.hits))
     all_hits = [hit for r in positive for hit in r.hits]
     found = tuple(dict.fromkeys(hit.found for hit in sorted(all_hits, key=_hit_order)))
@@ -459,9 +527,13 @@ def snippet(text: str, position: int) -> str:
 
 
 def find_warnings(watchlist: Watchlist) -> list[str]:
-    """Advice for `monitor check`: terms likely to match more than their author meant."""
+    """Advice for `monitor check`: terms likely to match more than their author meant, and
+    queries that probably do not say what their author meant."""
     warnings = []
+    multiword = _multiword_spellings(watchlist)
     for topic in watchlist.topics:
+        if topic.query is not None:
+            warnings += _query_warnings(topic.id, topic.query, multiword)
         for pattern in topic.regex:
             if compile_regex(pattern).search("") is not None:
                 warnings.append(
@@ -476,4 +548,40 @@ def find_warnings(watchlist: Watchlist) -> list[str]:
                     f"topic {topic.id}: one-character term {term!r} matches inside many words, "
                     "and folds differently alone than inside a phrase"
                 )
+    return warnings
+
+
+def _multiword_spellings(watchlist: Watchlist) -> dict[str, str]:
+    """Normalized spelling with a space → where it comes from: alias spellings, topic terms
+    and quoted query phrases."""
+    out: dict[str, str] = {}
+    for spellings in watchlist.aliases:
+        for spelling in spellings:
+            out.setdefault(normalize(spelling), f"a spelling of the alias class {spellings[0]!r}")
+    for topic in watchlist.topics:
+        written: list[str] = [*(t for g in topic.all for t in g), *topic.any, *topic.none]
+        if topic.query is not None:
+            written += [t.text for t in terms(parse(topic.query)) if t.quoted]
+        for term in written:
+            out.setdefault(normalize(term), f"a term of topic {topic.id}")
+    return {k: v for k, v in out.items() if " " in k}
+
+
+def _query_warnings(topic_id: str, query: str, multiword: dict[str, str]) -> list[str]:
+    warnings = []
+    for word, offset in lowercase_operators(query):
+        warnings.append(
+            f"topic {topic_id}: query has {word!r} at character {offset + 1}: a term, not an "
+            f'operator (operators are upper case: {word.upper()}); write "{word}" to mean the word'
+        )
+    for run in word_runs(query):
+        for size in range(len(run), 1, -1):
+            for first in range(len(run) - size + 1):
+                spelled = " ".join(word for word, _ in run[first : first + size])
+                if (origin := multiword.get(normalize(spelled))) is not None:
+                    warnings.append(
+                        f"topic {topic_id}: query has {spelled} unquoted at character "
+                        f"{run[first][1] + 1}: {size} terms (AND), while {spelled!r} is "
+                        f'{origin}; write "{spelled}" for the phrase'
+                    )
     return warnings

@@ -63,6 +63,7 @@ class Topic:
     fields: tuple[str, ...] = FIELDS  # which parts of the article are matched
     min_hits: int = 1  # distinct alias classes / terms / regexes that must hit
     regex: tuple[str, ...] = ()  # RE2 patterns over the normalized text; each like an `any` term
+    query: str | None = None  # the query language (`monitor.query`), as written
     max_alerts_per_hour: int | None = None  # beyond it, deliveries wait for the hour to end
     muted_until: datetime | None = None  # no alerts before this instant (UTC-aware)
 

@@ -215,7 +215,7 @@ def test_topic_needs_all_or_any(tmp_path: Path) -> None:
     path = write(tmp_path, '[[topics]]\nid = "t"\nnone = ["x"]\n')
     with pytest.raises(ConfigError) as error:
         load_watchlist(path)
-    assert "needs `all`, `any` or `regex`" in str(error.value)
+    assert "needs `all`, `any`, `regex` or `query`" in str(error.value)
 
 
 def test_spelling_in_two_alias_classes_is_an_error(tmp_path: Path) -> None:

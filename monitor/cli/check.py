@@ -17,6 +17,11 @@ def add_parsers(
     check = commands.add_parser(
         "check", parents=[common], help="validate the config and the watchlist"
     )
+    check.add_argument(
+        "--queries",
+        action="store_true",
+        help="also print each topic's all/any/none as a query, and what a query cannot say",
+    )
     check.set_defaults(func=_check)
 
 
@@ -46,5 +51,13 @@ def _check(args: argparse.Namespace) -> int:
               f"{len(settings.database_sources)} in the database")  # fmt: skip
     for warning in warnings:
         print(f"warning    {warning}")
+    if args.queries:
+        from monitor.query import topic_query
+
+        for topic in watchlist.topics:
+            query, left_out = topic_query(topic)
+            print(f"topic      {topic.id}: {query if query is not None else '(no query)'}")
+            if left_out:
+                print(f"           not expressible as a query: {', '.join(left_out)}")
     print(f"ok ({len(warnings)} warnings)")
     return EXIT_OK

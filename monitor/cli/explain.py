@@ -26,7 +26,7 @@ from monitor.cli.render import Output, Styled
 
 if TYPE_CHECKING:
     from monitor.config import Settings
-    from monitor.match import Hit, TermResult
+    from monitor.match import Hit, QueryResult, TermResult
     from monitor.usecases import Explained
 
 
@@ -134,10 +134,37 @@ def explained_json(result: Explained) -> dict[str, Any]:
                 "any": terms(v.any),
                 "vetoes": terms(v.vetoes),
                 "regex": terms(v.regex),
+                "query": None if v.query is None else query_json(v.query),
             }
             for v in result.verdicts
         ],
     }
+
+
+def query_json(node: QueryResult) -> dict[str, Any]:
+    """A query node for `--json`: `{op, matched, children}` (NEAR: `distance` of its closest
+    pair, null without one) or `{term, hits}`."""
+    if node.term is not None:
+        return {
+            "term": node.term,
+            "hits": [{"field": h.field, "found": h.found, "offset": h.start} for h in node.hits],
+        }
+    out: dict[str, Any] = {
+        "op": node.op,
+        "matched": node.matched,
+        "children": [query_json(child) for child in node.children],
+    }
+    if node.op is not None and node.op.startswith("NEAR/"):
+        out["distance"] = node.distance
+        out["pair"] = (
+            None
+            if node.pair is None
+            else [{"field": h.field, "found": h.found, "offset": h.start} for h in node.pair]
+        )
+    return out
+
+
+_QUERY_HITS_SHOWN = 3  # per term, in context; --json has them all
 
 
 def explained_text(result: Explained, *, highlight: bool) -> Styled:
@@ -198,8 +225,76 @@ def explained_text(result: Explained, *, highlight: bool) -> Styled:
             term_line("regex", verdict.regex)
         if verdict.vetoes:
             term_line("none", verdict.vetoes, "red")
+        if verdict.query is not None:
+            add("      query:\n")
+            parts.extend(_query_tree(verdict.query, article, highlight, depth=4))
     add("\n")
     return parts
+
+
+def _query_tree(node: QueryResult, article: Any, highlight: bool, depth: int) -> Styled:
+    """The query as an indented tree: ✔/✘ per node, terms with their hits in context, NEAR
+    with its closest pair and their distance."""
+    indent = "  " * depth
+    mark = ("✔", "green") if node.matched else ("✘", "red")
+    parts: Styled = [(indent, ""), mark, (" ", "")]
+    if node.term is not None:
+        parts.append((node.term, "green" if node.hits else "dim"))
+        if node.hits:
+            more = len(node.hits) - _QUERY_HITS_SHOWN
+            parts.append((f" ({len(node.hits)} hits)" if more > 0 else "", ""))
+        parts.append(("\n", ""))
+        for hit in node.hits[:_QUERY_HITS_SHOWN]:
+            source = article.title if hit.field == "title" else article.text
+            parts.append((f"{indent}    {hit.field}: ", ""))
+            parts.extend(_in_context(source, hit, highlight))
+            parts.append(("\n", ""))
+        return parts
+    parts.append((node.op or "", "bold"))
+    if node.op is not None and node.op.startswith("NEAR/"):
+        if node.pair is None:
+            parts.append(("  no hit of one side (in one field)", ""))
+        else:
+            a, b = node.pair
+            apart = "token" if node.distance == 1 else "tokens"
+            parts.append(
+                (f"  closest: {a.found} ({a.field}) … {b.found} ({b.field}), "
+                 f"{node.distance} {apart} apart", "")
+            )  # fmt: skip
+    parts.append(("\n", ""))
+    if node.pair is not None:
+        parts.extend(_pair_in_context(node.pair, article, highlight, indent))
+    for child in node.children:
+        parts.extend(_query_tree(child, article, highlight, depth + 1))
+    return parts
+
+
+_PAIR_GAP = 160  # characters between NEAR's two hits beyond which the line shows each alone
+
+
+def _pair_in_context(pair: tuple[Hit, Hit], article: Any, highlight: bool, indent: str) -> Styled:
+    """NEAR's closest two hits on one line, both highlighted, with what lies between."""
+    from monitor.text import one_line
+
+    a, b = sorted(pair, key=lambda h: h.start)
+    source = article.title if a.field == "title" else article.text
+    a_end, b_end = a.start + len(a.found), b.start + len(b.found)
+    if b.start < a_end or b.start - a_end > _PAIR_GAP:  # overlapping, or far apart
+        return []
+
+    def mark(hit: Hit) -> tuple[str, str]:
+        return (hit.found, "bold yellow") if highlight else (f"[{hit.found}]", "")
+
+    before = one_line(source[max(0, a.start - 20) : a.start])
+    between = one_line(source[a_end : b.start])
+    after = one_line(source[b_end : b_end + 20])
+    return [
+        (f"{indent}    {a.field}: …{before}", ""),
+        mark(a),
+        (between, ""),
+        mark(b),
+        (f"{after}…\n", ""),
+    ]
 
 
 def _in_context(text: str, hit: Hit, highlight: bool) -> Styled:

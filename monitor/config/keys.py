@@ -251,6 +251,7 @@ TOPIC_KEYS: tuple[Key, ...] = (
     Key("all", RAW, (), doc="groups of terms; every group needs a hit"),
     Key("any", RAW, (), doc="terms; one hit is enough"),
     Key("none", RAW, (), doc="terms; a hit vetoes the topic"),
+    Key("query", RAW, None, doc="a boolean query (AND OR NOT NEAR/n, phrases, wildcards, scopes)"),
     Key("notify", STRINGS, None, doc="notifier names; default: every notifier"),
     Key("sources", STRINGS, (), doc="source ids the topic is limited to"),
     Key("tags", STRINGS, (), doc="source tags the topic is limited to"),

@@ -28,6 +28,42 @@ class Collector:
     def add(self, key: Sequence[str | int], message: str) -> None:
         self.problems.append(Problem(str(self.path), key_path(key), message, line=self.locate(key)))
 
+    def add_in_string(
+        self, key: Sequence[str | int], value: str, offset: int, message: str, detail: str = ""
+    ) -> None:
+        """A problem at `offset` inside the string value of `key`: file:line:column when the
+        value is a one-line string without escapes (so the column is exact), else the key's
+        line and the offset in the string. `detail`: more lines (e.g. a caret) after it."""
+        line = self.locate(key)
+        column = None
+        if line is not None and key and isinstance(key[-1], str):
+            column = string_column(self.locate.lines[line - 1], key[-1], value, offset)
+        if column is None:
+            message = f"{message} (at character {offset + 1} of the string)"
+        if detail:
+            message = f"{message}\n{detail}"
+        self.problems.append(
+            Problem(str(self.path), key_path(key), message, line=line, column=column)
+        )
+
+
+def string_column(line: str, name: str, value: str, offset: int) -> int | None:
+    """The 1-based column of `value[offset]` on `line` (`name = "value"`), or None when the
+    value is not written there verbatim (escapes, multi-line strings, another key)."""
+    m = re.match(
+        rf"\s*(?:{re.escape(name)}|\"{re.escape(name)}\"|'{re.escape(name)}')\s*=\s*", line
+    )
+    if m is None:
+        return None
+    rest = line[m.end() :]
+    for quote in ("'", '"'):
+        if rest.startswith(quote) and not rest.startswith(quote * 3):
+            end = rest.find(quote, 1)
+            body = rest[1:end] if end > 0 else ""
+            if body == value and (quote == "'" or "\\" not in body):
+                return m.end() + 1 + offset + 1
+    return None
+
 
 def key_path(key: Sequence[str | int]) -> str:
     out = ""

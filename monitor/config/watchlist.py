@@ -16,6 +16,7 @@ from monitor.config.keys import TERM_KEYS, TOPIC_KEYS, WATCHLIST_KEYS, Key
 from monitor.config.toml import Collector, check_keys, open_toml
 from monitor.errors import ConfigError
 from monitor.models import FIELDS, Topic, Watchlist
+from monitor.query import QueryError, caret, holds_on_nothing, parse, scopes, terms
 from monitor.regex import RegexError, compile_regex
 from monitor.text import normalize
 
@@ -111,8 +112,21 @@ def _load_topics(
         any_terms = _load_terms(table.get("any"), [*key, "any"], out, context)
         none_terms = _load_terms(table.get("none"), [*key, "none"], out, context)
         regex = _load_regex(table.get("regex"), [*key, "regex"], out)
-        if not groups and not any_terms and not regex and not {"all", "any", "regex"} & set(table):
-            out.add(key, f"topic {topic_id!r} needs `all`, `any` or `regex`")
+        query = _load_query(table, [*key, "query"], out)
+        if (
+            not groups
+            and not any_terms
+            and not regex
+            and not query
+            and not {
+                "all",
+                "any",
+                "regex",
+                "query",
+            }
+            & set(table)
+        ):
+            out.add(key, f"topic {topic_id!r} needs `all`, `any`, `regex` or `query`")
         notify: tuple[str, ...] | None = None
         if "notify" in table:
             notify = _load_strings(table["notify"], [*key, "notify"], out)
@@ -134,6 +148,12 @@ def _load_topics(
             elif fields != ("title",):
                 out.add([*key, "fields"], 'must be ["title"] or ["title", "text"]')
                 fields = FIELDS
+            if fields == ("title",) and query and "text" in scopes(parse(query)):
+                out.add(
+                    [*key, "query"],
+                    "has a text:( … ) scope, but the topic reads the title only "
+                    '(fields = ["title"])',
+                )
         min_hits = table.get("min_hits", 1)
         distinct = len({normalize(t) for t in (*(t for g in groups for t in g), *any_terms)})
         distinct += len(set(regex))
@@ -144,7 +164,7 @@ def _load_topics(
             out.add(
                 [*key, "min_hits"],
                 f"can never be reached: the topic has {distinct} distinct `all`/`any` terms "
-                "and regexes",
+                "and regexes" + (" (min_hits does not count the query's terms)" if query else ""),
             )
             min_hits = 1
         max_per_hour = _declared(table, "max_alerts_per_hour", key, out)
@@ -162,6 +182,7 @@ def _load_topics(
                 fields=fields,
                 min_hits=min_hits,
                 regex=regex,
+                query=query,
                 max_alerts_per_hour=max_per_hour,
                 muted_until=muted_until,
                 exceptions=tuple(
@@ -184,6 +205,38 @@ def _declared(table: Mapping[str, Any], name: str, key: list[str | int], out: Co
     except ValueError as e:
         out.add([*key, name], str(e))
         return declared.default
+
+
+def _load_query(table: Mapping[str, Any], key: list[str | int], out: Collector) -> str | None:
+    """The topic's `query`, parsed as the matcher will parse it: None when absent or wrong
+    (each problem placed on its line and column, with a caret under the place)."""
+    if "query" not in table:
+        return None
+    value = table["query"]
+    if not isinstance(value, str):
+        out.add(key, "must be a string")
+        return None
+    try:
+        node = parse(value)
+    except QueryError as e:
+        out.add_in_string(key, value, e.offset, e.message, _indent(caret(value, e.offset)))
+        return None
+    if holds_on_nothing(node):
+        out.add(
+            key,
+            "would be true on an article without any of its terms (e.g. `NOT a`, `a OR NOT b`): "
+            "every query must need at least one hit; add a positive term with AND",
+        )
+        return None
+    for term in terms(node):
+        if not term.wildcard and not normalize(term.text):
+            out.add_in_string(key, value, term.offset, f"empty term {term.written!r}")
+            return None
+    return value
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 def _load_strings(value: Any, key: list[str | int], out: Collector) -> tuple[str, ...]:
