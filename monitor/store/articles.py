@@ -4,8 +4,10 @@ reads behind explain, replay and `topics`. The unique content hash IS the dedupe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,32 +32,30 @@ class Articles(StoreBase):
         """
         with self._transaction() as connection:
             inserted = connection.execute(
-                self._insert(articles)
-                .values(
-                    content_hash=article.content_hash,
-                    source=article.source,
-                    location=article.location,
-                    url=article.url,
-                    guid=article.guid,
-                    title=article.title,
-                    text=article.text,
-                    published=article.published,
-                    first_seen=now,
-                    previous_id=previous_id,
-                )
-                .on_conflict_do_nothing(index_elements=["content_hash"])
-                .returning(articles.c.id)
+                _article_insert(self._insert),
+                {
+                    "content_hash": article.content_hash,
+                    "source": article.source,
+                    "location": article.location,
+                    "url": article.url,
+                    "guid": article.guid,
+                    "title": article.title,
+                    "text": article.text,
+                    "published": article.published,
+                    "first_seen": now,
+                    "previous_id": previous_id,
+                },
             ).first()
             if inserted is None:
                 return False
             if new_alerts:
                 connection.execute(
-                    self._insert(alerts).on_conflict_do_nothing(),
+                    _insert_if_absent(self._insert, alerts),
                     [alert_values(alert, inserted.id) for alert in new_alerts],
                 )
             if new_deliveries:
                 connection.execute(
-                    self._insert(deliveries).on_conflict_do_nothing(),
+                    _insert_if_absent(self._insert, deliveries),
                     [
                         delivery_values(d, now, seq=inserted.id * SEQ_SPAN + n)
                         for n, d in enumerate(new_deliveries)
@@ -98,20 +98,11 @@ class Articles(StoreBase):
 
     def find_version(self, source: str, guid: str) -> tuple[int, set[str]] | None:
         """The newest stored version of a feed entry: (article id, topics it alerted for)."""
-        query = (
-            sa.select(articles.c.id)
-            .where(articles.c.source == source, articles.c.guid == guid)
-            .order_by(articles.c.id.desc())
-            .limit(1)
-        )
         with self._transaction() as connection:
-            row = connection.execute(query).first()
-            if row is None:
-                return None
-            topics = connection.execute(
-                sa.select(alerts.c.topic_id).where(alerts.c.article_id == row.id)
-            ).scalars()
-            return row.id, set(topics)
+            rows = connection.execute(_version_query(), {"b_source": source, "b_guid": guid}).all()
+        if not rows:
+            return None
+        return rows[0].id, {row.topic_id for row in rows if row.topic_id is not None}
 
     def count_alerts_since(self, topic_id: str, since: datetime) -> tuple[int, datetime | None]:
         """How many alerts of a topic were created after `since`, and when the first of them was
@@ -191,3 +182,40 @@ class Articles(StoreBase):
         )
         with self._transaction() as connection:
             return {topic: (day, week) for topic, day, week in connection.execute(query)}
+
+
+# Statements of the ingest hot path, built once (per dialect's insert): building SQL per
+# article cost more than running it (cache-key generation, coercions; issue 12's profile).
+
+
+@functools.cache
+def _article_insert(insert: Any) -> Any:
+    return (
+        insert(articles)
+        .on_conflict_do_nothing(index_elements=["content_hash"])
+        .returning(articles.c.id)
+    )
+
+
+@functools.cache
+def _insert_if_absent(insert: Any, table: sa.Table) -> Any:
+    return insert(table).on_conflict_do_nothing()
+
+
+@functools.cache
+def _version_query() -> sa.Select[Any]:
+    """The newest version of (source, guid) with the topics it alerted for, one row per topic
+    (one row with a NULL topic when it alerted for none): one statement, not two."""
+    newest = (
+        sa.select(articles.c.id)
+        .where(articles.c.source == sa.bindparam("b_source"))
+        .where(articles.c.guid == sa.bindparam("b_guid"))
+        .order_by(articles.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(articles.c.id, alerts.c.topic_id)
+        .select_from(articles.outerjoin(alerts, alerts.c.article_id == articles.c.id))
+        .where(articles.c.id == newest)
+    )
