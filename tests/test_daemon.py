@@ -161,3 +161,54 @@ def test_one_tick_keeps_claiming_as_polls_finish(
         assert all(r.last_result == "ok" for r in app.store.list_sources() if r.id != "inbox")
     finally:
         app.close()
+
+
+def test_a_reload_freezes_what_it_built_and_a_rejected_one_leaves_the_collector_its_garbage(
+    workdir: Path, clock: Clock
+) -> None:
+    """What a reload builds is moved out of the cyclic collector's reach (no full collection
+    walks 10,000 feeds' settings while holding the GIL); the collector is on again after, and a
+    rejected reload freezes nothing."""
+    import gc
+
+    config = workdir / "monitor.toml"
+    app = make_app(load_config(config, env={}), now=clock)
+    app.start()
+    daemon = Daemon(app, reload_config=lambda: load_config(config, env={}))
+    gc.unfreeze()
+    try:
+        assert asyncio.run(daemon.reload())
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.unfreeze()
+        (workdir / "watchlist.toml").write_text('[[topics]\nid = "x"\n', "utf-8")
+        assert not asyncio.run(daemon.reload())
+        assert daemon.reload_result.startswith("rejected")
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        app.close()
+
+
+def test_only_sources_that_push_get_a_watch(workdir: Path, clock: Clock) -> None:
+    """Feeds are only scheduled: with many of them, a watch task each (at start and again on
+    every reload) would be tens of thousands of tasks for nothing."""
+    config = workdir / "monitor.toml"
+    feeds = "".join(
+        f'\n[[feeds]]\nid = "f{n}"\nurl = "https://news.example/{n}.xml"\n' for n in range(50)
+    )
+    config.write_text(config.read_text() + feeds, encoding="utf-8")
+    app = make_app(load_config(config, env={}), now=clock)
+    app.start()
+    daemon = Daemon(app)
+
+    async def watched() -> set[str]:
+        daemon._watch_sources()
+        ids = set(daemon.watchers)
+        for task in daemon.watchers.values():
+            task.cancel()
+        return ids
+
+    try:
+        assert asyncio.run(watched()) == {"inbox"}
+    finally:
+        app.close()
