@@ -17,7 +17,7 @@ from monitor.app import App, utc_now
 from monitor.config import FolderSettings
 from monitor.errors import ExtractError, NotifyError, SourceError
 from monitor.extract import extract
-from monitor.match import Matcher, Verdict, find_warnings
+from monitor.match import Matcher, Verdict
 from monitor.models import (
     Alert,
     Article,
@@ -173,10 +173,6 @@ def _folder_for(path: Path, folders: Sequence[FolderSettings]) -> FolderSettings
         if isinstance(folder.source, FolderSource) and folder.source.path.resolve() == resolved:
             return folder
     return folders[0] if folders else None
-
-
-def watchlist_warnings(watchlist: Watchlist) -> list[str]:
-    return find_warnings(watchlist)
 
 
 # --- feeds test ----------------------------------------------------------------------------

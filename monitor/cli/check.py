@@ -26,7 +26,9 @@ def add_parsers(
 
 
 def _check(args: argparse.Namespace) -> int:
-    from monitor.usecases import watchlist_warnings
+    # Not through usecases: that imports the app, the store and the fetcher, half a second
+    # of imports a config check never uses.
+    from monitor.match import find_warnings
 
     settings = load_settings(args)
     watchlist = settings.watchlist
@@ -41,7 +43,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"folder     {folder.id}: {path} every {duration(folder.interval.total_seconds())}")
     for notifier in settings.notifiers:
         print(f"notifier   {notifier.name} ({notifier.type})")
-    warnings = watchlist_warnings(watchlist)
+    warnings = find_warnings(watchlist)
     if settings.database_sources is None:
         warnings.append(
             "the database cannot be read: ids not checked against its feeds, nor topics' `sources`"

@@ -26,7 +26,6 @@ import httpx
 
 from monitor import __version__
 from monitor.retry_after import parse_retry_after
-from monitor.sources.transport import AiohttpTransport, Refused, VettingResolver
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-news/monitor; feed reader)"
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -217,9 +216,11 @@ class Fetcher:
         return [str(info[4][0]) for info in infos]
 
 
-def _aiohttp_transport(fetcher: Fetcher) -> AiohttpTransport:
+def _aiohttp_transport(fetcher: Fetcher) -> httpx.AsyncBaseTransport:
     """The transport every direct fetch uses: aiohttp underneath, addresses vetted by its
-    resolver (sources/transport.py)."""
+    resolver (sources/transport.py; imported here, when a fetcher first sends, so that loading
+    a config of feeds does not import aiohttp)."""
+    from monitor.sources.transport import AiohttpTransport, Refused, VettingResolver
 
     async def resolve(host: str, port: int) -> list[str]:
         try:
