@@ -45,13 +45,17 @@ def tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
+    """CPU of the tree whose root is `pids[0]`: the root's own and that of its children it
+    has reaped (a parse worker stopped when idle), plus the live descendants'."""
     total = 0
-    for pid in pids:
+    for index, pid in enumerate(pids):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += int(fields[11]) + int(fields[12])  # utime + stime
+        if index == 0:
+            total += int(fields[13]) + int(fields[14])  # cutime + cstime: reaped children
     return total / TICKS
 
 
