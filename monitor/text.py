@@ -15,7 +15,7 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import cache, lru_cache
+from functools import cache
 
 HASH_VERSION = "v1"
 # Below this many normalized characters an item is "title only": title and URL join the hash so
@@ -96,13 +96,18 @@ class MappedText:
 
     def __init__(self, original: str) -> None:
         self.original = original
-        folded = fold(original)
+        unconverted = unicodedata.normalize("NFKC", original).casefold()
+        folded = _t2s()(unconverted)  # = fold(original)
         # The canonical form (what `normalize` returns), kept for the content hash.
         self.normalized = _WHITESPACE.sub(" ", folded).strip()
-        if len(folded) == len(original):
+        with _PER_CHAR_LOCK:
+            per_char = original.translate(_PER_CHAR)
+        # Offsets are the original's only when each character folds to one character in place
+        # (equal lengths alone are not enough: "㎏" → "kg" and "A" + U+0301 → "á" cancel out).
+        if len(per_char) == len(original) == len(folded) and per_char == unconverted:
             char_map: list[int] | None = None
         else:  # e.g. "…" → "...": offsets shift, so map character by character
-            folded, char_map = _fold_per_char(original)
+            folded, char_map = _fold_per_char(original, per_char, unconverted, folded)
         # Collapse white space runs; remember where the two texts' offsets diverge.
         pieces: list[str] = []
         breaks_norm = [0]
@@ -133,21 +138,57 @@ class MappedText:
         return self._folded_map[min(folded_index, len(self._folded_map) - 1)]
 
 
-@lru_cache(maxsize=8192)
-def _fold_char(char: str) -> str:
-    return unicodedata.normalize("NFKC", char).casefold()
+class _PerCharFold(dict[int, str]):
+    """`str.translate` table of the per-character fold (NFKC + case fold of each character
+    alone), filled on first sight of each character: one C-level pass over the text instead
+    of a Python loop per character. `expanding` collects the characters whose fold is not one
+    character long, the only places where offsets shift."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expanding: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        folded = unicodedata.normalize("NFKC", char).casefold()
+        if len(folded) != 1:
+            self.expanding.add(char)
+            self._pattern = None
+        self[code] = folded
+        return folded
+
+    def expansions(self) -> re.Pattern[str]:
+        if self._pattern is None:
+            chars = "".join(map(re.escape, sorted(self.expanding)))
+            self._pattern = re.compile(f"[{chars}]" if chars else "(?!)")
+        return self._pattern
 
 
-def _fold_per_char(original: str) -> tuple[str, list[int]]:
-    """Slow path of `MappedText`: fold character by character, recording where each came from."""
-    pieces: list[str] = []
+_PER_CHAR = _PerCharFold()
+_PER_CHAR_LOCK = threading.Lock()
+
+
+def _fold_per_char(
+    original: str, folded: str, unconverted: str, converted: str
+) -> tuple[str, list[int]]:
+    """Slow path of `MappedText`: the per-character fold `folded` (each character alone through
+    NFKC and case fold), converted to Simplified when that keeps its length, and where each of
+    its characters came from (`char_map[i]`: the original offset of character i). When the
+    per-character fold is the whole text's (`unconverted`), its conversion (`converted`, the
+    costliest step) is not redone."""
+    with _PER_CHAR_LOCK:
+        expansions = _PER_CHAR.expansions()
     char_map: list[int] = []
-    for i, char in enumerate(original):
-        piece = _fold_char(char)
-        pieces.append(piece)
-        char_map.extend([i] * len(piece))
-    folded = "".join(pieces)
-    converted = _t2s()(folded)
+    last = 0
+    for found in expansions.finditer(original):
+        start = found.start()
+        char_map.extend(range(last, start))
+        char_map.extend([start] * len(_PER_CHAR[ord(original[start])]))
+        last = start + 1
+    char_map.extend(range(last, len(original)))
+    if folded != unconverted:
+        converted = _t2s()(folded)
     if len(converted) == len(folded):
         folded = converted
     char_map.append(len(original))  # one past the end maps to the end

@@ -77,3 +77,53 @@ def test_mapped_text_maps_hits_back_to_the_original() -> None:
 def test_one_line_strips_controls_and_escape_sequences() -> None:
     assert one_line("a\r\nBcc: x\x1b[2J\x1b]8;;http://e\x07y\u202e") == "a Bcc: xy"
     assert one_line("x" * 50, limit=10) == "x" * 9 + "…"
+
+
+# Characters whose fold changes the length (…, ß, ﬁ, ㎏, ①, astral letters), combining marks
+# (whole-text NFKC composes them, per-character NFKC does not), Traditional Chinese, white space.
+_TRICKY = (
+    "abcABCßﬁ…㎏①普丁蒲亭習近平發展e\u0301\u00ad\uff21，。 \n\t\U0001d400\U0001f100\U0002f800İΣ"
+)
+
+
+def _reference_fold(original: str) -> tuple[str, list[int]]:
+    """The per-character fold spelled out: each character alone through NFKC and case fold,
+    then t2s of the whole when it keeps the length; and where each folded character came from."""
+    import unicodedata
+
+    pieces: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(original):
+        piece = unicodedata.normalize("NFKC", char).casefold()
+        pieces.append(piece)
+        origin += [index] * len(piece)
+    folded = "".join(pieces)
+    converted = opencc.OpenCC("t2s").convert(folded)
+    return (converted if len(converted) == len(folded) else folded), origin
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mapped_text_agrees_with_a_character_by_character_fold(seed: int) -> None:
+    """Matching scans `MappedText.text` and maps hits back with `to_original`: on texts that
+    take the slow path, both agree with the plain per-character definition."""
+    import random
+
+    from monitor.text import _WHITESPACE
+
+    chance = random.Random(seed)
+    for _ in range(2000):
+        original = "".join(chance.choice(_TRICKY) for _ in range(chance.randint(1, 60)))
+        folded, origin = _reference_fold(original)
+        mapped = MappedText(original)
+        assert mapped.text == _WHITESPACE.sub(" ", folded), original
+        for index in range(len(mapped.text)):
+            if mapped.text[index] != " ":
+                assert mapped.to_original(index) == origin[folded_index(mapped, index)], original
+
+
+def folded_index(mapped: MappedText, index: int) -> int:
+    """Where character `index` of the white-space-collapsed text sits in the uncollapsed fold."""
+    import bisect
+
+    k = bisect.bisect_right(mapped._breaks_norm, index) - 1
+    return mapped._breaks_folded[k] + (index - mapped._breaks_norm[k])
