@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import (
+    DedupeSettings,
     FeedSettings,
     FolderSettings,
     Settings,
@@ -219,6 +220,7 @@ class App:
         digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
         self.pipeline.notifiers = tuple(notifiers)
         self.pipeline.tags = settings.source_tags
+        self.pipeline.near = near_settings(settings)
         self.deliverer.replace_notifiers(notifiers, digests)
         self.settings = settings
         self.poller.lifecycle = self._lifecycle()
@@ -338,6 +340,11 @@ def _conflict(settings: Settings, source_id: str) -> Problem:
     )
 
 
+def near_settings(settings: Settings) -> DedupeSettings | None:
+    """The pipeline's near-duplicate settings: None when `[dedupe] near = false`."""
+    return settings.dedupe if settings.dedupe.near else None
+
+
 def make_app(
     settings: Settings,
     *,
@@ -357,7 +364,10 @@ def make_app(
     tags = dict(settings.source_tags)
     if sources is not None:
         tags = {s.id: s.tags for s in sources if s.tags}
-    pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers), metrics, tags=tags)
+    pipeline = Pipeline(
+        store, Matcher(settings.watchlist), list(notifiers), metrics, tags=tags,
+        near=near_settings(settings),
+    )  # fmt: skip
     digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
     deliverer = Deliverer(
         store, notifiers, settings.delivery, digests=digests, owner=default_owner(),

@@ -65,6 +65,7 @@ class Topic:
     regex: tuple[str, ...] = ()  # RE2 patterns over the normalized text; each like an `any` term
     max_alerts_per_hour: int | None = None  # beyond it, deliveries wait for the hour to end
     muted_until: datetime | None = None  # no alerts before this instant (UTC-aware)
+    near_duplicates: str = "suppress"  # or "alert": near-duplicates of its stories alert too
 
 
 @dataclass(frozen=True)

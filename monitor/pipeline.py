@@ -20,11 +20,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor.config import DedupeSettings
 from monitor.errors import ExtractError
 from monitor.extract import extract, extract_batch
 from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.models import Alert, Article, Match, RawItem, Topic, TopicRef, Watchlist
+from monitor.near import NearCheck, signature
 from monitor.store import NewDelivery, Store
 from monitor.text import remember
 
@@ -53,6 +55,8 @@ class IngestReport:
     duplicates: int = 0
     skipped: int = 0
     alerts: int = 0
+    near: int = 0  # new articles found to be near-duplicates of a story's root
+    suppressed: int = 0  # alerts left out: the story had matched the topic already
     skipped_reasons: list[str] = field(default_factory=list)
 
     def add(self, other: IngestReport) -> None:
@@ -61,6 +65,8 @@ class IngestReport:
         self.duplicates += other.duplicates
         self.skipped += other.skipped
         self.alerts += other.alerts
+        self.near += other.near
+        self.suppressed += other.suppressed
         self.skipped_reasons.extend(other.skipped_reasons)
 
 
@@ -74,8 +80,10 @@ class Pipeline:
         notifiers: Sequence[str],
         metrics: Metrics | None = None,
         tags: Mapping[str, tuple[str, ...]] | None = None,
+        near: DedupeSettings | None = None,
     ) -> None:
         self.store = store
+        self.near = near  # None: no near-duplicate detection ([dedupe] near = false)
         self.metrics = metrics or Metrics()
         self.matcher = matcher  # swapped whole on reload; read once per item
         self.notifiers = tuple(notifiers)
@@ -153,6 +161,8 @@ class Pipeline:
         matcher = self.matcher
         if alert_after is not None and article.published and article.published < alert_after:
             alert = False
+        # With near-duplicate detection a silent article is matched too: its story's topics
+        # are recorded, so a later copy of a backlog article does not alert either.
         matches = (
             matcher.match(
                 article.title,
@@ -160,29 +170,47 @@ class Pipeline:
                 source=article.source,
                 tags=self.tags.get(article.source, ()),
             )
-            if alert
+            if alert or self.near is not None
             else []
         )
+        near = self._near_check(article, matches, matcher, now)
+        if not alert:
+            matches = []
         previous = self.store.find_version(article.source, article.guid) if article.guid else None
         if previous is not None:
             # An updated entry alerts only for topics its earlier version did not match.
             matches = [m for m in matches if m.topic_id not in previous[1]]
         alerts, deliveries = self.outbox_rows(article, matches, matcher, now)
         previous_id = previous[0] if previous else None
-        if self.store.add_article(article, alerts, deliveries, now, previous_id=previous_id):
+        stored = self.store.store_article(
+            article, alerts, deliveries, now, previous_id=previous_id, near=near
+        )
+        if stored is not None:
             if previous is None:
                 report.new = 1
             else:
                 report.updated = 1
-            report.alerts = len(alerts)
+            kept = [a for a in alerts if a.topic.id not in stored.suppressed]
+            report.alerts = len(kept)
+            report.suppressed = len(alerts) - len(kept)
+            report.near = 1 if stored.near is not None else 0
             self.metrics.article("new" if previous is None else "updated")
-            for alert_row in alerts:
+            for alert_row in kept:
                 self.metrics.alert(alert_row.topic.id)
+            for topic_id in sorted(stored.suppressed):
+                self.metrics.near_duplicate(topic_id)
+            near_of = ""
+            if stored.near is not None:
+                near_of = (
+                    f" near_of={stored.near.content_hash[:15]}"
+                    f" similarity={stored.near.similarity:.2f}"
+                    f" suppressed={','.join(sorted(stored.suppressed)) or '-'}"
+                )
             log.info(
-                "stored article source=%s location=%s hash=%s alerts=%d topics=%s%s",
+                "stored article source=%s location=%s hash=%s alerts=%d topics=%s%s%s",
                 article.source, ascii(article.location)[1:-1], article.content_hash[:15],
-                len(alerts), ",".join(a.topic.id for a in alerts) or "-",
-                f" update_of={previous_id}" if previous_id else "",
+                len(kept), ",".join(a.topic.id for a in kept) or "-",
+                f" update_of={previous_id}" if previous_id else "", near_of,
             )  # fmt: skip
         else:
             report.duplicates = 1
@@ -192,6 +220,22 @@ class Pipeline:
                 article.source, ascii(article.location)[1:-1], article.content_hash[:15],
             )  # fmt: skip
         return report
+
+    def _near_check(
+        self, article: Article, matches: Sequence[Match], matcher: Matcher, now: datetime
+    ) -> NearCheck | None:
+        """What the store needs to place the article in a story (None: detection is off)."""
+        if self.near is None:
+            return None
+        topics = matcher.topics
+        matched = frozenset(m.topic_id for m in matches)
+        return NearCheck(
+            signature=signature(article.text),
+            threshold=self.near.threshold,
+            since=now - self.near.window,
+            matched=matched,
+            alert_anyway=frozenset(t for t in matched if topics[t].near_duplicates == "alert"),
+        )
 
     def outbox_rows(
         self, article: Article, matches: Sequence[Match], matcher: Matcher, now: datetime

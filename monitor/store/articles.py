@@ -10,9 +10,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from monitor.models import Alert, Article
+from monitor.near import NearCheck, Stored
 from monitor.store.base import StoreBase
 from monitor.store.rows import SEQ_SPAN, NewDelivery, alert_values, delivery_values, to_article
 from monitor.store.schema import alerts, articles, deliveries
+from monitor.store.stories import place, record
 
 
 class Articles(StoreBase):
@@ -24,11 +26,35 @@ class Articles(StoreBase):
         now: datetime,
         previous_id: int | None = None,
     ) -> bool:
-        """Store the article with its alerts and deliveries in one transaction, if it is new.
+        """`store_article` without near-duplicate detection: True if the article was new."""
+        stored = self.store_article(article, new_alerts, new_deliveries, now, previous_id)
+        return stored is not None
 
-        Returns False (and writes nothing) when an article with the same content hash exists.
+    def store_article(
+        self,
+        article: Article,
+        new_alerts: Sequence[Alert],
+        new_deliveries: Sequence[NewDelivery],
+        now: datetime,
+        previous_id: int | None = None,
+        near: NearCheck | None = None,
+    ) -> Stored | None:
+        """Store the article with its alerts and deliveries in one transaction, if it is new,
+        placed in its story (see `stories`): with `near`, the alerts (and their deliveries)
+        of topics its story already matched within the window are left out.
+
+        Returns None (and writes nothing) when an article with the same content hash exists.
         """
         with self._transaction() as connection:
+            if (
+                near is not None
+                and connection.execute(
+                    sa.select(articles.c.id).where(articles.c.content_hash == article.content_hash)
+                ).first()
+            ):
+                return None  # an exact copy: no story lookup (nor its locks) needed
+            placement = place(connection, self._dialect, article, near, previous_id)
+            signature = near.signature if near is not None else None
             inserted = connection.execute(
                 self._insert(articles)
                 .values(
@@ -42,26 +68,33 @@ class Articles(StoreBase):
                     published=article.published,
                     first_seen=now,
                     previous_id=previous_id,
+                    story_id=placement.story_id,
+                    near_of=placement.near.article_id if placement.near else None,
+                    similarity=placement.near.similarity if placement.near else None,
+                    signature=signature.pack() if signature else None,
+                    shingles=signature.shingles if signature else None,
                 )
                 .on_conflict_do_nothing(index_elements=["content_hash"])
                 .returning(articles.c.id)
             ).first()
             if inserted is None:
-                return False
-            if new_alerts:
+                return None
+            record(connection, self._insert, inserted.id, placement, near, now)
+            kept = [a for a in new_alerts if a.topic.id not in placement.suppressed]
+            kept_ids = {a.id for a in kept}
+            if kept:
                 connection.execute(
                     self._insert(alerts).on_conflict_do_nothing(),
-                    [alert_values(alert, inserted.id) for alert in new_alerts],
+                    [alert_values(alert, inserted.id) for alert in kept],
                 )
-            if new_deliveries:
-                connection.execute(
-                    self._insert(deliveries).on_conflict_do_nothing(),
-                    [
-                        delivery_values(d, now, seq=inserted.id * SEQ_SPAN + n)
-                        for n, d in enumerate(new_deliveries)
-                    ],
-                )
-            return True
+            rows = [
+                delivery_values(d, now, seq=inserted.id * SEQ_SPAN + n)
+                for n, d in enumerate(new_deliveries)
+                if d.alert_id in kept_ids
+            ]
+            if rows:
+                connection.execute(self._insert(deliveries).on_conflict_do_nothing(), rows)
+            return Stored(inserted.id, placement.story_id, placement.near, placement.suppressed)
 
     def add_alerts(
         self,
