@@ -103,6 +103,7 @@ class Alert:
     found: tuple[str, ...]
     snippet: str
     created_at: datetime
+    story_id: str | None = None  # the near-duplicate story of its article, when known
 
 
 class DeliveryStatus(StrEnum):

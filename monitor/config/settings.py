@@ -141,7 +141,7 @@ class DedupeSettings:
     threshold: float = setting(
         Type("similarity in (0, 1]", _similarity),
         "similarity (max of resemblance and containment) from which texts are one story",
-        0.6,
+        0.65,
     )
     window: timedelta = setting(
         DURATION,

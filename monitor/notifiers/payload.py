@@ -26,6 +26,7 @@ def iso_utc(moment: datetime) -> str:
 def alert_object(alert: Alert) -> dict[str, Any]:
     """The alert as receivers see it (version 1)."""
     article = alert.article
+    story = {"story": {"id": alert.story_id}} if alert.story_id else {}
     return {
         "type": "alert",
         "version": ALERT_VERSION,
@@ -43,6 +44,7 @@ def alert_object(alert: Alert) -> dict[str, Any]:
         "matched": list(alert.matched),
         "found": list(alert.found),
         "snippet": alert.snippet,
+        **story,
     }
 
 
