@@ -3,6 +3,8 @@ on SQLite and PostgreSQL), and the race between two transactions on PostgreSQL."
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -277,3 +279,61 @@ def test_two_transactions_storing_copies_at_once_make_one_story(store: Store, cl
     assert a.near is None and b.near is not None  # type: ignore[attr-defined]
     assert a.story_id == b.story_id  # type: ignore[attr-defined]
     assert b.suppressed == frozenset({"putin"})  # type: ignore[attr-defined]
+
+
+# --- explain, stories, replay: the CLI ---------------------------------------------------
+
+
+def cli(workdir: Path, *args: str) -> int:
+    from monitor.cli import main
+
+    return main(["--config", str(workdir / "monitor.toml"), *args])
+
+
+def test_explain_stories_and_replay_show_the_story(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "watchlist.toml").write_text(PUTIN_TOPICS, encoding="utf-8")
+    body = putin_paragraphs()
+    (workdir / "inbox" / "a.txt").write_text(text_of(body), encoding="utf-8")
+    (workdir / "inbox" / "b.txt").write_text(text_of(["（本報訊）", *body]), encoding="utf-8")
+    assert cli(workdir, "run", "--once") == 0
+    capsys.readouterr()
+
+    # A file not stored yet: what storing it now would decide.
+    third = workdir / "c.txt"
+    third.write_text(T2S(text_of(body[:9])).replace("普丁", "普京"), encoding="utf-8")
+    assert cli(workdir, "explain", str(third)) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if "near-duplicate of" in x)
+    assert re.search(
+        r"near-duplicate of v1:[0-9a-f]{16}… \(similarity 0\.\d\d, stored \d+ (min|h) ago "
+        r"from inbox\): no alert for nato, putin$",
+        line,
+    ), line
+
+    # A stored copy: what was decided when it was stored.
+    stored = [json.loads(x) for x in (workdir / "var" / "alerts.jsonl").read_text().splitlines()]
+    root = next(a for a in stored if a["article"]["location"] == "a.txt")
+    (copy_alert,) = [a for a in stored if a["article"]["location"] == "b.txt"]  # `loud` only
+    assert copy_alert["topic"]["id"] == "loud" and copy_alert["story"] == root["story"]
+    copy_hash = copy_alert["article"]["content_hash"]
+    assert cli(workdir, "explain", "--json", "--article", copy_hash[3:15]) == 0
+    (explained,) = json.loads(capsys.readouterr().out)
+    assert explained["near"]["of"] == root["article"]["content_hash"]
+    assert explained["near"]["story"] == root["story"]["id"]
+    assert explained["near"]["no_alert_for"] == ["nato", "putin"]
+
+    assert cli(workdir, "stories", "--since", "3650d", "--topic", "putin", "--json") == 0
+    (story,) = json.loads(capsys.readouterr().out)
+    assert story["id"] == root["story"]["id"]
+    assert [c["alerted"] for c in story["copies"]] == [["loud", "nato", "putin"], ["loud"]]
+    assert cli(workdir, "stories", "--since", "3650d", "--topic", "nobody") == 0
+    assert root["story"]["id"] not in capsys.readouterr().out
+
+    # Replay with a new topic: the story alerts once for it, the copy is a near-duplicate.
+    replay_list = workdir / "replay.toml"
+    replay_list.write_text('[[topics]]\nid = "kim"\nany = ["金正恩"]\n', encoding="utf-8")
+    assert cli(workdir, "replay", "--since", "3650d", "--watchlist", str(replay_list)) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"kim\s+would alert", out) and re.search(r"kim\s+near-duplicate", out)

@@ -297,6 +297,40 @@ class Stories(StoreBase):
             )  # fmt: skip
             return story_of_row(row), match
 
+    def story_of(self, article_id: int) -> str:
+        """A stored article's story id."""
+        query = sa.select(articles.c.story_id, articles.c.content_hash).where(
+            articles.c.id == article_id
+        )
+        with self._transaction() as connection:
+            return story_of_row(connection.execute(query).one())
+
+    def story_topics_since(
+        self, story: str, topics: set[str], since: datetime, *, before: int
+    ) -> set[str]:
+        """Which of `topics` the story matched (recorded at ingest) since `since`, first by
+        an article other than `before` (replay: the article itself does not count)."""
+        if not topics:
+            return set()
+        query = sa.select(story_topics.c.topic_id).where(
+            story_topics.c.story_id == story,
+            story_topics.c.topic_id.in_(sorted(topics)),
+            story_topics.c.last_at >= since,
+            story_topics.c.first_article_id != before,
+        )
+        with self._transaction() as connection:
+            return set(connection.execute(query).scalars())
+
+    def alerted_topics(self, content_hash: str) -> frozenset[str]:
+        """The topics a stored article alerted for."""
+        query = (
+            sa.select(alerts.c.topic_id)
+            .select_from(alerts.join(articles, articles.c.id == alerts.c.article_id))
+            .where(articles.c.content_hash == content_hash)
+        )
+        with self._transaction() as connection:
+            return frozenset(connection.execute(query).scalars())
+
     def find_near(self, check: NearCheck) -> tuple[NearMatch, str, frozenset[str]] | None:
         """What storing an article with `check` now would decide (explain, changing
         nothing): the root it copies, its story, and the matched topics it would not alert
