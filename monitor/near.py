@@ -65,14 +65,17 @@ class Signature:
         return cls(_SIGNATURE.unpack(data), shingles)
 
     def band_keys(self) -> list[int]:
-        """One signed 64-bit key per band (fits SQLite INTEGER and PostgreSQL BIGINT)."""
+        """One signed 32-bit key per band (a 4-byte integer on both databases: the index is
+        ~24 rows per story root, so its width is most of the storage). Two roots share a key
+        by chance with probability ~N/2³² per band; the signature comparison weeds those out."""
         keys = []
         for band in range(BANDS):
             start = band * BAND_ROWS
             h = band + 1
             for value in self.bins[start : start + BAND_ROWS]:
                 h = _mix(h * 0x100000001B3 ^ value)
-            keys.append(h - (1 << 64) if h >= 1 << 63 else h)
+            h >>= 32
+            keys.append(h - (1 << 32) if h >= 1 << 31 else h)
         return keys
 
 

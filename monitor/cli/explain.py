@@ -107,9 +107,11 @@ def _with_near_notes(results: list[Explained], settings: Settings) -> list[Expla
     (explain never creates or migrates one; without it there are no notes)."""
     from monitor.app import utc_now
     from monitor.errors import StoreError
-    from monitor.store import Store
+    from monitor.store import Store, database_exists
     from monitor.usecases import add_near_notes
 
+    if not database_exists(settings.database):
+        return results
     try:
         store = Store.open(settings.database)
     except StoreError:

@@ -37,14 +37,29 @@ from monitor.store.sources import Sources
 from monitor.store.stories import Stories, Story, StoryCopy
 
 __all__ = [
-    "DisabledNotifier", "NewDelivery", "Store", "Story", "StoryCopy", "make_engine",
-    "peek_database_sources",
+    "DisabledNotifier", "NewDelivery", "Store", "Story", "StoryCopy", "database_exists",
+    "make_engine", "peek_database_sources",
 ]  # fmt: skip
 
 
 class Store(Articles, Stories, Outbox, Sources, Instances, Housekeeping, Leases):
     """monitor's state in one SQLAlchemy database: every aggregate's methods on one object,
     sharing one engine (the aggregates are mixins over `StoreBase`, not separate stores)."""
+
+
+def database_exists(url: str) -> bool:
+    """False for an SQLite file that does not exist (opening it would create it); True for
+    any other URL (a server database is there or fails to connect)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return False
+    return Path(database).exists()
 
 
 def peek_database_sources(url: str) -> frozenset[str] | None:

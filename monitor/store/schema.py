@@ -87,7 +87,7 @@ articles = Table(
 near_bands = Table(
     "near_bands",
     metadata,
-    Column("band_key", BigInteger, primary_key=True),
+    Column("band_key", Integer, primary_key=True),
     Column("article_id", Integer, primary_key=True),
     sqlite_with_rowid=False,
 )

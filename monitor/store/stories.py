@@ -27,9 +27,12 @@ from monitor.store.schema import alerts, articles, near_bands, story_topics
 
 CANDIDATES = 32  # roots sharing the most band keys that are compared by signature
 
+# Two-key advisory locks (namespace, band key): a key space apart from the one-key locks
+# (the migration lock), so a band key can never collide with it.
+_LOCK_NAMESPACE = 0x6E656172  # "near"
 _LOCK_BANDS = sa.text(
-    "SELECT count(pg_advisory_xact_lock(k)) FROM "
-    "(SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS sorted_keys"
+    f"SELECT count(pg_advisory_xact_lock({_LOCK_NAMESPACE}, k)) FROM "
+    "(SELECT k FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k) AS sorted_keys"
 )
 
 

@@ -27,7 +27,7 @@ def upgrade() -> None:
     op.create_index("ix_articles_story_id", "articles", ["story_id"])
     op.create_table(
         "near_bands",
-        sa.Column("band_key", sa.BigInteger, nullable=False),
+        sa.Column("band_key", sa.Integer, nullable=False),
         sa.Column("article_id", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("band_key", "article_id", name="pk_near_bands"),
         sqlite_with_rowid=False,
