@@ -9,11 +9,12 @@ and the storage the signatures and the index take per article, on SQLite and Pos
    PostgreSQL: pg_database_size after VACUUM ANALYZE of both, each its own database).
 2. Measure: M new, distinct articles (sentences of the seed articles drawn at random, ~1,500
    characters each, their normalization done up front as the pipeline's extraction does it)
-   are signed (`monitor.near.signature`) and stored with `Store.store_article(near=…)` in
-   batches of 100 per transaction (as group commit writes them): band-key lookup, comparison
-   with the candidates, insert of the article, its band keys and story topics. Reported:
-   wall and CPU seconds of this process (the database's own CPU is in the wall figure on
-   PostgreSQL), signature alone, and articles/s.
+   are signed (`monitor.near.signature`); looked up (`Store.find_near`, the ingest path's
+   band-key query and signature comparison, no writes): the issue's "signature + lookup";
+   then half of them are stored with `Store.store_article(near=…)` and the other half without
+   (the baseline), in batches of 100 per transaction as group commit writes them. Reported
+   in articles per CPU second of this process (the figure for "one core"; on PostgreSQL the
+   server's CPU is not in it) and per wall second (a busy machine's wall clock).
 
 Run from the repository root (niced on a shared machine):
 
@@ -34,16 +35,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
+import monitor.text
 from monitor.models import Article
 from monitor.near import BINS, NearCheck, Signature, signature
 from monitor.store import Store
 from monitor.store.schema import articles, near_bands
-import monitor.text
 from monitor.text import content_hash, mapped_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +58,8 @@ def fill(store: Store, n: int, *, near: bool, rng: random.Random) -> None:
     start = 0
     while start < n:
         count = min(CHUNK, n - start)
-        rows, bands = [], []
+        rows: list[dict[str, object]] = []
+        bands: list[dict[str, int]] = []
         for i in range(start, start + count):
             sig = Signature(tuple(rng.getrandbits(32) for _ in range(BINS)), 300)
             rows.append({
@@ -107,22 +110,50 @@ def workload(m: int, rng: random.Random) -> list[Article]:
     return out
 
 
-def measure(store: Store, batch: list[Article], threshold: float) -> tuple[float, float, float]:
-    """(wall s, CPU s, signature-only CPU s) to sign and store `batch`."""
-    started = time.process_time()
-    for article in batch:
-        signature(article.text)
-    sign_cpu = time.process_time() - started
+def _check(article: Article, threshold: float) -> NearCheck:
+    return NearCheck(
+        signature(article.text), threshold, NOW - timedelta(days=7), frozenset({"topic"})
+    )
+
+
+def _cpu_wall(work: Callable[[], None]) -> tuple[float, float]:
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    for start in range(0, len(batch), 100):
-        with store.batch():
-            for article in batch[start : start + 100]:
-                check = NearCheck(
-                    signature(article.text), threshold, NOW - timedelta(days=7),
-                    frozenset({"topic"}),
-                )  # fmt: skip
-                store.store_article(article, [], [], NOW, near=check)
-    return time.perf_counter() - wall0, time.process_time() - cpu0, sign_cpu
+    work()
+    return time.process_time() - cpu0, time.perf_counter() - wall0
+
+
+def measure(store: Store, batch: list[Article], threshold: float) -> dict[str, tuple[float, float]]:
+    """(CPU s, wall s) of each phase over `batch` (half stored with near-duplicate detection,
+    half without, the baseline)."""
+    half = len(batch) // 2
+    with_near, plain = batch[:half], batch[half:]
+    phases: dict[str, tuple[float, float]] = {}
+
+    def sign() -> None:
+        for article in batch:
+            signature(article.text)
+
+    def lookup() -> None:  # the ingest path's query, as explain runs it: no writes
+        for article in batch:
+            store.find_near(_check(article, threshold))
+
+    def store_near() -> None:
+        for start in range(0, half, 100):
+            with store.batch():
+                for article in with_near[start : start + 100]:
+                    store.store_article(article, [], [], NOW, near=_check(article, threshold))
+
+    def store_plain() -> None:
+        for start in range(0, len(plain), 100):
+            with store.batch():
+                for article in plain[start : start + 100]:
+                    store.store_article(article, [], [], NOW)
+
+    phases["signature"] = _cpu_wall(sign)
+    phases["signature + lookup"] = _cpu_wall(lookup)
+    phases["store with near"] = _cpu_wall(store_near)
+    phases["store without near"] = _cpu_wall(store_plain)
+    return phases
 
 
 def run(label: str, urls: tuple[str, str], args: argparse.Namespace) -> None:
@@ -131,23 +162,28 @@ def run(label: str, urls: tuple[str, str], args: argparse.Namespace) -> None:
     try:
         for store in (with_near, without):
             store.upgrade()
-        base = size(without)
-        base_near = size(with_near)
         t0 = time.perf_counter()
-        fill(with_near, args.fill, near=True, rng=random.Random(1))
-        fill(without, args.fill, near=False, rng=random.Random(1))
+        per_article = None
+        if args.size:
+            base, base_near = size(without), size(with_near)
+            fill(with_near, args.fill, near=True, rng=random.Random(1))
+            fill(without, args.fill, near=False, rng=random.Random(1))
+            grown = (size(with_near) - base_near) - (size(without) - base)
+            per_article = grown / args.fill
+        else:
+            fill(with_near, args.fill, near=True, rng=random.Random(1))
         print(f"  fill took {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        grown = (size(with_near) - base_near) - (size(without) - base)
-        per_article = grown / args.fill
         batch = workload(args.articles, rng)
-        wall, cpu, sign_cpu = measure(with_near, batch, args.threshold)
-        m = len(batch)
-        print(
-            f"{label}: stored roots {args.fill:,}; signatures + index "
-            f"{per_article:.0f} bytes/article; {m} new articles: {m / wall:,.0f}/s wall, "
-            f"{m / cpu:,.0f}/s per CPU second of this "
-            f"process (signature alone {m / sign_cpu:,.0f}/s)"
-        )
+        phases = measure(with_near, batch, args.threshold)
+        print(f"{label}, {args.fill:,} stored roots:")
+        if per_article is not None:
+            print(f"  signatures + index: {per_article:.0f} bytes per root (database growth / N)")
+        for name, (cpu, wall) in phases.items():
+            n = len(batch) if name.startswith("signature") else len(batch) // 2
+            print(
+                f"  {name:<20} {n / cpu:>8,.0f} articles per CPU second of this process "
+                f"({n / wall:,.0f}/s wall)"
+            )
     finally:
         with_near.close()
         without.close()
@@ -160,6 +196,9 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.65)
     parser.add_argument("--pg", help="PostgreSQL admin URL (CREATE DATABASE rights)")
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument(
+        "--no-size", dest="size", action="store_false", help="skip the storage measurement"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run("SQLite", (f"sqlite:///{tmp}/near.db", f"sqlite:///{tmp}/plain.db"), args)

@@ -7,6 +7,11 @@ feeds of 5 unique items each (seed articles made unique per feed and item), over
 addresses. The default watchlist; `first_poll = "alert"` so every new item is matched and may
 alert; one jsonl notifier shared by the instances.
 
+Every scenario runs with near-duplicate detection on and off (`--near`, issue 13): the same
+feeds, one after the other in the same run, so the two articles/s compare. The items' texts
+are genuinely different (bench/poll.py draws each body's sentences at random from the seeds),
+so near-duplicate detection suppresses nothing and the two runs do the same work otherwise.
+
 Each scenario gets a fresh database (PostgreSQL: `CREATE DATABASE`, dropped afterwards; SQLite:
 a temporary file). The driver migrates it and registers the feeds, then parks them (next poll
 in a day), starts K daemons (`bench/scale.py --worker` = `monitor run` with timers installed)
@@ -36,6 +41,7 @@ Run from the repository root (aiohttp is bench-only, in the `bench` extra):
     .venv/bin/pip install -c constraints.txt -e '.[bench]'
     .venv/bin/python bench/scale.py         # 5,000 articles: SQLite ×1, PostgreSQL ×1,2,3
     .venv/bin/python bench/scale.py --articles 1000 --instances 1,3 --no-sqlite
+    .venv/bin/python bench/scale.py --articles 1000 --instances 1 --near on,off  # issue 13
     MONITOR_SCALE_PG=postgresql+psycopg://postgres@127.0.0.1/test .venv/bin/python bench/scale.py
 """
 
@@ -307,13 +313,20 @@ def wait_started(workdir: Path, names: list[str], processes: list[Any]) -> None:
 
 
 def run_scenario(
-    args: argparse.Namespace, server: poll.Server, backend: str, k: int, feeds: int
+    args: argparse.Namespace,
+    server: poll.Server,
+    backend: str,
+    k: int,
+    feeds: int,
+    near: bool = True,
 ) -> dict[str, Any]:
     n = feeds * poll.ITEMS_PER_FEED
     with tempfile.TemporaryDirectory(prefix="monitor-bench-scale-") as tmp:
         workdir = Path(tmp)
         urls = [poll.feed_url(i, args.hosts, args.port) for i in range(feeds)]
         config = poll.write_config(workdir, urls, "alert", interval="1h", database=None)
+        with config.open("a", encoding="utf-8") as file:  # near-duplicate detection on or off
+            file.write(f"\n[dedupe]\nnear = {'true' if near else 'false'}\n")
         db = Database(backend, args.pg, workdir, f"monitor_scale_{os.getpid()}_{backend}_{k}")
         processes: list[subprocess.Popen[bytes]] = []
         try:
@@ -387,6 +400,7 @@ def run_scenario(
             return {
                 "backend": backend,
                 "instances": k,
+                "near": near,
                 "articles": n,
                 "feeds": feeds,
                 "wall": ingest,
@@ -452,7 +466,8 @@ def _ms(seconds: float, n: int) -> str:
 
 
 def label(r: dict[str, Any]) -> str:
-    return f"{'PostgreSQL' if r['backend'] == 'postgresql' else 'SQLite'} ×{r['instances']}"
+    name = f"{'PostgreSQL' if r['backend'] == 'postgresql' else 'SQLite'} ×{r['instances']}"
+    return f"{name} near {'on' if r.get('near', True) else 'off'}"
 
 
 def print_report(results: list[dict[str, Any]]) -> None:
@@ -533,6 +548,12 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=5000, help="rounded up to 5 per feed")
     parser.add_argument("--instances", default="1,2,3", help="PostgreSQL instance counts")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite scenario")
+    parser.add_argument(
+        "--near",
+        default="on,off",
+        help='near-duplicate detection in each scenario: "on,off" (default: both, in the same '
+        'run, for the comparison), "on" or "off"',
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario (median shown)")
     parser.add_argument("--pg", default=DEFAULT_PG, help="admin URL (CREATE DATABASE rights)")
     parser.add_argument("--hosts", type=int, default=50, help="loopback addresses to spread over")
@@ -548,8 +569,11 @@ def main() -> None:
     if args.worker:
         sys.exit(worker(args))
     feeds = -(-args.articles // poll.ITEMS_PER_FEED)
-    scenarios = [] if args.no_sqlite else [("sqlite", 1)]
-    scenarios += [("postgresql", int(k)) for k in args.instances.split(",") if k]
+    nears = [{"on": True, "off": False}[v] for v in args.near.split(",") if v]
+    scenarios = [] if args.no_sqlite else [("sqlite", 1, near) for near in nears]
+    scenarios += [
+        ("postgresql", int(k), near) for k in args.instances.split(",") if k for near in nears
+    ]
     server = poll.Server(feeds, args.hosts, args.port, use_gzip=False)
     results = []
     try:
@@ -559,10 +583,10 @@ def main() -> None:
             f"items ({size:.1f} KiB each) over {args.hosts} loopback hosts; {os.cpu_count()} "
             f"CPUs; Python {sys.version.split()[0]}"
         )
-        for backend, k in scenarios:
+        for backend, k, near in scenarios:
             runs = []
             for _ in range(args.repeat):
-                r = run_scenario(args, server, backend, k, feeds)
+                r = run_scenario(args, server, backend, k, feeds, near)
                 print(
                     f"  {label(r)}: {r['wall']:.2f} s, {r['articles'] / r['wall']:.0f} art/s,"
                     f" checks {'ok' if r['checks']['ok'] else 'FAIL ' + str(r['checks'])}",

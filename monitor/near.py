@@ -26,6 +26,7 @@ share a band with probability 1−(1−J²)^24 ≈ 0.94, with J = 0.05 only ≈ 
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 import struct
 from dataclasses import dataclass
@@ -155,7 +156,7 @@ def _densify(bins: list[int]) -> tuple[int, ...]:
 
 
 def jaccard(a: Signature, b: Signature) -> float:
-    return sum(x == y for x, y in zip(a.bins, b.bins, strict=True)) / BINS
+    return sum(map(operator.eq, a.bins, b.bins)) / BINS
 
 
 def similarity(a: Signature, b: Signature) -> float:

@@ -25,7 +25,7 @@ from monitor.near import NearCheck, NearMatch, Signature, similarity, story_id
 from monitor.store.base import StoreBase
 from monitor.store.schema import alerts, articles, near_bands, story_topics
 
-CANDIDATES = 32  # roots sharing the most band keys that are compared by signature
+CANDIDATES = 8  # roots sharing the most band keys that are compared by signature
 
 # Two-key advisory locks (namespace, band key): a key space apart from the one-key locks
 # (the migration lock), so a band key can never collide with it.
@@ -44,6 +44,7 @@ class Placement:
     near: NearMatch | None
     root: bool  # a new story: its band keys go into the index
     suppressed: frozenset[str]
+    keys: tuple[int, ...] = ()  # its band keys (distinct)
 
 
 def story_of_row(row: Any) -> str:
@@ -76,34 +77,43 @@ def place(
         connection.execute(_LOCK_BANDS, {"keys": keys})
     best = _best_root(connection, check.signature, keys, check)
     if best is None:
-        return Placement(own, None, True, frozenset())
+        return Placement(own, None, True, frozenset(), tuple(keys))
     match, story = best
     return Placement(story, match, False, _suppressed(connection, story, check))
+
+
+_SHARED = sa.func.count().label("shared")
+# The roots sharing the most band keys with a new article, first seen within the window:
+# one index probe per key (the primary key of near_bands), then the articles by id.
+_CANDIDATES_QUERY = (
+    sa.select(
+        articles.c.id,
+        articles.c.content_hash,
+        articles.c.story_id,
+        articles.c.source,
+        articles.c.first_seen,
+        articles.c.signature,
+        articles.c.shingles,
+        _SHARED,
+    )
+    .select_from(near_bands.join(articles, articles.c.id == near_bands.c.article_id))
+    .where(
+        near_bands.c.band_key.in_(sa.bindparam("keys", expanding=True)),
+        articles.c.first_seen >= sa.bindparam("since"),
+    )
+    .group_by(articles.c.id)
+    .order_by(_SHARED.desc(), articles.c.id)
+    .limit(CANDIDATES)
+)
 
 
 def _best_root(
     connection: Connection, signature: Signature, keys: list[int], check: NearCheck
 ) -> tuple[NearMatch, str] | None:
-    shared = sa.func.count().label("shared")
-    query = (
-        sa.select(
-            articles.c.id,
-            articles.c.content_hash,
-            articles.c.story_id,
-            articles.c.source,
-            articles.c.first_seen,
-            articles.c.signature,
-            articles.c.shingles,
-            shared,
-        )
-        .select_from(near_bands.join(articles, articles.c.id == near_bands.c.article_id))
-        .where(near_bands.c.band_key.in_(keys), articles.c.first_seen >= check.since)
-        .group_by(articles.c.id)
-        .order_by(shared.desc(), articles.c.id)
-        .limit(CANDIDATES)
-    )
+    query = _CANDIDATES_QUERY
+    rows = connection.execute(query, {"keys": keys, "since": check.since})
     best: tuple[NearMatch, str] | None = None
-    for row in connection.execute(query):
+    for row in rows:
         if row.signature is None:
             continue
         score = similarity(signature, Signature.unpack(row.signature, row.shingles))
@@ -140,28 +150,35 @@ def record(
     now: datetime,
 ) -> None:
     """After the article's insert: a root's band keys, and the story's matched topics."""
-    if placement.root and check is not None and check.signature is not None:
+    if placement.root and placement.keys:
         connection.execute(
-            insert(near_bands).on_conflict_do_nothing(),
-            [{"band_key": k, "article_id": article_id} for k in set(check.signature.band_keys())],
+            near_bands.insert(), [{"band_key": k, "article_id": article_id} for k in placement.keys]
         )
     if check is None or not check.matched:
         return
-    for topic in sorted(check.matched):
-        statement = insert(story_topics).values(
-            story_id=placement.story_id, topic_id=topic, first_article_id=article_id,
-            last_at=now, copies=0,
-        )  # fmt: skip
-        suppressed = topic in placement.suppressed
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["story_id", "topic_id"],
-                set_={
-                    "last_at": now,
-                    "copies": story_topics.c.copies + (1 if suppressed else 0),
-                },
-            )
-        )
+    # One upsert for every matched topic: a new (story, topic) starts at 0 copies (it cannot
+    # be suppressed), an existing one moves last_at and counts a suppressed copy.
+    statement = insert(story_topics)
+    statement = statement.on_conflict_do_update(
+        index_elements=["story_id", "topic_id"],
+        set_={
+            "last_at": statement.excluded.last_at,
+            "copies": story_topics.c.copies + statement.excluded.copies,
+        },
+    )
+    connection.execute(
+        statement,
+        [
+            {
+                "story_id": placement.story_id,
+                "topic_id": topic,
+                "first_article_id": article_id,
+                "last_at": now,
+                "copies": 1 if topic in placement.suppressed else 0,
+            }
+            for topic in sorted(check.matched)
+        ],
+    )
 
 
 @dataclass(frozen=True)
