@@ -31,7 +31,7 @@ from monitor.config import (
 )
 from monitor.delivery import Deliverer, DeliveryReport
 from monitor.errors import ConfigError, Problem
-from monitor.housekeeping import PruneReport, prune
+from monitor.housekeeping import PruneReport, backfill, prune
 from monitor.leases import default_owner
 from monitor.match import Matcher
 from monitor.metrics import Metrics
@@ -320,6 +320,13 @@ class App:
                     "Retry-After in force",
                     row.hold_until.isoformat(timespec="seconds"),
                 )
+
+    def backfill(self, batches: int | None = None) -> int:
+        """Near-duplicate signatures of articles stored before the upgrade (the daemon's
+        background job, `batches` at a time); 0: nothing (left) to do."""
+        if self.pipeline.near is None:
+            return 0
+        return backfill(self.store, self.pipeline.near, self.clock(), batches=batches)
 
     def prune(self) -> PruneReport:
         """Housekeeping by `[retention]` (the daemon's daily job)."""

@@ -337,3 +337,58 @@ def test_explain_stories_and_replay_show_the_story(
     assert cli(workdir, "replay", "--since", "3650d", "--watchlist", str(replay_list)) == 0
     out = capsys.readouterr().out
     assert re.search(r"kim\s+would alert", out) and re.search(r"kim\s+near-duplicate", out)
+
+
+# --- the upgrade: backfill ---------------------------------------------------------------
+
+
+def test_the_backfill_makes_older_articles_roots_with_their_topics(
+    store: Store, clock: Clock
+) -> None:
+    """Articles stored before the upgrade (no signature, no story) become roots of their own
+    stories with the topics they alerted for; a blanked text is skipped; it resumes."""
+    from monitor.config import DedupeSettings
+    from monitor.housekeeping import backfill
+    from monitor.models import Alert, TopicRef
+    from monitor.pipeline import alert_id
+    from monitor.store.schema import articles
+
+    body = putin_paragraphs()
+    old = _article("old", text_of(body))
+    alert = Alert(
+        alert_id(old.content_hash, "putin"), TopicRef("putin", "Putin"), old, ("普京",),
+        ("普丁",), "普丁…", clock.now,
+    )  # fmt: skip
+    assert store.add_article(old, [alert], [], clock.now)
+    blank = _article("blank", text_of(body[3:]))
+    assert store.add_article(blank, [], [], clock.now)
+    with store.engine.begin() as c:  # as 0009 left them: no story id; one text pruned
+        c.execute(articles.update().values(story_id=None))
+        c.execute(articles.update().where(articles.c.location == "blank").values(text=""))
+    clock.advance(hours=1)
+    assert backfill(store, DedupeSettings(), clock.now, batches=1) == 1
+    assert backfill(store, DedupeSettings(), clock.now) == 0  # nothing left
+
+    copy = _article("copy", text_of(["（本報訊）", *body]))
+    check = NearCheck(
+        signature(copy.text), 0.65, clock.now - timedelta(days=7), frozenset({"putin"})
+    )
+    stored = store.store_article(copy, [], [], clock.now, near=check)
+    assert stored is not None and stored.near is not None
+    assert stored.near.content_hash == old.content_hash
+    assert stored.story_id == story_id(old.content_hash)
+    assert stored.suppressed == frozenset({"putin"})
+
+
+def test_db_backfill_command(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "watchlist.toml").write_text(PUTIN_TOPICS, encoding="utf-8")
+    (workdir / "inbox" / "a.txt").write_text(text_of(putin_paragraphs()), encoding="utf-8")
+    toml = workdir / "monitor.toml"
+    toml.write_text(toml.read_text() + "\n[dedupe]\nnear = false\n", encoding="utf-8")
+    assert cli(workdir, "run", "--once") == 0
+    toml.write_text(toml.read_text().replace("near = false", "near = true"), encoding="utf-8")
+    capsys.readouterr()
+    assert cli(workdir, "db", "backfill") == 0
+    assert "signatures of 1 articles" in capsys.readouterr().out
+    assert cli(workdir, "db", "backfill") == 0
+    assert "signatures of 0 articles" in capsys.readouterr().out

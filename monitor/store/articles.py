@@ -72,7 +72,9 @@ class Articles(StoreBase):
                     near_of=placement.near.article_id if placement.near else None,
                     similarity=placement.near.similarity if placement.near else None,
                     signature=signature.pack() if signature else None,
-                    shingles=signature.shingles if signature else None,
+                    # 0: judged too short; NULL: never judged (near-duplicate detection off
+                    # or not there yet), which the backfill picks up.
+                    shingles=signature.shingles if signature else (0 if near else None),
                 )
                 .on_conflict_do_nothing(index_elements=["content_hash"])
                 .returning(articles.c.id)

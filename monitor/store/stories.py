@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from monitor.models import Article
-from monitor.near import NearCheck, NearMatch, Signature, similarity, story_id
+from monitor.near import NearCheck, NearMatch, Signature, signature, similarity, story_id
 from monitor.store.base import StoreBase
 from monitor.store.schema import alerts, articles, near_bands, story_topics
 
@@ -316,6 +316,70 @@ class Stories(StoreBase):
                 float(row.similarity or 0.0),
             )  # fmt: skip
             return story_of_row(row), match
+
+    def backfill_signatures(self, since: datetime, *, limit: int = 200) -> int:
+        """One batch of the upgrade's backfill: articles first seen since `since` that were
+        never judged (stored before near-duplicate detection, or with it off) get their
+        signature and, each as the root of its own story, band keys and the story's topics
+        (the topics they alerted for). Blanked texts (`[retention]`) are skipped. Returns
+        how many articles it judged: 0 when there is nothing left (resumable: it picks up
+        where the last batch ended, whoever ran it)."""
+        query = (
+            sa.select(articles.c.id, articles.c.content_hash, articles.c.story_id, articles.c.text)
+            .where(
+                articles.c.shingles.is_(None),
+                articles.c.first_seen >= since,
+                articles.c.text != "",
+            )
+            .order_by(articles.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as connection:
+            rows = connection.execute(query).all()
+        if not rows:
+            return 0
+        judged = [(row, signature(row.text)) for row in rows]  # outside any transaction
+        with self._transaction() as connection:
+            for row, sig in judged:
+                story = story_of_row(row)
+                done = connection.execute(
+                    articles.update()
+                    .where(articles.c.id == row.id, articles.c.shingles.is_(None))
+                    .values(
+                        story_id=story,
+                        signature=sig.pack() if sig else None,
+                        shingles=sig.shingles if sig else 0,
+                    )
+                ).rowcount
+                if not done or sig is None:
+                    continue  # another instance judged it meanwhile, or too short
+                keys = sorted(set(sig.band_keys()))
+                if self._dialect == "postgresql":
+                    connection.execute(_LOCK_BANDS, {"keys": keys})
+                connection.execute(
+                    self._insert(near_bands).on_conflict_do_nothing(),
+                    [{"band_key": k, "article_id": row.id} for k in keys],
+                )
+                topics = connection.execute(
+                    sa.select(alerts.c.topic_id, alerts.c.created_at).where(
+                        alerts.c.article_id == row.id
+                    )
+                ).all()
+                if topics:
+                    connection.execute(
+                        self._insert(story_topics).on_conflict_do_nothing(),
+                        [
+                            {
+                                "story_id": story,
+                                "topic_id": topic,
+                                "first_article_id": row.id,
+                                "last_at": created,
+                                "copies": 0,
+                            }
+                            for topic, created in topics
+                        ],
+                    )
+        return len(rows)
 
     def story_of(self, article_id: int) -> str:
         """A stored article's story id."""
