@@ -48,6 +48,29 @@ def alert_object(alert: Alert) -> dict[str, Any]:
     }
 
 
+def by_story(alerts: Sequence[Alert]) -> list[list[Alert]]:
+    """A digest's alerts grouped by near-duplicate story, in order of first appearance: a
+    story is shown once, its first alert in full and the others (other topics, or copies from
+    other sources of a topic with `near_duplicates = "alert"`) as one line each. Alerts
+    without a story are groups of their own."""
+    groups: dict[str, list[Alert]] = {}
+    out: list[list[Alert]] = []
+    for alert in alerts:
+        if alert.story_id is None:
+            out.append([alert])
+        elif alert.story_id in groups:
+            groups[alert.story_id].append(alert)
+        else:
+            groups[alert.story_id] = [alert]
+            out.append(groups[alert.story_id])
+    return out
+
+
+def also_line(alert: Alert) -> str:
+    """One more alert of a story already shown in a digest."""
+    return f"also: {alert.topic.title} — {alert.article.source}: {alert.article.title}"
+
+
 def digest_id(delivery_ids: Sequence[str]) -> str:
     """`msg_` + 32 hex of SHA-256 of the sorted member ids: a digest's stable delivery id.
 
