@@ -17,6 +17,7 @@ from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHT
 
 from monitor.errors import ExtractError
 from monitor.models import FEED_ENTRY, Article, RawItem
+from monitor.near import Signature, compute_signature
 from monitor.text import MappedText, content_hash, mapped_text, one_line
 
 TITLE_LIMIT = 1_000
@@ -254,16 +255,22 @@ def _first_sentence(text: str) -> str:
     return one_line(sentence.strip(), FALLBACK_TITLE_LIMIT)
 
 
-def extract_batch(items: Sequence[RawItem]) -> list[tuple[Article, MappedText, MappedText] | str]:
-    """`extract` for several items, with their folded title and text, or the reason each
-    one failed; runs in a worker process (everything here pickles) so polls use every core.
+Extracted = tuple[Article, MappedText, MappedText, Signature | None]
+
+
+def extract_batch(items: Sequence[RawItem], *, near: bool = False) -> list[Extracted | str]:
+    """`extract` for several items, with their folded title and text (and, with `near`,
+    their near-duplicate signature), or the reason each one failed; runs in a worker process
+    (everything here pickles) so polls use every core.
     """
-    results: list[tuple[Article, MappedText, MappedText] | str] = []
+    results: list[Extracted | str] = []
     for item in items:
         try:
             article = extract(item)
         except ExtractError as e:
             results.append(e.reason)
             continue
-        results.append((article, mapped_text(article.title), mapped_text(article.text)))
+        text = mapped_text(article.text)
+        sig = compute_signature(article.text) if near else None
+        results.append((article, mapped_text(article.title), text, sig))
     return results

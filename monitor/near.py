@@ -29,6 +29,8 @@ import hashlib
 import operator
 import re
 import struct
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,9 +108,33 @@ def tokens(normalized: str) -> list[str]:
     return _TOKEN.findall(normalized)
 
 
+_SIGNED: OrderedDict[str, Signature | None] = OrderedDict()
+_SIGNED_SIZE = 256  # a few polls' worth, between the extraction workers and the pipeline
+_SIGNED_LOCK = threading.Lock()
+
+
+def remember_signature(text: str, sig: Signature | None) -> None:
+    """Keep a signature computed elsewhere (an extraction worker) for `signature(text)`."""
+    with _SIGNED_LOCK:
+        _SIGNED[text] = sig
+        _SIGNED.move_to_end(text)
+        while len(_SIGNED) > _SIGNED_SIZE:
+            _SIGNED.popitem(last=False)
+
+
 def signature(text: str) -> Signature | None:
     """The signature of an article's text, or None when it is too short to judge (under the
-    content hash's 40 characters, or fewer than `MIN_SHINGLES` distinct shingles).
+    content hash's 40 characters, or fewer than `MIN_SHINGLES` distinct shingles); one that
+    a worker process computed already (`remember_signature`) is taken as it is.
+    """
+    with _SIGNED_LOCK:
+        if text in _SIGNED:
+            return _SIGNED[text]
+    return compute_signature(text)
+
+
+def compute_signature(text: str) -> Signature | None:
+    """`signature`, computed.
 
     Speed: every step per shingle runs in C (the regex, the token-id dict, `hash` of a tuple
     of ints, the filter and a sort of the ~512 smallest); a Python loop over the shingles was

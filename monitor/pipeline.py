@@ -13,6 +13,7 @@ pure; this module owns ids, the choice of notifiers per topic, and the log lines
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ from monitor.extract import extract, extract_batch
 from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.models import Alert, Article, Match, RawItem, Topic, TopicRef, Watchlist
-from monitor.near import NearCheck, signature
+from monitor.near import NearCheck, remember_signature, signature
 from monitor.store import NewDelivery, Store
 from monitor.text import remember
 
@@ -96,21 +97,25 @@ class Pipeline:
         self.matcher = Matcher(watchlist)
 
     async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Article | str] | None:
-        """Extract in the worker processes (HTML → text, fold, hash: the CPU of ingest), and
-        keep their folded texts so that matching here does not fold them again. None: no
+        """Extract in the worker processes (HTML → text, fold, hash, near-duplicate signature:
+        the CPU of ingest), and keep their folded texts and signatures so that matching and
+        storing here do not compute them again. None: no
         pool (one-process mode), `ingest_items` extracts in its own thread."""
         if self.executor is None:
             return None
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self.executor, extract_batch, list(items))
+        work = functools.partial(extract_batch, list(items), near=self.near is not None)
+        results = await loop.run_in_executor(self.executor, work)
         extracted: list[Article | str] = []
         for result in results:
             if isinstance(result, str):
                 extracted.append(result)
                 continue
-            article, title, text = result
+            article, title, text, sig = result
             remember(title)
             remember(text)
+            if self.near is not None:
+                remember_signature(article.text, sig)
             extracted.append(article)
         return extracted
 

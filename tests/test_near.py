@@ -392,3 +392,18 @@ def test_db_backfill_command(workdir: Path, capsys: pytest.CaptureFixture[str]) 
     assert "signatures of 1 articles" in capsys.readouterr().out
     assert cli(workdir, "db", "backfill") == 0
     assert "signatures of 0 articles" in capsys.readouterr().out
+
+
+def test_the_extraction_workers_sign_as_the_pipeline_would() -> None:
+    from monitor.extract import extract_batch
+    from monitor.near import compute_signature, remember_signature
+
+    item = RawItem("s", PUTIN.name, PUTIN.read_bytes(), "text/plain", datetime.now(UTC))
+    (signed,) = extract_batch([item], near=True)
+    (unsigned,) = extract_batch([item])
+    assert not isinstance(signed, str) and not isinstance(unsigned, str)
+    article, sig = signed[0], signed[3]
+    assert sig is not None and sig == compute_signature(article.text)
+    assert unsigned[3] is None  # detection off: no signature work in the workers
+    remember_signature("a text signed elsewhere", sig)
+    assert signature("a text signed elsewhere") == sig  # the pipeline takes it as it is
