@@ -49,20 +49,21 @@ def alert_object(alert: Alert) -> dict[str, Any]:
 
 
 def by_story(alerts: Sequence[Alert]) -> list[list[Alert]]:
-    """A digest's alerts grouped by near-duplicate story, in order of first appearance: a
-    story is shown once, its first alert in full and the others (other topics, or copies from
-    other sources of a topic with `near_duplicates = "alert"`) as one line each. Alerts
-    without a story are groups of their own."""
+    """Alerts grouped by near-duplicate story, in order of first appearance: the first alert
+    of a story leads its group, and the alerts of *other articles* of that story (copies from
+    other sources: another topic, or a topic with `near_duplicates = "alert"`) follow it, to
+    be shown as one line each. Alerts of the same article for other topics, and alerts
+    without a story, stay groups of their own (as every alert was before stories)."""
     groups: dict[str, list[Alert]] = {}
     out: list[list[Alert]] = []
     for alert in alerts:
-        if alert.story_id is None:
-            out.append([alert])
-        elif alert.story_id in groups:
-            groups[alert.story_id].append(alert)
-        else:
-            groups[alert.story_id] = [alert]
-            out.append(groups[alert.story_id])
+        group = groups.get(alert.story_id) if alert.story_id else None
+        if group is not None and alert.article.content_hash != group[0].article.content_hash:
+            group.append(alert)
+            continue
+        out.append([alert])
+        if alert.story_id and group is None:
+            groups[alert.story_id] = out[-1]
     return out
 
 

@@ -1,5 +1,6 @@
-"""Email and console digests show a near-duplicate story once, its other alerts as `also:`
-lines; alerts of other stories stay blocks of their own."""
+"""Email and console digests show a near-duplicate story once, its other articles' alerts as
+`also:` lines; alerts of other stories, and of the same article for another topic, stay
+blocks of their own."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def digest() -> list[Delivery]:
     root = make_delivery(n=1, topic="putin")
     copy = same_story(make_delivery(n=2, topic="nato", title="北約談普丁訪問"), root, "cna")
     other = make_delivery(n=3, topic="putin", title="另一則新聞")
-    return [root, other, copy]
+    same_article = make_delivery(n=1, topic="nato")  # the root's article, another topic
+    return [root, other, copy, same_article]
 
 
 def test_an_email_digest_shows_a_story_once() -> None:
@@ -34,10 +36,10 @@ def test_an_email_digest_shows_a_story_once() -> None:
     )
     message = mail.build_message(digest(), NOW)
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert text.count("alert id:") == 2  # two stories
+    assert text.count("alert id:") == 3  # two stories, the root's article twice
     assert "also: Nato — cna: 北約談普丁訪問" in text
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert html.count("<h2>") == 2 and "also: Nato — cna: 北約談普丁訪問" in html
+    assert html.count("<h2>") == 3 and "also: Nato — cna: 北約談普丁訪問" in html
 
 
 def test_a_console_digest_shows_a_story_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,5 +47,5 @@ def test_a_console_digest_shows_a_story_once(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("sys.stdout", out)
     ConsoleNotifier("console").send(digest(), NOW)
     printed = out.getvalue()
-    assert printed.count("== ") == 2
+    assert printed.count("== ") == 3
     assert "   also: Nato — cna: 北約談普丁訪問\n" in printed
