@@ -99,8 +99,8 @@ class Pipeline:
     async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Article | str] | None:
         """Extract in the worker processes (HTML → text, fold, hash, near-duplicate signature:
         the CPU of ingest), and keep their folded texts and signatures so that matching and
-        storing here do not compute them again. None: no
-        pool (one-process mode), `ingest_items` extracts in its own thread."""
+        storing here do not compute them again. None: no pool (one-process mode),
+        `ingest_items` extracts in its own thread."""
         if self.executor is None:
             return None
         loop = asyncio.get_running_loop()
@@ -202,8 +202,9 @@ class Pipeline:
             self.metrics.article("new" if previous is None else "updated")
             for alert_row in kept:
                 self.metrics.alert(alert_row.topic.id)
-            for topic_id in sorted(stored.suppressed):
-                self.metrics.near_duplicate(topic_id)
+            for alert_row in alerts:  # the alerts a copy would have made, not a backlog's
+                if alert_row.topic.id in stored.suppressed:
+                    self.metrics.near_duplicate(alert_row.topic.id)
             near_of = ""
             if stored.near is not None:
                 near_of = (
