@@ -36,6 +36,12 @@ _LOCK_BANDS = sa.text(
 )
 
 
+_INSERT_BANDS = sa.text(
+    "INSERT INTO near_bands (band_key, article_id) "
+    "SELECT unnest(CAST(:keys AS integer[])), CAST(:id AS integer)"
+)
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where a new article goes, decided before it is inserted."""
@@ -141,6 +147,25 @@ def _suppressed(connection: Connection, story: str, check: NearCheck | None) -> 
     return frozenset(rows)
 
 
+_UPSERTS: dict[str, Any] = {}
+
+
+def _story_topics_upsert(dialect: str, insert: Any) -> Any:
+    """One upsert for every matched topic (built once per dialect): a new (story, topic)
+    starts at 0 copies (it cannot be suppressed), an existing one moves last_at and counts a
+    suppressed copy."""
+    if dialect not in _UPSERTS:
+        statement = insert(story_topics)
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=["story_id", "topic_id"],
+            set_={
+                "last_at": statement.excluded.last_at,
+                "copies": story_topics.c.copies + statement.excluded.copies,
+            },
+        )
+    return _UPSERTS[dialect]
+
+
 def record(
     connection: Connection,
     insert: Any,
@@ -151,21 +176,16 @@ def record(
 ) -> None:
     """After the article's insert: a root's band keys, and the story's matched topics."""
     if placement.root and placement.keys:
-        connection.execute(
-            near_bands.insert(), [{"band_key": k, "article_id": article_id} for k in placement.keys]
-        )
+        if connection.dialect.name == "postgresql":  # one statement of one shape: 1 round trip
+            connection.execute(_INSERT_BANDS, {"keys": list(placement.keys), "id": article_id})
+        else:  # SQLite: executemany loops in C, in process
+            connection.execute(
+                near_bands.insert(),
+                [{"band_key": k, "article_id": article_id} for k in placement.keys],
+            )
     if check is None or not check.matched:
         return
-    # One upsert for every matched topic: a new (story, topic) starts at 0 copies (it cannot
-    # be suppressed), an existing one moves last_at and counts a suppressed copy.
-    statement = insert(story_topics)
-    statement = statement.on_conflict_do_update(
-        index_elements=["story_id", "topic_id"],
-        set_={
-            "last_at": statement.excluded.last_at,
-            "copies": story_topics.c.copies + statement.excluded.copies,
-        },
-    )
+    statement = _story_topics_upsert(connection.dialect.name, insert)
     connection.execute(
         statement,
         [
