@@ -7,6 +7,11 @@ feeds of 5 unique items each (seed articles made unique per feed and item), over
 addresses. The default watchlist; `first_poll = "alert"` so every new item is matched and may
 alert; one jsonl notifier shared by the instances.
 
+Every scenario runs with near-duplicate detection on and off (`--near`, issue 13): the same
+feeds, one after the other in the same run, so the two articles/s compare. The items' texts
+are genuinely different (bench/poll.py draws each body's sentences at random from the seeds),
+so near-duplicate detection suppresses nothing and the two runs do the same work otherwise.
+
 Each scenario gets a fresh database (PostgreSQL: `CREATE DATABASE`, dropped afterwards; SQLite:
 a temporary file). The driver migrates it and registers the feeds, then parks them (next poll
 in a day), starts K daemons (`bench/scale.py --worker` = `monitor run` with timers installed)
@@ -36,6 +41,7 @@ Run from the repository root (aiohttp is bench-only, in the `bench` extra):
     .venv/bin/pip install -c constraints.txt -e '.[bench]'
     .venv/bin/python bench/scale.py         # 5,000 articles: SQLite ×1, PostgreSQL ×1,2,3
     .venv/bin/python bench/scale.py --articles 1000 --instances 1,3 --no-sqlite
+    .venv/bin/python bench/scale.py --articles 1000 --instances 1 --near on,off  # issue 13
     MONITOR_SCALE_PG=postgresql+psycopg://postgres@127.0.0.1/test .venv/bin/python bench/scale.py
 """
 
@@ -133,8 +139,8 @@ def worker(args: argparse.Namespace) -> int:
     for name, fn in methods.items():
         if isinstance(fn, types.FunctionType) and not name.startswith("_") and name != "close":
             count = None
-            if name == "add_article":
-                count = lambda stored: {"stored": int(bool(stored))}  # noqa: E731
+            if name == "store_article":  # the pipeline's (add_article is a wrapper of it)
+                count = lambda stored: {"stored": int(stored is not None)}  # noqa: E731
             elif name == "claim_sources":
                 count = lambda rows: {"claimed": len(rows or ())}  # noqa: E731
             setattr(Store, name, timers.wrap(f"store.{name}", fn, count))
@@ -307,13 +313,20 @@ def wait_started(workdir: Path, names: list[str], processes: list[Any]) -> None:
 
 
 def run_scenario(
-    args: argparse.Namespace, server: poll.Server, backend: str, k: int, feeds: int
+    args: argparse.Namespace,
+    server: poll.Server,
+    backend: str,
+    k: int,
+    feeds: int,
+    near: bool = True,
 ) -> dict[str, Any]:
     n = feeds * poll.ITEMS_PER_FEED
     with tempfile.TemporaryDirectory(prefix="monitor-bench-scale-") as tmp:
         workdir = Path(tmp)
         urls = [poll.feed_url(i, args.hosts, args.port) for i in range(feeds)]
         config = poll.write_config(workdir, urls, "alert", interval="1h", database=None)
+        with config.open("a", encoding="utf-8") as file:  # near-duplicate detection on or off
+            file.write(f"\n[dedupe]\nnear = {'true' if near else 'false'}\n")
         db = Database(backend, args.pg, workdir, f"monitor_scale_{os.getpid()}_{backend}_{k}")
         processes: list[subprocess.Popen[bytes]] = []
         try:
@@ -387,6 +400,7 @@ def run_scenario(
             return {
                 "backend": backend,
                 "instances": k,
+                "near": near,
                 "articles": n,
                 "feeds": feeds,
                 "wall": ingest,
@@ -452,14 +466,15 @@ def _ms(seconds: float, n: int) -> str:
 
 
 def label(r: dict[str, Any]) -> str:
-    return f"{'PostgreSQL' if r['backend'] == 'postgresql' else 'SQLite'} ×{r['instances']}"
+    name = f"{'PostgreSQL' if r['backend'] == 'postgresql' else 'SQLite'} ×{r['instances']}"
+    return f"{name} near {'on' if r.get('near', True) else 'off'}"
 
 
 def print_report(results: list[dict[str, Any]]) -> None:
     print()
     print("Totals (ms are per article stored; CPU = user+sys; store = client side, in Store calls)")
     head = (
-        f"{'scenario':<15} {'wall s':>6} {'art/s':>6} {'CPU s':>6} {'CPU ms':>7} {'store ms':>8}"
+        f"{'scenario':<24} {'wall s':>6} {'art/s':>6} {'CPU s':>6} {'CPU ms':>7} {'store ms':>8}"
         f" {'DB act ms':>9} {'DB CPU ms':>9} {'xact/art':>8} {'srv CPU ms':>10} {'busy cores':>10}"
         f" {'load':>9} {'alerts':>6} {'fetch':>5} {'checks':<6}"
     )
@@ -480,7 +495,7 @@ def print_report(results: list[dict[str, Any]]) -> None:
         load = f"{r['load'][0]:.1f}→{r['load'][1]:.1f}"
         checks = r["checks"]
         print(
-            f"{label(r):<15} {r['wall']:6.2f} {n / r['wall']:6.0f} {cpu:6.2f} {_ms(cpu, n):>7}"
+            f"{label(r):<24} {r['wall']:6.2f} {n / r['wall']:6.0f} {cpu:6.2f} {_ms(cpu, n):>7}"
             f" {_ms(store, n):>8} {active:>9} {backend_cpu:>9} {xacts:>8}"
             f" {_ms(r['server_cpu'], n):>10} {busy:>10} {load:>9}"
             f" {checks['alerts']:6d} {checks['fetches']:5d} {'ok' if checks['ok'] else 'FAIL'}"
@@ -488,8 +503,8 @@ def print_report(results: list[dict[str, Any]]) -> None:
     print()
     print("Per instance (ms per article that instance stored)")
     head = (
-        f"{'scenario':<15} {'inst':<4} {'feeds':>5} {'articles':>8} {'CPU s':>6} {'CPU ms':>7}"
-        f" {'ingest CPU':>10} {'store CPU':>9} {'store wall':>10} {'add_article':>11}"
+        f"{'scenario':<24} {'inst':<4} {'feeds':>5} {'articles':>8} {'CPU s':>6} {'CPU ms':>7}"
+        f" {'ingest CPU':>10} {'store CPU':>9} {'store wall':>10} {'store_article':>13}"
         f" {'claim+finish':>12} {'deliver CPU':>11} {'warn':>4}"
     )
     print(head)
@@ -502,10 +517,10 @@ def print_report(results: list[dict[str, Any]]) -> None:
             store_wall = sum(v[1] for k, v in s.items() if k.startswith("store."))
             claim = s["store.claim_sources"][1] + s["store.finish_poll"][1]
             print(
-                f"{label(r):<15} {i['name']:<4} {i['counts'].get('claimed', 0):5d} {n:8d}"
+                f"{label(r):<24} {i['name']:<4} {i['counts'].get('claimed', 0):5d} {n:8d}"
                 f" {i['cpu']:6.2f} {_ms(i['cpu'], n):>7} {_ms(s['ingest_items'][2], n):>10}"
                 f" {_ms(store_cpu, n):>9} {_ms(store_wall, n):>10}"
-                f" {_ms(s['store.add_article'][1], n):>11} {_ms(claim, n):>12}"
+                f" {_ms(s['store.store_article'][1], n):>13} {_ms(claim, n):>12}"
                 f" {_ms(s['deliver_due'][2], n):>11} {i['warnings']:4d}"
             )
     for r in results:
@@ -522,7 +537,7 @@ def print_report(results: list[dict[str, Any]]) -> None:
         "commits per article. busy cores: whole machine during the run (ours: daemons + backends\n"
         "+ feed server). ingest CPU: thread CPU in Pipeline.ingest_items (extract, match, store);\n"
         "the rest of an instance's CPU is fetch + feedparser + event loop + delivery + logging.\n"
-        "add_article, claim+finish: wall ms in those Store calls. fetch: feed requests served\n"
+        "store_article, claim+finish: wall ms in those Store calls. fetch: feed requests served\n"
         "(= feeds: none fetched twice). checks: N distinct articles, alerts unique per (article,\n"
         "topic), one delivery per alert, all sent, each once in the jsonl."
     )
@@ -533,6 +548,12 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=5000, help="rounded up to 5 per feed")
     parser.add_argument("--instances", default="1,2,3", help="PostgreSQL instance counts")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite scenario")
+    parser.add_argument(
+        "--near",
+        default="on,off",
+        help='near-duplicate detection in each scenario: "on,off" (default: both, in the same '
+        'run, for the comparison), "on" or "off"',
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario (median shown)")
     parser.add_argument("--pg", default=DEFAULT_PG, help="admin URL (CREATE DATABASE rights)")
     parser.add_argument("--hosts", type=int, default=50, help="loopback addresses to spread over")
@@ -548,8 +569,11 @@ def main() -> None:
     if args.worker:
         sys.exit(worker(args))
     feeds = -(-args.articles // poll.ITEMS_PER_FEED)
-    scenarios = [] if args.no_sqlite else [("sqlite", 1)]
-    scenarios += [("postgresql", int(k)) for k in args.instances.split(",") if k]
+    nears = [{"on": True, "off": False}[v] for v in args.near.split(",") if v]
+    scenarios = [] if args.no_sqlite else [("sqlite", 1, near) for near in nears]
+    scenarios += [
+        ("postgresql", int(k), near) for k in args.instances.split(",") if k for near in nears
+    ]
     server = poll.Server(feeds, args.hosts, args.port, use_gzip=False)
     results = []
     try:
@@ -559,10 +583,10 @@ def main() -> None:
             f"items ({size:.1f} KiB each) over {args.hosts} loopback hosts; {os.cpu_count()} "
             f"CPUs; Python {sys.version.split()[0]}"
         )
-        for backend, k in scenarios:
+        for backend, k, near in scenarios:
             runs = []
             for _ in range(args.repeat):
-                r = run_scenario(args, server, backend, k, feeds)
+                r = run_scenario(args, server, backend, k, feeds, near)
                 print(
                     f"  {label(r)}: {r['wall']:.2f} s, {r['articles'] / r['wall']:.0f} art/s,"
                     f" checks {'ok' if r['checks']['ok'] else 'FAIL ' + str(r['checks'])}",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import (
+    DedupeSettings,
     FeedSettings,
     FolderSettings,
     Settings,
@@ -30,7 +31,7 @@ from monitor.config import (
 )
 from monitor.delivery import Deliverer, DeliveryReport
 from monitor.errors import ConfigError, Problem
-from monitor.housekeeping import PruneReport, prune
+from monitor.housekeeping import PruneReport, backfill, prune
 from monitor.leases import default_owner
 from monitor.match import Matcher
 from monitor.metrics import Metrics
@@ -219,6 +220,7 @@ class App:
         digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
         self.pipeline.notifiers = tuple(notifiers)
         self.pipeline.tags = settings.source_tags
+        self.pipeline.near = near_settings(settings)
         self.deliverer.replace_notifiers(notifiers, digests)
         self.settings = settings
         self.poller.lifecycle = self._lifecycle()
@@ -319,6 +321,13 @@ class App:
                     row.hold_until.isoformat(timespec="seconds"),
                 )
 
+    def backfill(self, batches: int | None = None) -> int:
+        """Near-duplicate signatures of articles stored before the upgrade (the daemon's
+        background job, `batches` at a time); 0: nothing (left) to do."""
+        if self.pipeline.near is None:
+            return 0
+        return backfill(self.store, self.pipeline.near, self.clock(), batches=batches)
+
     def prune(self) -> PruneReport:
         """Housekeeping by `[retention]` (the daemon's daily job)."""
         return prune(self.store, self.settings.retention, self.clock())
@@ -336,6 +345,11 @@ def _conflict(settings: Settings, source_id: str) -> Problem:
         f"source id {source_id!r} is defined both in this file and in the database (monitor "
         f"feeds add): delete its table here, or run `monitor feeds remove {source_id}`",
     )
+
+
+def near_settings(settings: Settings) -> DedupeSettings | None:
+    """The pipeline's near-duplicate settings: None when `[dedupe] near = false`."""
+    return settings.dedupe if settings.dedupe.near else None
 
 
 def make_app(
@@ -357,7 +371,10 @@ def make_app(
     tags = dict(settings.source_tags)
     if sources is not None:
         tags = {s.id: s.tags for s in sources if s.tags}
-    pipeline = Pipeline(store, Matcher(settings.watchlist), list(notifiers), metrics, tags=tags)
+    pipeline = Pipeline(
+        store, Matcher(settings.watchlist), list(notifiers), metrics, tags=tags,
+        near=near_settings(settings),
+    )  # fmt: skip
     digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}
     deliverer = Deliverer(
         store, notifiers, settings.delivery, digests=digests, owner=default_owner(),

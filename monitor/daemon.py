@@ -8,6 +8,8 @@
     config files          watched too: a save (in place or by rename) reloads like SIGHUP
     delivery loop         woken at once when new alerts are stored, else every second
     housekeeping (daily)  `[retention]`: blank old article texts, delete old sent deliveries
+    backfill (5 s)        after READY, until done: near-duplicate signatures of articles
+                          stored before the upgrade (one batch of 200 at a time)
     SIGHUP                reload config + watchlist: validate first, keep the old on error
     SIGTERM / SIGINT      stop taking work, let in-flight work finish for `shutdown_timeout`,
                           then abandon it (leases expire, deliveries stay pending), exit 0
@@ -51,6 +53,7 @@ RELOAD_DEBOUNCE = 0.3  # editors write several times per save: wait for this muc
 RELOAD_MAX_WAIT = 5.0  # …but a file rewritten without pause still reloads this often
 HOUSEKEEPING_EVERY = timedelta(days=1)
 HOUSEKEEPING_DELAY = timedelta(minutes=1)  # the first run: after start-up, not during it
+BACKFILL_EVERY = 5  # seconds between two batches of the near-duplicate backfill
 DB_PING_SECONDS = 10.0  # /healthz wants a ping that succeeded within the last 30 s
 
 
@@ -108,6 +111,13 @@ class Daemon:
                 self.housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(),
                 id="housekeeping", max_instances=1, coalesce=True,
                 next_run_time=datetime.now(UTC) + HOUSEKEEPING_DELAY,
+            )  # fmt: skip
+            # After READY: signatures of articles stored before near-duplicate detection,
+            # one short batch every few seconds until none is left.
+            self.scheduler.add_job(
+                self.backfill, "interval", seconds=BACKFILL_EVERY, id="backfill",
+                max_instances=1, coalesce=True,
+                next_run_time=datetime.now(UTC) + timedelta(seconds=BACKFILL_EVERY),
             )  # fmt: skip
             if self.watchdog.interval:
                 self.scheduler.add_job(
@@ -237,6 +247,15 @@ class Daemon:
         self.database.ok()
         self.health.db_ok()
         return True
+
+    async def backfill(self) -> None:
+        try:
+            judged = await asyncio.to_thread(self.app.backfill, 1)
+        except MonitorError as e:
+            self.database.failed("backfill", e)
+            return
+        if judged == 0 and self.scheduler is not None:
+            self.scheduler.remove_job("backfill")  # done (a reload does not add new work)
 
     async def housekeeping(self) -> None:
         try:

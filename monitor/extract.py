@@ -17,6 +17,7 @@ from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHT
 
 from monitor.errors import ExtractError
 from monitor.models import FEED_ENTRY, Article, RawItem
+from monitor.near import Signature, compute_signature
 from monitor.text import MappedText, content_hash, mapped_text, one_line
 
 TITLE_LIMIT = 1_000
@@ -254,13 +255,16 @@ def _first_sentence(text: str) -> str:
     return one_line(sentence.strip(), FALLBACK_TITLE_LIMIT)
 
 
-# An article with its folded title and text (what matching scans), as a worker returns it.
-Extracted = tuple[Article, MappedText, MappedText]
+# An article with its folded title and text (what matching scans) and, when near-duplicate
+# detection asked for it, its signature in a 1-tuple (the signature itself is None for a text
+# too short to judge), as a worker returns it.
+Extracted = tuple[Article, MappedText, MappedText, tuple[Signature | None] | None]
 
 
-def extract_batch(items: Sequence[RawItem]) -> list[Extracted | str]:
-    """`extract` for several items, with their folded title and text, or the reason each
-    one failed; runs in a worker process (everything here pickles) so polls use every core.
+def extract_batch(items: Sequence[RawItem], *, near: bool = False) -> list[Extracted | str]:
+    """`extract` for several items, with their folded title and text (and, with `near`,
+    their near-duplicate signature), or the reason each one failed; runs in a worker process
+    (everything here pickles) so polls use every core.
     """
     results: list[Extracted | str] = []
     for item in items:
@@ -269,5 +273,7 @@ def extract_batch(items: Sequence[RawItem]) -> list[Extracted | str]:
         except ExtractError as e:
             results.append(e.reason)
             continue
-        results.append((article, mapped_text(article.title), mapped_text(article.text)))
+        text = mapped_text(article.text)
+        sig = (compute_signature(article.text),) if near else None
+        results.append((article, mapped_text(article.title), text, sig))
     return results

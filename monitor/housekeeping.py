@@ -1,4 +1,5 @@
-"""Retention: blank old article texts and delete old sent deliveries (`[retention]`).
+"""Retention: blank old article texts and delete old sent deliveries (`[retention]`); and the
+backfill of near-duplicate signatures after the upgrade (`[dedupe]`).
 
 Shared by the daemon's daily job and `monitor db prune`; the store does the deleting, this
 module only decides what `[retention]` asks for and logs the result.
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.config import RetentionSettings
+from monitor.config import DedupeSettings, RetentionSettings
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -44,3 +45,24 @@ def prune(store: Store, retention: RetentionSettings, now: datetime) -> PruneRep
         texts, deliveries, (time.monotonic() - started) * 1000,
     )  # fmt: skip
     return PruneReport(texts, deliveries, ran=True)
+
+
+def backfill(
+    store: Store, dedupe: DedupeSettings, now: datetime, *, batches: int | None = None
+) -> int:
+    """Signatures for the articles stored within `window` before near-duplicate detection
+    (each the root of its own story), in batches of 200 (short transactions); `batches`:
+    at most that many (the daemon's background job runs one at a time). Returns how many
+    articles were judged; resumable, as each batch commits on its own."""
+    total = 0
+    done = 0
+    started = time.monotonic()
+    while batches is None or done < batches:
+        judged = store.backfill_signatures(now - dedupe.window)
+        done += 1
+        total += judged
+        if judged == 0:
+            break
+    if total:
+        log.info("backfilled signatures=%d ms=%d", total, (time.monotonic() - started) * 1000)
+    return total

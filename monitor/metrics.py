@@ -48,6 +48,10 @@ class Metrics:
             ["outcome"], registry=r,
         )  # fmt: skip
         self.alerts = Counter("monitor_alerts", "Alerts created by topic", ["topic"], registry=r)
+        self.near_duplicates = Counter(
+            "monitor_near_duplicates", "Alerts not created by topic: the article was a "
+            "near-duplicate of a story that had matched the topic", ["topic"], registry=r,
+        )  # fmt: skip
         self.deliveries = Counter(
             "monitor_deliveries", "Delivery attempts by notifier and outcome (sent, failed: "
             "retried later, dead: given up)", ["notifier", "outcome"], registry=r,
@@ -92,6 +96,9 @@ class Metrics:
 
     def alert(self, topic: str) -> None:
         self.alerts.labels(topic).inc()
+
+    def near_duplicate(self, topic: str) -> None:
+        self.near_duplicates.labels(topic).inc()
 
     def delivery(self, notifier: str, outcome: str) -> None:
         self.deliveries.labels(notifier, outcome).inc()

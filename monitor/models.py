@@ -66,6 +66,7 @@ class Topic:
     query: str | None = None  # the query language (`monitor.query`), as written
     max_alerts_per_hour: int | None = None  # beyond it, deliveries wait for the hour to end
     muted_until: datetime | None = None  # no alerts before this instant (UTC-aware)
+    near_duplicates: str = "suppress"  # or "alert": near-duplicates of its stories alert too
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Alert:
     found: tuple[str, ...]
     snippet: str
     created_at: datetime
+    story_id: str | None = None  # the near-duplicate story of its article, when known
 
 
 class DeliveryStatus(StrEnum):

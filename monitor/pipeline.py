@@ -13,6 +13,7 @@ pure; this module owns ids, the choice of notifiers per topic, and the log lines
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -20,11 +21,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor.config import DedupeSettings
 from monitor.errors import ExtractError
 from monitor.extract import Extracted, extract, extract_batch
 from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.models import Alert, Article, Match, RawItem, Topic, TopicRef, Watchlist
+from monitor.near import NearCheck, Signature, signature
 from monitor.store import NewDelivery, Store
 from monitor.text import MappedText
 
@@ -53,6 +56,8 @@ class IngestReport:
     duplicates: int = 0
     skipped: int = 0
     alerts: int = 0
+    near: int = 0  # new articles found to be near-duplicates of a story's root
+    suppressed: int = 0  # alerts left out: the story had matched the topic already
     skipped_reasons: list[str] = field(default_factory=list)
 
     def add(self, other: IngestReport) -> None:
@@ -61,6 +66,8 @@ class IngestReport:
         self.duplicates += other.duplicates
         self.skipped += other.skipped
         self.alerts += other.alerts
+        self.near += other.near
+        self.suppressed += other.suppressed
         self.skipped_reasons.extend(other.skipped_reasons)
 
 
@@ -74,8 +81,10 @@ class Pipeline:
         notifiers: Sequence[str],
         metrics: Metrics | None = None,
         tags: Mapping[str, tuple[str, ...]] | None = None,
+        near: DedupeSettings | None = None,
     ) -> None:
         self.store = store
+        self.near = near  # None: no near-duplicate detection ([dedupe] near = false)
         self.metrics = metrics or Metrics()
         self.matcher = matcher  # swapped whole on reload; read once per item
         self.notifiers = tuple(notifiers)
@@ -88,14 +97,16 @@ class Pipeline:
         self.matcher = Matcher(watchlist)
 
     async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Extracted | str] | None:
-        """Extract in the worker processes (HTML → text, fold, hash: the CPU of ingest). Each
-        article comes back with its folded title and text, handed to matching with it, so
-        matching in the writer's thread never folds them again, however many polls a group
-        commit holds. None: no pool (one-process mode), `ingest_items` extracts in its thread."""
+        """Extract in the worker processes (HTML → text, fold, hash and, with near-duplicate
+        detection, the signature: the CPU of ingest). Each article comes back with its folded
+        title and text and its signature, handed on with it, so the writer's thread never
+        computes them again, however many polls a group commit holds. None: no pool
+        (one-process mode), `ingest_items` extracts in its thread."""
         if self.executor is None:
             return None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, extract_batch, list(items))
+        work = functools.partial(extract_batch, list(items), near=self.near is not None)
+        return await loop.run_in_executor(self.executor, work)
 
     def ingest_items(
         self,
@@ -129,11 +140,12 @@ class Pipeline:
     ) -> IngestReport:
         report = IngestReport()
         folded: tuple[MappedText, MappedText] | None = None
+        signed: tuple[Signature | None] | None = None  # a worker's signature, when it made one
         try:
             if isinstance(extracted, str):
                 raise ExtractError(item.location, extracted)
             if extracted is not None:
-                article, title_folded, text_folded = extracted
+                article, title_folded, text_folded, signed = extracted
                 folded = (title_folded, text_folded)
             else:
                 article = extract(item)
@@ -149,6 +161,8 @@ class Pipeline:
         matcher = self.matcher
         if alert_after is not None and article.published and article.published < alert_after:
             alert = False
+        # With near-duplicate detection a silent article is matched too: its story's topics
+        # are recorded, so a later copy of a backlog article does not alert either.
         matches = (
             matcher.match(
                 article.title,
@@ -157,29 +171,48 @@ class Pipeline:
                 tags=self.tags.get(article.source, ()),
                 folded=folded,
             )
-            if alert
+            if alert or self.near is not None
             else []
         )
+        near = self._near_check(article, matches, matcher, now, signed)
+        if not alert:
+            matches = []
         previous = self.store.find_version(article.source, article.guid) if article.guid else None
         if previous is not None:
             # An updated entry alerts only for topics its earlier version did not match.
             matches = [m for m in matches if m.topic_id not in previous[1]]
         alerts, deliveries = self.outbox_rows(article, matches, matcher, now)
         previous_id = previous[0] if previous else None
-        if self.store.add_article(article, alerts, deliveries, now, previous_id=previous_id):
+        stored = self.store.store_article(
+            article, alerts, deliveries, now, previous_id=previous_id, near=near
+        )
+        if stored is not None:
             if previous is None:
                 report.new = 1
             else:
                 report.updated = 1
-            report.alerts = len(alerts)
+            kept = [a for a in alerts if a.topic.id not in stored.suppressed]
+            report.alerts = len(kept)
+            report.suppressed = len(alerts) - len(kept)
+            report.near = 1 if stored.near is not None else 0
             self.metrics.article("new" if previous is None else "updated")
-            for alert_row in alerts:
+            for alert_row in kept:
                 self.metrics.alert(alert_row.topic.id)
+            for alert_row in alerts:  # the alerts a copy would have made, not a backlog's
+                if alert_row.topic.id in stored.suppressed:
+                    self.metrics.near_duplicate(alert_row.topic.id)
+            near_of = ""
+            if stored.near is not None:
+                near_of = (
+                    f" near_of={stored.near.content_hash[:15]}"
+                    f" similarity={stored.near.similarity:.2f}"
+                    f" suppressed={','.join(sorted(stored.suppressed)) or '-'}"
+                )
             log.info(
-                "stored article source=%s location=%s hash=%s alerts=%d topics=%s%s",
+                "stored article source=%s location=%s hash=%s alerts=%d topics=%s%s%s",
                 article.source, ascii(article.location)[1:-1], article.content_hash[:15],
-                len(alerts), ",".join(a.topic.id for a in alerts) or "-",
-                f" update_of={previous_id}" if previous_id else "",
+                len(kept), ",".join(a.topic.id for a in kept) or "-",
+                f" update_of={previous_id}" if previous_id else "", near_of,
             )  # fmt: skip
         else:
             report.duplicates = 1
@@ -189,6 +222,27 @@ class Pipeline:
                 article.source, ascii(article.location)[1:-1], article.content_hash[:15],
             )  # fmt: skip
         return report
+
+    def _near_check(
+        self,
+        article: Article,
+        matches: Sequence[Match],
+        matcher: Matcher,
+        now: datetime,
+        signed: tuple[Signature | None] | None,
+    ) -> NearCheck | None:
+        """What the store needs to place the article in a story (None: detection is off)."""
+        if self.near is None:
+            return None
+        topics = matcher.topics
+        matched = frozenset(m.topic_id for m in matches)
+        return NearCheck(
+            signature=signed[0] if signed is not None else signature(article.text),
+            threshold=self.near.threshold,
+            since=now - self.near.window,
+            matched=matched,
+            alert_anyway=frozenset(t for t in matched if topics[t].near_duplicates == "alert"),
+        )
 
     def outbox_rows(
         self, article: Article, matches: Sequence[Match], matcher: Matcher, now: datetime

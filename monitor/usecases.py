@@ -6,6 +6,7 @@ notifier tries. They build what they need from settings and write nothing unless
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.app import App, utc_now
-from monitor.config import FolderSettings
+from monitor.config import DedupeSettings, FolderSettings
 from monitor.errors import ExtractError, NotifyError, SourceError
 from monitor.extract import extract
 from monitor.match import Matcher, Verdict
@@ -28,6 +29,7 @@ from monitor.models import (
     TopicRef,
     Watchlist,
 )
+from monitor.near import NearCheck, signature
 from monitor.pipeline import alert_id, delivery_id
 from monitor.plugins import Notifier
 from monitor.sources.feed import FeedSource
@@ -51,6 +53,61 @@ class Explained:
     article: Article | None
     error: str | None
     verdicts: tuple[Verdict, ...]
+    near: NearNote | None = None  # the story it copies (or would copy, if stored now)
+
+
+@dataclass(frozen=True)
+class NearNote:
+    """`explain`: a near-duplicate's root and the matched topics it does not alert for."""
+
+    story_id: str
+    root_hash: str
+    root_source: str
+    root_first_seen: datetime
+    similarity: float
+    suppressed: tuple[str, ...]
+
+
+def add_near_notes(
+    results: Sequence[Explained], store: Store, dedupe: DedupeSettings, now: datetime
+) -> list[Explained]:
+    """Each explained article with its near-duplicate note: for a stored article what was
+    decided when it was stored, for a file or feed entry what storing it now would decide.
+    Reads only."""
+    out = []
+    for result in results:
+        if result.article is None:
+            out.append(result)
+            continue
+        matched = frozenset(v.topic.id for v in result.verdicts if v.matched)
+        stored = store.near_match_of(result.article.content_hash)
+        if stored is not None:
+            story, match = stored
+            if match is None:
+                out.append(result)
+                continue
+            alerted = store.alerted_topics(result.article.content_hash)
+            suppressed = tuple(sorted(matched - alerted))
+        else:
+            alert_anyway = frozenset(
+                v.topic.id for v in result.verdicts if v.topic.near_duplicates == "alert"
+            )
+            check = NearCheck(
+                signature(result.article.text), dedupe.threshold, now - dedupe.window,
+                matched, alert_anyway & matched,
+            )  # fmt: skip
+            found = store.find_near(check)
+            if found is None:
+                out.append(result)
+                continue
+            match, story, suppressed_set = found
+            suppressed = tuple(sorted(suppressed_set))
+        note = NearNote(
+            story, match.content_hash, match.source, match.first_seen, match.similarity,
+            suppressed,
+        )  # fmt: skip
+        out.append(dataclasses.replace(result, near=note))
+    return out
 
 
 def explain_files(
@@ -120,6 +177,7 @@ class ReplayHit:
     article: Article
     topic_id: str
     already_alerted: bool
+    near_duplicate: bool = False  # its story matched the topic already: no alert, as in ingest
 
 
 @dataclass
@@ -145,6 +203,9 @@ def replay(
     total = app.store.count_articles(since)
     report = ReplayReport()
     now = app.clock()
+    near = app.pipeline.near
+    topics = {t.id: t for t in watchlist.topics}
+    claimed: set[tuple[str, str]] = set()  # (story, topic) matched earlier in this replay
     for article_id, article, alerted in app.store.iter_articles(since):
         report.scanned += 1
         matches = [
@@ -157,8 +218,24 @@ def replay(
             )
             if topic is None or m.topic_id == topic
         ]
-        report.hits.extend(ReplayHit(article, m.topic_id, m.topic_id in alerted) for m in matches)
-        fresh = [m for m in matches if m.topic_id not in alerted]
+        # The ingest rule: a topic the article's story matched already (recorded at ingest,
+        # or earlier in this replay) does not alert again, unless the topic asks for it.
+        suppressed: set[str] = set()
+        if near is not None and matches:
+            story = app.store.story_of(article_id)
+            ids = {m.topic_id for m in matches}
+            suppressed = {t for t in ids if (story, t) in claimed}
+            suppressed |= app.store.story_topics_since(
+                story, ids, now - near.window, before=article_id
+            )
+            suppressed -= set(alerted)
+            suppressed = {t for t in suppressed if topics[t].near_duplicates != "alert"}
+            claimed.update((story, t) for t in ids)
+        report.hits.extend(
+            ReplayHit(article, m.topic_id, m.topic_id in alerted, m.topic_id in suppressed)
+            for m in matches
+        )
+        fresh = [m for m in matches if m.topic_id not in alerted and m.topic_id not in suppressed]
         if send and fresh:
             alerts, deliveries = app.pipeline.outbox_rows(article, fresh, matcher, now)
             report.queued += app.store.add_alerts(article_id, alerts, deliveries, now)

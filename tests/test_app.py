@@ -221,6 +221,9 @@ def test_jsonl_lines_follow_the_public_contract(
     assert putin["matched"] == ["普京"] and putin["found"] == ["普丁"]
     assert putin["article"]["published"] == "2024-06-18T04:45:28.576Z"
     assert putin["article"]["url"].startswith("https://www.dw.com/")
+    # Every alert names its article's story (here each seed is its own root).
+    root = hashlib.sha256(f"story\n{putin['article']['content_hash']}".encode()).hexdigest()
+    assert putin["story"] == {"id": f"story_{root[:32]}"}
 
 
 def test_a_missing_folder_fails_the_pass_but_delivers(

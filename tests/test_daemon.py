@@ -212,3 +212,50 @@ def test_only_sources_that_push_get_a_watch(workdir: Path, clock: Clock) -> None
         assert asyncio.run(watched()) == {"inbox"}
     finally:
         app.close()
+
+
+def test_the_backfill_job_works_in_batches_and_stops_when_done(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After READY the daemon signs the articles stored before near-duplicate detection, a
+    batch per run, and removes its job once a run finds nothing left."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.store.schema import articles
+
+    text = (
+        "普丁時隔24年再訪北韓，北約關切獨裁聯盟。俄羅斯總統普丁18日及19日應金正恩的邀請前往北韓。"
+    )
+    for n in range(3):
+        app.store.add_article(_article(f"{n}.txt", f"第{n}篇：{text}" * 2), [], [], app.clock())
+    calls: list[int] = []
+    real = app.store.backfill_signatures
+
+    def one_at_a_time(since: datetime, *, limit: int = 200) -> int:
+        calls.append(limit)
+        return real(since, limit=1)
+
+    monkeypatch.setattr(app.store, "backfill_signatures", one_at_a_time)
+    daemon = Daemon(app)
+
+    async def scenario() -> None:
+        daemon.scheduler = AsyncIOScheduler()
+        daemon.scheduler.add_job(daemon.backfill, "interval", seconds=60, id="backfill")
+        for _ in range(3):
+            await daemon.backfill()
+            assert daemon.scheduler.get_job("backfill") is not None
+        await daemon.backfill()  # nothing left: the job is removed
+        assert daemon.scheduler.get_job("backfill") is None
+
+    asyncio.run(scenario())
+    assert len(calls) == 4
+    with app.store.engine.begin() as c:
+        shingles = c.execute(articles.select().with_only_columns(articles.c.shingles)).scalars()
+        assert all(s is not None and s > 0 for s in shingles)
+
+
+def _article(name: str, text: str) -> Any:
+    from monitor.models import Article
+    from monitor.text import content_hash
+
+    return Article("inbox", name, None, None, name, text, None, content_hash(text))

@@ -11,13 +11,25 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from monitor.cli import alerts, check, db, explain, feeds, notifiers, replay, run, status, topics
+from monitor.cli import (
+    alerts,
+    check,
+    db,
+    explain,
+    feeds,
+    notifiers,
+    replay,
+    run,
+    status,
+    stories,
+    topics,
+)
 from monitor.cli.common import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_FAILURES", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 # The command modules in the order `monitor --help` lists them.
-COMMANDS = (run, check, explain, status, replay, topics, feeds, db, notifiers, alerts)
+COMMANDS = (run, check, explain, status, replay, topics, stories, feeds, db, notifiers, alerts)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:

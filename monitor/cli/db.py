@@ -1,5 +1,5 @@
-"""`monitor db …`: the schema (upgrade, status) and housekeeping (prune, vacuum). `upgrade` is,
-with `run`, the only command that migrates; prune and vacuum refuse an outdated schema.
+"""`monitor db …`: the schema (upgrade, status) and housekeeping (prune, vacuum, backfill).
+`upgrade` is, with `run`, the only command that migrates; the others refuse an outdated schema.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def add_parsers(
         "vacuum", parents=[common], help="give freed space back to the file system"
     )
     vacuum.set_defaults(func=_vacuum)
+    backfill = actions.add_parser(
+        "backfill",
+        parents=[common],
+        help="compute near-duplicate signatures for articles stored before the upgrade",
+    )
+    backfill.set_defaults(func=_backfill)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -97,4 +103,20 @@ def _vacuum(args: argparse.Namespace) -> int:
         store.vacuum()
         after = store.size_bytes()
     print(f"database size {size(before)} → {size(after)}")
+    return EXIT_OK
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    """The daemon does this in the background after start; this runs it to the end now."""
+    from monitor.app import utc_now
+    from monitor.housekeeping import backfill
+
+    settings = load_settings(args)
+    if not settings.dedupe.near:
+        print("nothing to do: [dedupe] near = false")
+        return EXIT_OK
+    with closing(open_store(settings, Schema.CURRENT)) as store:
+        judged = backfill(store, settings.dedupe, utc_now())
+    window = settings.dedupe.window
+    print(f"computed near-duplicate signatures of {judged} articles (window {window})")
     return EXIT_OK

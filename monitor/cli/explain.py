@@ -11,6 +11,7 @@ import re
 import sys
 from collections.abc import Sequence
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,8 @@ def _explain(args: argparse.Namespace) -> int:
         with closing(open_store(settings, Schema.CURRENT)) as store:
             for prefix in args.article:
                 results += explain_stored(store, prefix, watchlist)
+    if settings is not None and settings.dedupe.near:
+        results = _with_near_notes(results, settings)
     if args.json:
         json.dump([explained_json(r) for r in results], sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -97,6 +100,55 @@ def _explain(args: argparse.Namespace) -> int:
         for result in results:
             out.styled(explained_text(result, highlight=out.is_terminal))
     return EXIT_FAILURES if any(r.error for r in results) else EXIT_OK
+
+
+def _with_near_notes(results: list[Explained], settings: Settings) -> list[Explained]:
+    """The near-duplicate notes, from the configured database if it can be read as it is
+    (explain never creates or migrates one; without it there are no notes)."""
+    from monitor.app import utc_now
+    from monitor.errors import StoreError
+    from monitor.store import Store, database_exists
+    from monitor.usecases import add_near_notes
+
+    if not database_exists(settings.database):
+        return results
+    try:
+        store = Store.open(settings.database)
+    except StoreError:
+        return results
+    with closing(store):
+        try:
+            current, head = store.migration_status()
+            if current != head:
+                return results
+            return add_near_notes(results, store, settings.dedupe, utc_now())
+        except StoreError:
+            return results
+
+
+def near_line(result: Explained, now: datetime) -> str | None:
+    """ "near-duplicate of v1:… (similarity 0.93, stored 2 h ago from dw-zh): no alert for
+    putin" — or None when the article is no near-duplicate."""
+    near = result.near
+    if near is None:
+        return None
+    ago = _ago(now - near.root_first_seen)
+    head = (
+        f"near-duplicate of {near.root_hash[:19]}… (similarity {near.similarity:.2f}, "
+        f"stored {ago} from {near.root_source})"
+    )
+    if near.suppressed:
+        return f"{head}: no alert for {', '.join(near.suppressed)}"
+    return f"{head}: its matched topics still alert"
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
 
 
 def explained_json(result: Explained) -> dict[str, Any]:
@@ -123,6 +175,16 @@ def explained_json(result: Explained) -> dict[str, Any]:
             "published": article.published.isoformat() if article.published else None,
             "content_hash": article.content_hash,
             "characters": len(article.text),
+        },
+        "near": None
+        if result.near is None
+        else {
+            "story": result.near.story_id,
+            "of": result.near.root_hash,
+            "source": result.near.root_source,
+            "stored": result.near.root_first_seen.isoformat(),
+            "similarity": round(result.near.similarity, 3),
+            "no_alert_for": list(result.near.suppressed),
         },
         "topics": [
             {
@@ -188,6 +250,9 @@ def explained_text(result: Explained, *, highlight: bool) -> Styled:
         add(f"  url       {article.url}\n")
     if article.published:
         add(f"  published {article.published.isoformat()}\n")
+    line = near_line(result, datetime.now(UTC))
+    if line:
+        add(f"  {line}\n", "yellow")
 
     def term_line(label: str, results: Sequence[TermResult], label_style: str = "") -> None:
         add("      ")

@@ -68,6 +68,8 @@ def _replay(args: argparse.Namespace) -> int:
             hit.topic_id,
             "already alerted"
             if hit.already_alerted
+            else "near-duplicate"
+            if hit.near_duplicate
             else ("queued" if args.send else "would alert"),
             hit.article.content_hash[:15],
             hit.article.title[:60],
@@ -75,7 +77,7 @@ def _replay(args: argparse.Namespace) -> int:
         for hit in report.hits
     ]
     Output.to().table(("topic", "state", "article", "title"), rows)
-    new = sum(1 for hit in report.hits if not hit.already_alerted)
+    new = sum(1 for hit in report.hits if not hit.already_alerted and not hit.near_duplicate)
     verb = "queued" if args.send else "would be new (dry run; --send queues them)"
     print(
         f"{report.scanned} articles scanned; {len(report.hits)} matches; "

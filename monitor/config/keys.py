@@ -238,6 +238,7 @@ TOP_LEVEL_KEYS: tuple[Key, ...] = (
     Key("delivery", RAW, {}, doc="[delivery]: retries of deliveries"),
     Key("http", RAW, {}, doc="[http]: /healthz and /metrics"),
     Key("retention", RAW, {}, doc="[retention]: what is pruned"),
+    Key("dedupe", RAW, {}, doc="[dedupe]: near-duplicate stories"),
 )
 
 WATCHLIST_KEYS: tuple[Key, ...] = (
@@ -260,6 +261,12 @@ TOPIC_KEYS: tuple[Key, ...] = (
     Key("regex", STRINGS, (), doc="RE2 patterns, each one more `any` term"),
     Key("max_alerts_per_hour", POSITIVE, None, doc="alerts sent at once per rolling hour"),
     Key("muted_until", INSTANT, None, doc="no alerts before this instant"),
+    Key(
+        "near_duplicates",
+        one_of("suppress", "alert", message='must be "suppress" or "alert"'),
+        "suppress",
+        doc="a near-duplicate of a story that matched the topic: no alert, or alert",
+    ),
 )
 
 # A term with exceptions: { term = "中美", except = ["中美洲"] }

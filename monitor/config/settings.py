@@ -127,6 +127,30 @@ def _notifier_type(value: Any) -> str:
     return value
 
 
+def _similarity(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1:
+        raise ValueError(f"must be a number above 0 and at most 1 (e.g. 0.7), got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class DedupeSettings:
+    near: bool = setting(
+        FLAG, "a near-duplicate of a story that matched a topic does not alert for it", True
+    )
+    threshold: float = setting(
+        Type("similarity in (0, 1]", _similarity),
+        "similarity (max of resemblance and containment) from which texts are one story",
+        0.65,
+    )
+    window: timedelta = setting(
+        DURATION,
+        "how far back stories are looked for",
+        timedelta(days=7),
+        check=at_least(timedelta(hours=1), "must be at least 1h"),
+    )
+
+
 @dataclass(frozen=True)
 class NotifierSettings:
     name: str = field(metadata=required(SOURCE_ID, "letters a-z, digits and '-'"))
@@ -178,6 +202,7 @@ class Settings:
     daemon: DaemonSettings = DaemonSettings()
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
+    dedupe: DedupeSettings = DedupeSettings()
     # The ids of the feeds kept in the database when the config was loaded (checked against
     # the tables and the topics' `sources`); None: the database was not read.
     database_sources: frozenset[str] | None = None
@@ -205,6 +230,7 @@ SETTINGS_TABLES: dict[str, type] = {
     "daemon": DaemonSettings,
     "http": HttpSettings,
     "retention": RetentionSettings,
+    "dedupe": DedupeSettings,
     "delivery": DeliverySettings,
 }
 
@@ -252,6 +278,7 @@ def load_config(
     daemon = _load_table(raw, "daemon", DaemonSettings, out)
     http = _load_table(raw, "http", HttpSettings, out)
     retention = _load_table(raw, "retention", RetentionSettings, out)
+    dedupe = _load_table(raw, "dedupe", DedupeSettings, out)
     sources = load_sources(raw, base, defaults.poll_interval, defaults.broken_after, out)
     known: set[str] | None = source_ids(raw)
     database_ids = None
@@ -292,6 +319,7 @@ def load_config(
         daemon=daemon,
         http=http,
         retention=retention,
+        dedupe=dedupe,
         database_sources=database_ids,
     )
 

@@ -169,6 +169,7 @@ def _load_topics(
             min_hits = 1
         max_per_hour = _declared(table, "max_alerts_per_hour", key, out)
         muted_until = _declared(table, "muted_until", key, out)
+        near_duplicates = _declared(table, "near_duplicates", key, out)
         topics.append(
             Topic(
                 topic_id,
@@ -185,6 +186,7 @@ def _load_topics(
                 query=query,
                 max_alerts_per_hour=max_per_hour,
                 muted_until=muted_until,
+                near_duplicates=near_duplicates,
                 exceptions=tuple(
                     (term, tuple(dict.fromkeys(spellings)))
                     for term, spellings in context.exceptions.items()

@@ -9,8 +9,9 @@ from typing import TextIO
 
 from monitor.errors import NotifyError
 from monitor.models import Delivery
-from monitor.notifiers.payload import iso_utc
+from monitor.notifiers.payload import also_line, by_story, iso_utc
 from monitor.plugins import Notifier
+from monitor.text import one_line
 
 
 class ConsoleNotifier(Notifier):
@@ -30,10 +31,23 @@ class ConsoleNotifier(Notifier):
     def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
         out: TextIO = sys.stdout if self.stream == "stdout" else sys.stderr
         try:
-            out.write("".join(render(d) for d in deliveries))
+            out.write(render_digest(deliveries))
             out.flush()
         except OSError as e:  # a closed pipe or a full disk behind a redirect
             raise NotifyError(self.name, f"cannot write to {self.stream}: {e}") from e
+
+
+def render_digest(deliveries: Sequence[Delivery]) -> str:
+    """The blocks of a send: a near-duplicate story once, its other alerts as `also:` lines."""
+    by_id = {d.alert.id: d for d in deliveries}
+    blocks = []
+    for lead, *others in by_story([d.alert for d in deliveries]):
+        block = render(by_id[lead.id])
+        if others:
+            extra = "".join(f"   {one_line(also_line(o))}\n" for o in others)
+            block = block[:-1] + extra + "\n"
+        blocks.append(block)
+    return "".join(blocks)
 
 
 def render(delivery: Delivery) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from monitor.errors import NotifyError
 from monitor.models import Alert, Delivery
-from monitor.notifiers.payload import digest_id, iso_utc
+from monitor.notifiers.payload import also_line, by_story, digest_id, iso_utc
 from monitor.plugins import Notifier
 from monitor.text import one_line, safe_text
 
@@ -286,7 +286,7 @@ def _text(reply: bytes | str) -> str:
 
 def render_text(alerts: Sequence[Alert]) -> str:
     blocks = []
-    for alert in alerts:
+    for alert, *others in by_story(alerts):
         article = alert.article
         lines = [f"{alert.topic.title}: {article.title}", ""]
         if article.url:
@@ -296,6 +296,7 @@ def render_text(alerts: Sequence[Alert]) -> str:
             lines.append(f"published: {iso_utc(article.published)}")
         lines.append(f"matched: {', '.join(alert.matched)} (found: {', '.join(alert.found)})")
         lines += ["", safe_text(alert.snippet), "", f"alert id: {alert.id}"]
+        lines += [one_line(also_line(other)) for other in others]
         blocks.append("\n".join(lines))
     return ("\n\n" + "-" * 40 + "\n\n").join(blocks) + "\n"
 
@@ -304,7 +305,7 @@ def render_html(alerts: Sequence[Alert]) -> str:
     """Our own template over escaped text: no feed HTML can ever be in it (EM-6)."""
     e = html.escape
     sections = []
-    for alert in alerts:
+    for alert, *others in by_story(alerts):
         article = alert.article
         title = e(article.title)
         if article.url and article.url.startswith(("http://", "https://")):
@@ -318,6 +319,7 @@ def render_html(alerts: Sequence[Alert]) -> str:
             f"(found: {e(', '.join(alert.found))})</p>\n"
             f"<blockquote>{e(safe_text(alert.snippet))}</blockquote>\n"
             f"<p><small>alert id: {e(alert.id)}</small></p>"
+            + "".join(f"\n<p>{e(one_line(also_line(other)))}</p>" for other in others)
         )
     body = "\n<hr>\n".join(sections)
     return f"<!DOCTYPE html>\n<html><body>\n{body}\n</body></html>\n"

@@ -26,6 +26,7 @@ def iso_utc(moment: datetime) -> str:
 def alert_object(alert: Alert) -> dict[str, Any]:
     """The alert as receivers see it (version 1)."""
     article = alert.article
+    story = {"story": {"id": alert.story_id}} if alert.story_id else {}
     return {
         "type": "alert",
         "version": ALERT_VERSION,
@@ -43,7 +44,32 @@ def alert_object(alert: Alert) -> dict[str, Any]:
         "matched": list(alert.matched),
         "found": list(alert.found),
         "snippet": alert.snippet,
+        **story,
     }
+
+
+def by_story(alerts: Sequence[Alert]) -> list[list[Alert]]:
+    """Alerts grouped by near-duplicate story, in order of first appearance: the first alert
+    of a story leads its group, and the alerts of *other articles* of that story (copies from
+    other sources: another topic, or a topic with `near_duplicates = "alert"`) follow it, to
+    be shown as one line each. Alerts of the same article for other topics, and alerts
+    without a story, stay groups of their own (as every alert was before stories)."""
+    groups: dict[str, list[Alert]] = {}
+    out: list[list[Alert]] = []
+    for alert in alerts:
+        group = groups.get(alert.story_id) if alert.story_id else None
+        if group is not None and alert.article.content_hash != group[0].article.content_hash:
+            group.append(alert)
+            continue
+        out.append([alert])
+        if alert.story_id and group is None:
+            groups[alert.story_id] = out[-1]
+    return out
+
+
+def also_line(alert: Alert) -> str:
+    """One more alert of a story already shown in a digest."""
+    return f"also: {alert.topic.title} — {alert.article.source}: {alert.article.title}"
 
 
 def digest_id(delivery_ids: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ One module per aggregate, composed here into the one `Store` the rest of monitor
     base          engine, transactions, migrations, ping
     leases        the claim-by-conditional-UPDATE shared by deliveries and sources
     articles      articles, versions, alerts, replay iteration
+    stories       near-duplicate stories: placing an article, `monitor stories`
     outbox        deliveries, operator notices, disabled notifiers
     sources       source rows: sync, claim, finish_poll, state, health
     instances     daemons' heartbeats and reload results
@@ -33,13 +34,32 @@ from monitor.store.leases import Leases
 from monitor.store.outbox import DisabledNotifier, Outbox
 from monitor.store.rows import NewDelivery
 from monitor.store.sources import Sources
+from monitor.store.stories import Stories, Story, StoryCopy
 
-__all__ = ["DisabledNotifier", "NewDelivery", "Store", "make_engine", "peek_database_sources"]
+__all__ = [
+    "DisabledNotifier", "NewDelivery", "Store", "Story", "StoryCopy", "database_exists",
+    "make_engine", "peek_database_sources",
+]  # fmt: skip
 
 
-class Store(Articles, Outbox, Sources, Instances, Housekeeping, Leases):
+class Store(Articles, Stories, Outbox, Sources, Instances, Housekeeping, Leases):
     """monitor's state in one SQLAlchemy database: every aggregate's methods on one object,
     sharing one engine (the aggregates are mixins over `StoreBase`, not separate stores)."""
+
+
+def database_exists(url: str) -> bool:
+    """False for an SQLite file that does not exist (opening it would create it); True for
+    any other URL (a server database is there or fails to connect)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return False
+    return Path(database).exists()
 
 
 def peek_database_sources(url: str) -> frozenset[str] | None:

@@ -12,9 +12,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from monitor.models import Alert, Article
+from monitor.near import NearCheck, Stored
 from monitor.store.base import StoreBase
 from monitor.store.rows import SEQ_SPAN, NewDelivery, alert_values, delivery_values, to_article
 from monitor.store.schema import alerts, articles, deliveries
+from monitor.store.stories import place, record
 
 
 class Articles(StoreBase):
@@ -26,11 +28,35 @@ class Articles(StoreBase):
         now: datetime,
         previous_id: int | None = None,
     ) -> bool:
-        """Store the article with its alerts and deliveries in one transaction, if it is new.
+        """`store_article` without near-duplicate detection: True if the article was new."""
+        stored = self.store_article(article, new_alerts, new_deliveries, now, previous_id)
+        return stored is not None
 
-        Returns False (and writes nothing) when an article with the same content hash exists.
+    def store_article(
+        self,
+        article: Article,
+        new_alerts: Sequence[Alert],
+        new_deliveries: Sequence[NewDelivery],
+        now: datetime,
+        previous_id: int | None = None,
+        near: NearCheck | None = None,
+    ) -> Stored | None:
+        """Store the article with its alerts and deliveries in one transaction, if it is new,
+        placed in its story (see `stories`): with `near`, the alerts (and their deliveries)
+        of topics its story already matched within the window are left out.
+
+        Returns None (and writes nothing) when an article with the same content hash exists.
         """
         with self._transaction() as connection:
+            if (
+                near is not None
+                and connection.execute(
+                    sa.select(articles.c.id).where(articles.c.content_hash == article.content_hash)
+                ).first()
+            ):
+                return None  # an exact copy: no story lookup (nor its locks) needed
+            placement = place(connection, self._dialect, article, near, previous_id)
+            signature = near.signature if near is not None else None
             inserted = connection.execute(
                 _article_insert(self._insert),
                 {
@@ -44,24 +70,33 @@ class Articles(StoreBase):
                     "published": article.published,
                     "first_seen": now,
                     "previous_id": previous_id,
+                    "story_id": placement.story_id,
+                    "near_of": placement.near.article_id if placement.near else None,
+                    "similarity": placement.near.similarity if placement.near else None,
+                    "signature": signature.pack() if signature else None,
+                    # 0: judged too short; NULL: never judged (near-duplicate detection off
+                    # or not there yet), which the backfill picks up.
+                    "shingles": signature.shingles if signature else (0 if near else None),
                 },
             ).first()
             if inserted is None:
-                return False
-            if new_alerts:
+                return None
+            record(connection, self._insert, inserted.id, placement, near, now)
+            kept = [a for a in new_alerts if a.topic.id not in placement.suppressed]
+            kept_ids = {a.id for a in kept}
+            if kept:
                 connection.execute(
                     _insert_if_absent(self._insert, alerts),
-                    [alert_values(alert, inserted.id) for alert in new_alerts],
+                    [alert_values(alert, inserted.id) for alert in kept],
                 )
-            if new_deliveries:
-                connection.execute(
-                    _insert_if_absent(self._insert, deliveries),
-                    [
-                        delivery_values(d, now, seq=inserted.id * SEQ_SPAN + n)
-                        for n, d in enumerate(new_deliveries)
-                    ],
-                )
-            return True
+            rows = [
+                delivery_values(d, now, seq=inserted.id * SEQ_SPAN + n)
+                for n, d in enumerate(new_deliveries)
+                if d.alert_id in kept_ids
+            ]
+            if rows:
+                connection.execute(_insert_if_absent(self._insert, deliveries), rows)
+            return Stored(inserted.id, placement.story_id, placement.near, placement.suppressed)
 
     def add_alerts(
         self,

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from monitor.models import Alert, Article, Delivery, DeliveryStatus, Notice, SourceHealth, TopicRef
+from monitor.near import story_id
 from monitor.notices import notice_as_alert
 from monitor.store.schema import alerts, articles, deliveries, notices
 
@@ -70,6 +71,7 @@ def delivery_query() -> sa.Select[Any]:
             alerts.c.snippet,
             alerts.c.created_at,
             articles.c.content_hash,
+            articles.c.story_id,
             articles.c.source,
             articles.c.location,
             articles.c.url,
@@ -107,6 +109,7 @@ def to_delivery(row: Any) -> Delivery:
             found=tuple(row.found),
             snippet=row.snippet,
             created_at=row.created_at,
+            story_id=row.story_id or story_id(row.content_hash),
         )
     return Delivery(
         id=row.id,

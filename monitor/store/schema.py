@@ -13,9 +13,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -66,8 +68,40 @@ articles = Table(
     Column("first_seen", UTCDateTime, nullable=False),
     # A feed entry seen again (same source and guid) with another text: the earlier version.
     Column("previous_id", Integer, ForeignKey("articles.id", ondelete="SET NULL")),
+    # Near-duplicate stories (0010). NULL story_id: stored before stories, its own root
+    # (the story id is derived from the content hash). near_of: the root this article was
+    # found to copy, with the estimated similarity. signature: packed MinHash bins, NULL
+    # when the text is too short to judge (or not backfilled yet).
+    Column("story_id", String(40)),
+    Column("near_of", Integer),
+    Column("similarity", Float),
+    Column("signature", LargeBinary),
+    Column("shingles", Integer),
     Index("ix_articles_source_guid", "source", "guid"),
     Index("ix_articles_first_seen", "first_seen"),
+    Index("ix_articles_story_id", "story_id"),
+)
+
+# LSH band keys of story roots: a near-duplicate lookup is one probe of this primary key per
+# band. WITHOUT ROWID on SQLite: the key is the whole row.
+near_bands = Table(
+    "near_bands",
+    metadata,
+    Column("band_key", Integer, primary_key=True),
+    Column("article_id", Integer, primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# The topics a story matched (alerted or not): a later copy does not alert for them within
+# the window. last_at moves with every matching copy; copies counts the suppressed ones.
+story_topics = Table(
+    "story_topics",
+    metadata,
+    Column("story_id", String(40), primary_key=True),
+    Column("topic_id", String(200), primary_key=True),
+    Column("first_article_id", Integer, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("copies", Integer, nullable=False, default=0, server_default="0"),
 )
 
 alerts = Table(

@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
 from monitor.models import Delivery, TopicRef
+from monitor.near import story_id
 from monitor.pipeline import alert_id, delivery_id
 from monitor.usecases import sample_delivery
 
@@ -38,6 +39,7 @@ def make_delivery(
         id=alert_id(article.content_hash, topic),
         topic=TopicRef(topic, topic.title()),
         article=article,
+        story_id=story_id(article.content_hash),
     )
     return dataclasses.replace(base, id=delivery_id(alert.id, notifier), alert=alert)
 

@@ -88,6 +88,7 @@ def test_alert_created_signed_and_valid() -> None:
     payload = check(request)
     assert payload["type"] == "alert.created"
     assert payload["data"]["id"] == delivery.alert.id
+    assert payload["data"]["story"] == {"id": delivery.alert.story_id}
     assert request.headers["webhook-id"] == delivery.id
     assert request.headers["webhook-timestamp"] == str(int(moment.timestamp()))
     assert request.headers["authorization"] == "Bearer t0ken"
