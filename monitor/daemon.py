@@ -339,7 +339,11 @@ class Daemon:
     ) -> None:
         async def run() -> None:
             if delay:
-                await asyncio.sleep(delay)
+                try:
+                    await asyncio.sleep(delay)
+                except asyncio.CancelledError:
+                    work.close()  # stopped before it began: not a coroutine left unawaited
+                    raise
             await work
 
         task = asyncio.get_running_loop().create_task(run())

@@ -177,13 +177,14 @@ def test_a_reload_freezes_what_it_built_and_a_rejected_one_leaves_the_collector_
     daemon = Daemon(app, reload_config=lambda: load_config(config, env={}))
     gc.unfreeze()
     try:
-        assert asyncio.run(daemon.reload())
-        assert gc.isenabled() and gc.get_freeze_count() > 0
+        assert asyncio.run(daemon.reload()), daemon.reload_result
+        assert gc.isenabled() and gc.get_freeze_count() > 0, gc.get_freeze_count()
         gc.unfreeze()
         (workdir / "watchlist.toml").write_text('[[topics]\nid = "x"\n', "utf-8")
         assert not asyncio.run(daemon.reload())
         assert daemon.reload_result.startswith("rejected")
-        assert gc.isenabled() and gc.get_freeze_count() == 0
+        assert gc.isenabled(), "the collector is on again"
+        assert gc.get_freeze_count() == 0, gc.get_freeze_count()
     finally:
         gc.unfreeze()
         app.close()
