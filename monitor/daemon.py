@@ -13,7 +13,8 @@
                           then abandon it (leases expire, deliveries stay pending), exit 0
     sd_notify             READY=1 once everything above runs; STATUS= every few seconds;
                           WATCHDOG=1 only while ticks run AND the database answers
-    [http] listen         /healthz (the same two signals) and /metrics, served on this loop
+    [http] listen         the web page and API (`monitor.web`), /healthz (the same two
+                          signals) and /metrics, served by uvicorn on this loop
 
 Signal handlers only set flags or start tasks; no work happens inside them.
 """
@@ -33,12 +34,13 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
-from monitor.config import Settings, parse_listen
+from monitor.config import Settings
 from monitor.errors import ConfigError, MonitorError, SourceError
-from monitor.metrics import Health, serve
+from monitor.metrics import Health
 from monitor.plugins import Source
 from monitor.polling import PollReport
 from monitor.systemd import SystemdNotifier, WatchdogGate
+from monitor.web import Web, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ class Daemon:
         self.systemd = SystemdNotifier()
         self.watchdog = WatchdogGate(self.systemd)
         self.health = Health(TICK_SECONDS)
-        self.http: asyncio.Server | None = None
+        self.http: WebServer | None = None
 
     def run(self) -> int:
         """Run until SIGINT or SIGTERM; returns the exit status."""
@@ -88,8 +90,13 @@ class Daemon:
             )
             self.health.db_ok()  # the migrations just ran: the database answers
             if self.app.settings.http.listen:
-                host, port = parse_listen(self.app.settings.http.listen)
-                self.http = await serve(host, port, self.app.metrics, self.health)
+                self.http = WebServer(
+                    Web(
+                        self.app, self.health, reload=self.reload,
+                        reload_result=lambda: self.reload_result,
+                    )
+                )  # fmt: skip
+                await self.http.start()
             fetcher = self.app.make_fetcher()
             self.app.use_fetcher(fetcher)
             self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
@@ -126,11 +133,13 @@ class Daemon:
             self.systemd.stopping()
             self.scheduler.shutdown(wait=False)
             if self.http is not None:
-                self.http.close()
+                self.http.stop()
             config_watch.cancel()
             for watcher in self.watchers.values():
                 watcher.cancel()
             await self._drain(delivery)
+            if self.http is not None:
+                await self.http.wait()
             log.info("stopped instance=%s", self.app.instance)
             return 0
         finally:

@@ -83,6 +83,7 @@ alerts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("article_id", "topic_id", name="uq_alerts_article_topic"),
     Index("ix_alerts_topic_created", "topic_id", "created_at"),
+    Index("ix_alerts_created_id", "created_at", "id"),
 )
 
 deliveries = Table(
