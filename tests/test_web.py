@@ -451,3 +451,187 @@ def test_store_views_on_each_database(store: Store, clock: Clock) -> None:
     assert [s.id for s in store.sources_page(after="s2", limit=3)] == ["s3", "s4", "s5"]
     assert store.source_counts().total == 7
     assert store.failing_sources() == []
+
+
+# --- the watchlist editor ------------------------------------------------------------------
+
+
+@pytest.fixture
+def edit_app(workdir: Path) -> Iterator[App]:
+    app = configure(
+        workdir, f'listen = "127.0.0.1:{PORT}"\ntoken = {{ env = "WEB_TOKEN" }}\nallow_edit = true'
+    )
+    yield app
+    app.close()
+
+
+def editor_client(app: App, reloads: list[str]) -> TestClient:
+    health = Health(1.0)
+
+    async def reload() -> bool:
+        reloads.append("reload")
+        return True
+
+    web = Web(app, health, reload=reload, reload_result=lambda: "ok")
+    c = TestClient(build_asgi(web), base_url=BASE, follow_redirects=False)
+    response = c.post("/signin", data={"token": TOKEN, "next": "/watchlist"})
+    assert response.status_code == 303
+    return c
+
+
+def editor_form(page: str) -> dict[str, str]:
+    loaded = re.search(r'name="loaded" value="([0-9a-f]*)"', page)
+    assert loaded
+    return {"csrf": csrf_of(page), "loaded": loaded[1]}
+
+
+def test_editor_is_only_served_with_allow_edit(token_app: App) -> None:
+    assert signed_in(token_app).get("/watchlist").status_code == 404
+
+
+def test_editor_preview_shows_what_an_edit_adds_and_removes(edit_app: App) -> None:
+    now = datetime.now(UTC)  # the preview reads the articles first seen in the last 7 days
+    for title, text in (("普丁訪問北韓", "普丁今日抵達平壤。"), ("核彈頭", "核彈頭數量增加")):
+        article = Article(
+            "inbox", f"{title}.txt", None, None, title, text, None, content_hash(text)
+        )
+        edit_app.store.add_article(article, [], [], now)
+    old = Article("inbox", "old.txt", None, None, "普丁", "普丁舊聞", None, content_hash("old"))
+    edit_app.store.add_article(old, [], [], now - timedelta(days=8))  # outside the window
+    c = editor_client(edit_app, [])
+    page = c.get("/watchlist").text
+    text = edit_app.settings.watchlist_path.read_text(encoding="utf-8")
+    assert "China arming Russia" in page
+    edited = text.replace('id = "putin"\ntitle = "Putin"', 'id = "putin2"\ntitle = "Putin 2"', 1)
+    assert edited != text
+    result = c.post("/watchlist/preview", data={**editor_form(page), "text": edited})
+    assert result.status_code == 200, result.text
+    changes = dict(
+        re.findall(
+            r'<h3 class="topic-change">[^<]*<span class="muted">\((\S+)\)</span>: (\+\d+ / −\d+)',
+            result.text,
+        )
+    )
+    assert changes == {"putin": "+0 / −1", "putin2": "+1 / −0"}, result.text
+    assert "2 articles in" in result.text
+    same = c.post("/watchlist/preview", data={**editor_form(page), "text": text})
+    assert "No change" in same.text
+
+
+def test_editor_shows_errors_with_line_and_column(edit_app: App) -> None:
+    c = editor_client(edit_app, [])
+    page = c.get("/watchlist").text
+    broken = c.post(
+        "/watchlist/preview", data={**editor_form(page), "text": "topics = [\n  {id = }\n"}
+    )
+    assert broken.status_code == 422
+    assert re.search(r"line 2, column \d+", broken.text), broken.text
+    unknown = c.post(
+        "/watchlist/save",
+        data={
+            **editor_form(page),
+            "text": '[[topics]]\nid = "x"\ntitle = "X"\nany = ["a"]\nnotfy = 1\n',
+        },
+    )
+    assert unknown.status_code == 422 and "line 5" in unknown.text and "not saved" in unknown.text
+
+
+def test_editor_saves_atomically_through_a_symlink_and_reloads(
+    edit_app: App, tmp_path: Path
+) -> None:
+    path = edit_app.settings.watchlist_path
+    real = tmp_path / "real" / "watchlist.toml"
+    real.parent.mkdir()
+    real.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    real.chmod(0o640)
+    path.unlink()
+    path.symlink_to(real)
+    reloads: list[str] = []
+    c = editor_client(edit_app, reloads)
+    page = c.get("/watchlist").text
+    edited = (
+        real.read_text(encoding="utf-8")
+        + '\n[[topics]]\nid = "new"\ntitle = "New"\nany = ["新詞"]\n'
+    )
+    saved = c.post("/watchlist/save", data={**editor_form(page), "text": edited})
+    assert saved.status_code == 200, saved.text
+    assert 'id="reload-result">ok<' in saved.text and reloads == ["reload"]
+    assert path.is_symlink() and real.read_text(encoding="utf-8") == edited
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in real.parent.iterdir()] == ["watchlist.toml"]  # no temporary left
+
+
+def test_a_stale_editor_save_is_refused_with_the_difference(edit_app: App) -> None:
+    path = edit_app.settings.watchlist_path
+    first, second = editor_client(edit_app, []), editor_client(edit_app, [])
+    page_one, page_two = first.get("/watchlist").text, second.get("/watchlist").text
+    original = path.read_text(encoding="utf-8")
+    one = original + '\n[[topics]]\nid = "one"\ntitle = "One"\nany = ["一"]\n'
+    assert (
+        first.post("/watchlist/save", data={**editor_form(page_one), "text": one}).status_code
+        == 200
+    )
+    two = original + '\n[[topics]]\nid = "two"\ntitle = "Two"\nany = ["二"]\n'
+    stale = second.post("/watchlist/save", data={**editor_form(page_two), "text": two})
+    assert stale.status_code == 409 and "changed on disk" in stale.text
+    assert "-id = &#34;one&#34;" in stale.text and "+id = &#34;two&#34;" in stale.text
+    assert path.read_text(encoding="utf-8") == one
+
+
+def test_check_refuses_allow_edit_on_a_folder_it_cannot_write(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from monitor.cli import main
+
+    toml = workdir / "monitor.toml"
+    toml.write_text(
+        toml.read_text() + '\n[http]\ntoken = { env = "WEB_TOKEN" }\nallow_edit = true\n'
+    )
+    monkeypatch.setenv("WEB_TOKEN", TOKEN)
+    assert main(["--config", str(toml), "check"]) == 0
+    assert "editor     /watchlist saves" in capsys.readouterr().out
+    real_access = os.access
+    # As root every folder is writable: make this one read-only to the check, as it is to
+    # the daemon's user under the shipped unit.
+    monkeypatch.setattr(
+        "monitor.cli.check.os.access",
+        lambda path, mode: False if str(path) == str(workdir) else real_access(path, mode),
+    )
+    assert main(["--config", str(toml), "check"]) == 1
+    assert f"{workdir} is not writable" in capsys.readouterr().out
+
+
+def test_a_preview_stops_at_its_limits_and_when_cancelled(
+    edit_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from monitor.web import editor
+
+    now = datetime.now(UTC)
+    for n in range(3):
+        text = f"普丁 {n}"
+        edit_app.store.add_article(
+            Article("inbox", f"{n}.txt", None, None, text, text, None, content_hash(text)),
+            [],
+            [],
+            now,
+        )
+    watchlist = edit_app.settings.watchlist
+    since = now - timedelta(days=1)
+    cancel = threading.Event()
+    full = editor.run_preview(edit_app.store, watchlist, watchlist, {}, since, cancel)
+    assert (full.scanned, full.stopped) == (3, "")
+    monkeypatch.setattr(editor, "PREVIEW_ARTICLES", 2)
+    capped = editor.run_preview(edit_app.store, watchlist, watchlist, {}, since, cancel)
+    assert (capped.scanned, capped.stopped) == (2, "stopped at 2 articles")
+    ticks = iter([0.0, 0.0, 31.0, 31.0])
+    timed = editor.run_preview(
+        edit_app.store, watchlist, watchlist, {}, since, cancel, clock=lambda: next(ticks)
+    )
+    assert (timed.scanned, timed.stopped) == (1, "stopped after 30 s")
+    cancel.set()
+    cancelled = editor.run_preview(edit_app.store, watchlist, watchlist, {}, since, cancel)
+    assert (cancelled.scanned, cancelled.stopped) == (0, "cancelled")
