@@ -222,6 +222,16 @@ def test_posts_need_the_csrf_token_and_a_same_origin(token_app: App) -> None:
         "/explain", data={"text": "x", "csrf": csrf}, headers={"origin": "http://evil.example"}
     )
     assert foreign.status_code == 403
+    # Under Referrer-Policy: no-referrer a browser's form POST says `Origin: null`; then
+    # Sec-Fetch-Site must say same-origin.
+    for headers, status in (
+        ({"origin": "null"}, 403),
+        ({"origin": "null", "sec-fetch-site": "cross-site"}, 403),
+        ({"origin": BASE, "sec-fetch-site": "same-site"}, 403),
+        ({"origin": "null", "sec-fetch-site": "same-origin"}, 200),
+    ):
+        answer = c.post("/explain", data={"text": "x", "csrf": csrf}, headers=headers)
+        assert answer.status_code == status, headers
     ok = c.post("/explain", data={"text": "普丁訪問\n北韓", "csrf": csrf}, headers={"origin": BASE})
     assert ok.status_code == 200 and "<mark>普丁</mark>" in ok.text
 

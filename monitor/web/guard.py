@@ -100,15 +100,23 @@ class Guard:
         return None
 
     def check_origin(self, request: Request) -> Response | None:
-        """A browser's POST must come from this page: its Origin, when sent (every browser
-        sends it on a POST), names an allowed host. The form's CSRF token is checked by the
-        handler (`forms.csrf_ok`), which has the parsed body."""
+        """A browser's POST must come from this page. Its `Origin`, when it names a site,
+        must be an allowed host; under `Referrer-Policy: no-referrer` browsers send
+        `Origin: null` for a form POST, so then `Sec-Fetch-Site` (which every current browser
+        sends, whatever the referrer policy) must say same-origin. A client that sends neither
+        is no browser (curl): the form's CSRF token, checked by the handler, still applies."""
         origin = request.headers.get("origin")
-        if origin is None:
-            return None
-        name = origin.split("://", 1)[-1].lower()
-        if origin == "null" or name not in self.web.hosts:
-            log.warning("http refused origin=%r path=%s", origin[:100], request.url.path)
+        site = request.headers.get("sec-fetch-site")
+        refused = site is not None and site not in ("same-origin", "none")
+        if origin == "null":
+            refused = refused or site != "same-origin"
+        elif origin is not None:
+            refused = refused or origin.split("://", 1)[-1].lower() not in self.web.hosts
+        if refused:
+            log.warning(
+                "http refused origin=%r site=%r path=%s", (origin or "")[:100], site,
+                request.url.path,
+            )  # fmt: skip
             return PlainTextResponse("cross-site request refused\n", 403)
         return None
 
