@@ -645,3 +645,51 @@ def test_a_preview_stops_at_its_limits_and_when_cancelled(
     cancel.set()
     cancelled = editor.run_preview(edit_app.store, watchlist, watchlist, {}, since, cancel)
     assert (cancelled.scanned, cancelled.stopped) == (0, "cancelled")
+
+
+def test_the_daemon_keeps_its_signals_with_the_web_server_running(workdir: Path) -> None:
+    """uvicorn runs in the daemon's loop without signal handlers of its own: SIGHUP still
+    reloads, SIGTERM still drains and exits 0, and the port is closed afterwards."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    toml = workdir / "monitor.toml"
+    toml.write_text(toml.read_text() + f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+    log = workdir / "daemon.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(toml), "run"],
+            stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ),
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert time.monotonic() < deadline, log.read_text()
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            assert "mode=open" in log.read_text()
+            process.send_signal(signal.SIGHUP)
+            while "reloaded" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert "stopped instance=" in log.read_text()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
