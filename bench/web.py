@@ -34,7 +34,25 @@ sys.path.insert(0, str(ROOT))
 
 TOPICS = [f"topic-{n:02d}" for n in range(20)]
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-WORDS = "普丁 北韓 核彈頭 無人機 台灣 北約 俄羅斯 中國 美國 會談 制裁 軍演 the of and news report".split()
+WORDS = [
+    "普丁",
+    "北韓",
+    "核彈頭",
+    "無人機",
+    "台灣",
+    "北約",
+    "俄羅斯",
+    "中國",
+    "美國",
+    "會談",
+    "制裁",
+    "軍演",
+    "the",
+    "of",
+    "and",
+    "news",
+    "report",
+]
 
 
 def fill(url: str, articles: int, alerts: int, sources: int, seed: int = 7) -> None:

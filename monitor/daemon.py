@@ -65,6 +65,7 @@ class Daemon:
         self.polls: set[asyncio.Task[object]] = set()  # scheduled polls in flight
         self.scheduler: AsyncIOScheduler | None = None
         self.reload_result = "not reloaded"
+        self.reload_lock = asyncio.Lock()
         self.watchers: dict[str, asyncio.Task[None]] = {}
         self.watched: dict[str, Source] = {}  # the source instance each watch serves
         self.database = DatabaseFaults()
@@ -164,9 +165,15 @@ class Daemon:
         task.add_done_callback(self.in_flight.discard)
 
     async def reload(self) -> bool:
-        """Validate the files first; an invalid edit keeps the running config (and says why)."""
+        """Validate the files first; an invalid edit keeps the running config (and says why).
+        One at a time: a save from the web editor reloads, and so does the file watch."""
         if self.reload_config is None:
             return False
+        async with self.reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
+        assert self.reload_config is not None
         self.systemd.reloading()
         try:
             settings = await asyncio.to_thread(self.reload_config)

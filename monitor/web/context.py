@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class Web:
     reload_result: Callable[[], str] = lambda: "not reloaded"
     wall_clock: Callable[[], float] = time.time  # session cookies expire by it
     signin_limit: SignInLimit = field(default_factory=SignInLimit)
+    # The editor's preview: one at a time, and the flag that cancels the running one.
+    preview_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    preview_cancel: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         http = self.settings.http

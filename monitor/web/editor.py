@@ -13,7 +13,6 @@ then the daemon reloads and the page shows the result.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import difflib
 import hashlib
@@ -176,21 +175,6 @@ def write_atomically(path: Path, text: str) -> None:
         os.close(folder)
 
 
-class Previews:
-    """One preview at a time; the running one can be cancelled."""
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.cancel = threading.Event()
-
-
-_PREVIEWS: dict[int, Previews] = {}
-
-
-def _previews(web: Web) -> Previews:
-    return _PREVIEWS.setdefault(id(web), Previews())
-
-
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
@@ -206,23 +190,22 @@ async def page(web: Web, request: Request) -> Response:
 async def preview(web: Web, request: Request) -> Response:
     fields = await form(web, request)
     if fields.get("action") == "cancel":
-        _previews(web).cancel.set()
+        web.preview_cancel.set()
         return _render(web, request, text=fields.get("text", ""), loaded=fields.get("loaded", ""),
                        message="the running preview was asked to stop")  # fmt: skip
     text, loaded = _edited(fields)
     watchlist, issues = await web.run(validate, web, text)
     if watchlist is None:
         return _render(web, request, 422, text=text, loaded=loaded, issues=issues)
-    previews = _previews(web)
-    if previews.lock.locked():
+    if web.preview_lock.locked():
         return _render(web, request, 409, text=text, loaded=loaded,
                        message="another preview is running: wait for it, or cancel it")  # fmt: skip
-    async with previews.lock:
-        previews.cancel.clear()
+    async with web.preview_lock:
+        web.preview_cancel.clear()
         since = web.app.clock() - timedelta(days=web.settings.http.preview_days)
         result = await web.run(
             run_preview, web.app.store, web.settings.watchlist, watchlist,
-            dict(web.app.pipeline.tags), since, previews.cancel,
+            dict(web.app.pipeline.tags), since, web.preview_cancel,
         )  # fmt: skip
     return _render(web, request, text=text, loaded=loaded, preview=result)
 
