@@ -227,13 +227,15 @@ def print_plans(engine: sa.Engine) -> None:
         "latest alerts": "SELECT * FROM alerts JOIN articles ON articles.id = alerts.article_id "
         "ORDER BY alerts.created_at DESC, alerts.id DESC LIMIT 50",
         "a topic's alerts, keyset": "SELECT * FROM alerts JOIN articles ON articles.id = "
-        "alerts.article_id WHERE alerts.topic_id = 'topic-03' AND (alerts.created_at < "
-        "'2026-11-20' OR (alerts.created_at = '2026-11-20' AND alerts.id < 'x')) ORDER BY "
-        "alerts.created_at DESC, alerts.id DESC LIMIT 50",
+        "alerts.article_id WHERE alerts.topic_id = 'topic-03' AND (alerts.created_at, alerts.id) "
+        "< ('2026-11-20', 'x') ORDER BY alerts.created_at DESC, alerts.id DESC LIMIT 50",
         "a source's alerts": "SELECT * FROM alerts JOIN articles ON articles.id = "
         "alerts.article_id WHERE articles.source = 'feed-000042' ORDER BY alerts.created_at "
         "DESC, alerts.id DESC LIMIT 50",
         "sources, keyset": "SELECT * FROM sources WHERE id > 'feed-050000' ORDER BY id LIMIT 100",
+        "sources by health": "SELECT count(*) FILTER (WHERE active AND consecutive_failures = 0), "
+        "count(*) FILTER (WHERE active AND consecutive_failures > 0), count(*) FILTER (WHERE NOT "
+        "active) FROM sources",
         "failing sources": "SELECT * FROM sources WHERE active AND consecutive_failures > 0 "
         "ORDER BY consecutive_failures DESC, id LIMIT 20",
     }

@@ -2,7 +2,8 @@
 OFFSET: the 1,000th page costs what the first does), one alert, and the dashboard's counts.
 
 Keysets: alerts newest first by (created_at, id), on `ix_alerts_created_id` (or the topic's
-`ix_alerts_topic_created`); sources by id, on the primary key.
+`ix_alerts_topic_created_id`); sources by id, on the primary key; health on
+`ix_sources_health`.
 """
 
 from __future__ import annotations
@@ -61,11 +62,8 @@ class Views(StoreBase):
             query = query.where(a.created_at >= since)
         if until is not None:
             query = query.where(a.created_at < until)
-        if before is not None:
-            at, alert_id = before
-            query = query.where(
-                sa.or_(a.created_at < at, sa.and_(a.created_at == at, a.id < alert_id))
-            )
+        if before is not None:  # a row value: both databases read it as one index range
+            query = query.where(sa.tuple_(a.created_at, a.id) < sa.tuple_(*before))
         with self._transaction() as connection:
             return [_to_alert(row) for row in connection.execute(query)]
 
