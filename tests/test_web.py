@@ -694,3 +694,20 @@ def test_the_daemon_keeps_its_signals_with_the_web_server_running(workdir: Path)
     assert "stopped instance=" in log.read_text()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_a_database_failure_is_a_503_that_says_so(
+    open_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.errors import StoreError
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise StoreError("database error: OperationalError: unable to open database file")
+
+    monkeypatch.setattr(open_app.store, "alerts_page", down)
+    c = client(open_app)
+    page = c.get("/topics/putin")
+    assert page.status_code == 503 and "unable to open database file" in page.text
+    api = c.get("/api/v1/alerts")
+    assert api.status_code == 503 and "does not answer" in api.json()["error"]
+    assert c.get("/healthz").status_code == 200  # health has its own ping

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from monitor.errors import StoreError
 from monitor.metrics import CONTENT_TYPE
 from monitor.web import api, pages
 from monitor.web.context import BadRequest, Web
@@ -39,6 +40,9 @@ def build_asgi(web: Web) -> Guard:
                 return _error(web, request, 400, str(e))
             except Forbidden as e:
                 return _error(web, request, 403, str(e))
+            except StoreError as e:  # the database is down: say so, the daemon goes on
+                log.error("http database failed path=%s reason=%r", request.url.path, str(e))
+                return _error(web, request, 503, f"the database does not answer: {e}")
 
         return endpoint
 
@@ -87,8 +91,6 @@ def build_asgi(web: Web) -> Guard:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        if exc.status_code == 404 and request.url.path.startswith(("/healthz", "/metrics")):
-            return PlainTextResponse("not found: try /healthz or /metrics\n", 404)
         if exc.status_code == 405 and request.url.path in ("/healthz", "/metrics"):
             return PlainTextResponse("method not allowed\n", 405)
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, exc.detail)
