@@ -124,6 +124,30 @@ def test_token_must_be_a_long_secret_reference_and_edit_needs_one(workdir: Path)
         load_config(toml, env={})
 
 
+def store_hostile_corpus(store: Store, at: datetime) -> list[Alert]:
+    """G1's XSS and hostile-title feeds through the real path (feed parsing, extraction), each
+    surviving entry stored with an alert: what the pages and feeds must then show as text."""
+    from monitor.extract import extract
+    from monitor.sources.feed import parse_feed
+    from tests.hostile import corpus
+    from tests.hostile.ingest import _SOURCE
+
+    stored = []
+    for n, feed in enumerate((corpus._xss_feed(), corpus._titles_feed())):
+        entries, _ttl = parse_feed(feed, {}, "http://127.0.0.1/feed.xml")
+        for m, entry in enumerate(entries):
+            article = extract(_SOURCE._item(entry, "http://127.0.0.1/feed.xml", at))
+            created = at + timedelta(seconds=n * 1000 + m)
+            alert = Alert(
+                alert_id(article.content_hash, "putin"), TopicRef("putin", "Putin"), article,
+                ("probe",), ("probe",), (article.title + " " + article.text)[:200], created,
+            )  # fmt: skip
+            if store.add_article(article, [alert], [], created):
+                stored.append(alert)
+    assert len(stored) > 40
+    return stored
+
+
 # --- security ------------------------------------------------------------------------------
 
 
@@ -334,9 +358,10 @@ def test_atom_feeds_are_valid_and_stable(open_app: App) -> None:
 
 
 def test_hostile_corpus_reaches_pages_and_feeds_as_text(open_app: App) -> None:
-    """G1's XSS vectors as titles, texts, snippets and URLs: no tag, handler or script URL
-    of theirs reaches a page or a feed."""
-    alerts = []
+    """G1's XSS vectors, bad links and hostile titles (CRLF, controls, bidi), parsed and
+    extracted as feeds are, then stored, plus the raw vectors as titles, snippets and URLs: no
+    tag, handler or script URL of theirs reaches a page or a feed."""
+    alerts = store_hostile_corpus(open_app.store, datetime(2026, 11, 22, tzinfo=UTC))
     for n, vector in enumerate(XSS_VECTORS):
         alerts.append(
             store_alert(
@@ -363,6 +388,8 @@ def test_hostile_corpus_reaches_pages_and_feeds_as_text(open_app: App) -> None:
         for link in feed.iter(f"{ATOM}link"):
             assert (link.get("href") or "").startswith(("http://", "https://"))
         assert b"<script" not in body.lower()
+    api = c.get("/api/v1/alerts", params={"limit": "500"})
+    assert api.status_code == 200 and len(api.json()["alerts"]) == len(alerts)
 
 
 # --- API -----------------------------------------------------------------------------------

@@ -102,6 +102,10 @@ class Daemon:
 
 @pytest.fixture
 def daemon(workdir: Path) -> Iterator[Daemon]:
+    yield from _daemon(workdir)
+
+
+def _daemon(workdir: Path) -> Iterator[Daemon]:
     port = free_port()
     toml = workdir / "monitor.toml"
     toml.write_text(
@@ -175,3 +179,41 @@ def test_edit_preview_fix_save_and_a_stale_editor(
     assert "an edit of the old text" in second.inner_text("#diff")
     second.screenshot(path=str(tmp_path / "stale.png"), full_page=True)
     assert (workdir / "watchlist.toml").read_text(encoding="utf-8") == fixed
+
+
+def test_the_hostile_corpus_runs_nothing_in_the_browser(
+    browser: Any, workdir: Path, tmp_path: Path
+) -> None:
+    """G1's XSS vectors, bad links and hostile titles, ingested as feeds are and stored
+    before the daemon starts: the browser shows them and runs none of them (no dialog, no
+    script element, no request anywhere but the daemon)."""
+    from datetime import UTC, datetime
+
+    from monitor.config import load_config
+    from monitor.store import Store
+    from tests.test_web import store_hostile_corpus
+
+    store = Store.open(load_config(workdir / "monitor.toml", env={}).database)
+    store.upgrade()
+    alerts = store_hostile_corpus(store, datetime.now(UTC))
+    store.close()
+    running = _daemon(workdir)
+    daemon = next(running)
+    try:
+        page = browser.new_page()
+        dialogs: list[str] = []
+        requests: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: requests.append(r.url))
+        sign_in(page, daemon)
+        page.screenshot(path=str(tmp_path / "hostile-dashboard.png"), full_page=True)
+        paths = ["/", "/topics/putin", *(f"/alerts/{a.id}" for a in alerts)]
+        for path in paths:
+            page.goto(daemon.url + path)
+            assert page.locator("script, iframe, img, object, embed").count() == 0, path
+            assert page.locator("[onerror], [onload], [onclick]").count() == 0, path
+        assert dialogs == []
+        foreign = [u for u in requests if not u.startswith(daemon.url)]
+        assert foreign == []
+    finally:
+        next(running, None)
