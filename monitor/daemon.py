@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -40,7 +40,9 @@ from monitor.metrics import Health
 from monitor.plugins import Source
 from monitor.polling import PollReport
 from monitor.systemd import SystemdNotifier, WatchdogGate
-from monitor.web import Web, WebServer
+
+if TYPE_CHECKING:
+    from monitor.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class Daemon:
         self.systemd = SystemdNotifier()
         self.watchdog = WatchdogGate(self.systemd)
         self.health = Health(TICK_SECONDS)
-        self.http: WebServer | None = None
+        self.http: WebServer | None = None  # [http] listen: the web page, API, health
 
     def run(self) -> int:
         """Run until SIGINT or SIGTERM; returns the exit status."""
@@ -91,6 +93,9 @@ class Daemon:
             )
             self.health.db_ok()  # the migrations just ran: the database answers
             if self.app.settings.http.listen:
+                # Imported only when served: a daemon without a page loads no web stack.
+                from monitor.web import Web, WebServer
+
                 self.http = WebServer(
                     Web(
                         self.app, self.health, reload=self.reload,
