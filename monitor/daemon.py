@@ -149,6 +149,9 @@ class Daemon:
             log.info("stopped instance=%s", self.app.instance)
             return 0
         finally:
+            if self.http is not None:  # a start-up that failed after the page came up
+                self.http.stop()
+                await self.http.wait()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             if fetcher is not None:
