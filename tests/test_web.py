@@ -271,6 +271,7 @@ def test_dashboard_lists_alerts_sources_and_the_queue_with_filters(open_app: App
     c = client(open_app)
     page = c.get("/").text
     assert "普丁訪問北韓" in page and "核彈頭" in page and "deliveries pending" in page
+    assert '<meta http-equiv="refresh" content="60">' in page  # fresh alerts appear by themselves
     only = c.get("/", params={"topic": "putin"}).text
     assert "普丁訪問北韓" in only and "核彈頭數量" not in only
     by_source = c.get("/", params={"source": "wire"}).text

@@ -28,6 +28,7 @@ from monitor.web.security import SESSION_COOKIE, SESSION_SECONDS
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+DASHBOARD_REFRESH = 60  # s: the first page of the dashboard reloads itself (no script)
 FEED_SIZE = 100
 SOURCES_PAGE = 100
 MAX_EXPLAIN_TEXT = 200_000  # characters of pasted text
@@ -99,6 +100,7 @@ async def dashboard(web: Web, request: Request) -> Response:
         reload_result=web.reload_result(),
         next_url=_next_page(request, alerts, PAGE_SIZE),
         feed_url=_feed_link(web, "/alerts.atom"),
+        refresh=DASHBOARD_REFRESH if cursor is None else None,
     )  # fmt: skip
 
 
