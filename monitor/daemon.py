@@ -15,7 +15,8 @@
                           then abandon it (leases expire, deliveries stay pending), exit 0
     sd_notify             READY=1 once everything above runs; STATUS= every few seconds;
                           WATCHDOG=1 only while ticks run AND the database answers
-    [http] listen         /healthz (the same two signals) and /metrics, served on this loop
+    [http] listen         the web page and API (`monitor.web`), /healthz (the same two
+                          signals) and /metrics, served by uvicorn on this loop
 
 Signal handlers only set flags or start tasks; no work happens inside them.
 """
@@ -31,17 +32,20 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
-from monitor.config import Settings, parse_listen
+from monitor.config import Settings
 from monitor.errors import ConfigError, MonitorError, SourceError
-from monitor.metrics import Health, serve
+from monitor.metrics import Health
 from monitor.plugins import Source
 from monitor.polling import PollReport
 from monitor.systemd import SystemdNotifier, WatchdogGate
+
+if TYPE_CHECKING:
+    from monitor.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +71,14 @@ class Daemon:
         self.polls: set[asyncio.Task[object]] = set()  # scheduled polls in flight
         self.scheduler: AsyncIOScheduler | None = None
         self.reload_result = "not reloaded"
+        self.reload_lock = asyncio.Lock()
         self.watchers: dict[str, asyncio.Task[None]] = {}
         self.watched: dict[str, Source] = {}  # the source instance each watch serves
         self.database = DatabaseFaults()
         self.systemd = SystemdNotifier()
         self.watchdog = WatchdogGate(self.systemd)
         self.health = Health(TICK_SECONDS)
-        self.http: asyncio.Server | None = None
+        self.http: WebServer | None = None  # [http] listen: the web page, API, health
 
     def run(self) -> int:
         """Run until SIGINT or SIGTERM; returns the exit status."""
@@ -93,8 +98,16 @@ class Daemon:
             )
             self.health.db_ok()  # the migrations just ran: the database answers
             if self.app.settings.http.listen:
-                host, port = parse_listen(self.app.settings.http.listen)
-                self.http = await serve(host, port, self.app.metrics, self.health)
+                # Imported only when served: a daemon without a page loads no web stack.
+                from monitor.web import Web, WebServer
+
+                self.http = WebServer(
+                    Web(
+                        self.app, self.health, reload=self.reload,
+                        reload_result=lambda: self.reload_result,
+                    )
+                )  # fmt: skip
+                await self.http.start()
             fetcher = self.app.make_fetcher()
             self.app.use_fetcher(fetcher)
             self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
@@ -138,14 +151,19 @@ class Daemon:
             self.systemd.stopping()
             self.scheduler.shutdown(wait=False)
             if self.http is not None:
-                self.http.close()
+                self.http.stop()
             config_watch.cancel()
             for watcher in self.watchers.values():
                 watcher.cancel()
             await self._drain(delivery)
+            if self.http is not None:
+                await self.http.wait()
             log.info("stopped instance=%s", self.app.instance)
             return 0
         finally:
+            if self.http is not None:  # a start-up that failed after the page came up
+                self.http.stop()
+                await self.http.wait()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             if fetcher is not None:
@@ -167,9 +185,15 @@ class Daemon:
         task.add_done_callback(self.in_flight.discard)
 
     async def reload(self) -> bool:
-        """Validate the files first; an invalid edit keeps the running config (and says why)."""
+        """Validate the files first; an invalid edit keeps the running config (and says why).
+        One at a time: a save from the web editor reloads, and so does the file watch."""
         if self.reload_config is None:
             return False
+        async with self.reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
+        assert self.reload_config is not None
         self.systemd.reloading()
         try:
             with building_heap():

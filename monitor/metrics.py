@@ -1,14 +1,12 @@
-"""Prometheus metrics, the health rule, and the small HTTP endpoint that serves both.
+"""Prometheus metrics and the health rule; `monitor.web` serves both (`/metrics`, `/healthz`).
 
 Owns prometheus_client; one `CollectorRegistry` per `Metrics` (never the global one), so two
 apps in one process (tests) never share counters. Records what it is told: it imports nothing
-of monitor and reads no database; the daemon serves `/healthz` and `/metrics` on its loop.
+of monitor and reads no database.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -166,72 +164,3 @@ class Health:
         elif now - self.last_db_ok > self.db_window:
             problems.append(f"no database ping succeeded for {now - self.last_db_ok:.0f}s")
         return (not problems, "; ".join(problems) or "ok")
-
-
-# --- the HTTP endpoint ------------------------------------------------------------------------
-
-MAX_REQUEST_HEAD = 8192
-REQUEST_TIMEOUT = 5.0
-
-
-async def serve(host: str, port: int, metrics: Metrics, health: Health) -> asyncio.Server:
-    """Serve GET/HEAD `/healthz` and `/metrics` on host:port, on the running loop.
-
-    HTTP/1.1 with `Connection: close`: one request per connection, which is all a Prometheus
-    scrape or a load balancer's probe needs. No authentication: bind to loopback.
-    """
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
-            status, content_type, body, method = _respond(head, metrics, health)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-            status, content_type, body, method = 400, "text/plain", b"bad request\n", "GET"
-        except ConnectionError:
-            writer.close()
-            return
-        try:
-            writer.write(
-                f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n"
-                "Cache-Control: no-store\r\n\r\n".encode("ascii")
-            )
-            if method != "HEAD":
-                writer.write(body)
-            await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    server = await asyncio.start_server(handle, host, port, limit=MAX_REQUEST_HEAD)
-    log.info("http listening address=%s:%d paths=/healthz,/metrics", host, port)
-    return server
-
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    503: "Service Unavailable",
-}
-
-
-def _respond(head: bytes, metrics: Metrics, health: Health) -> tuple[int, str, bytes, str]:
-    """(status, content type, body, method) for one request head."""
-    try:
-        method, target, _version = head.split(b"\r\n", 1)[0].decode("ascii").split(" ")
-    except (UnicodeDecodeError, ValueError):
-        return 400, "text/plain", b"bad request\n", "GET"
-    path = target.split("?", 1)[0]
-    if path not in ("/healthz", "/metrics"):
-        return 404, "text/plain", b"not found: try /healthz or /metrics\n", method
-    if method not in ("GET", "HEAD"):
-        return 405, "text/plain", b"method not allowed\n", method
-    if path == "/metrics":
-        return 200, CONTENT_TYPE, metrics.render(), method
-    healthy, reason = health.check()
-    return (200 if healthy else 503), "text/plain; charset=utf-8", f"{reason}\n".encode(), method

@@ -132,14 +132,18 @@ def test_health_needs_recent_ticks_and_a_recent_database_ping() -> None:
 
 async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str, str]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    writer.write(
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+    )
     await writer.drain()
     raw = await reader.read()
     writer.close()
     head, _, body = raw.decode().partition("\r\n\r\n")
     status = int(head.split(" ", 2)[1])
-    content_type = next(
-        line.split(": ", 1)[1] for line in head.split("\r\n") if line.startswith("Content-Type")
+    content_type = next(  # header names are case-insensitive (uvicorn sends lower case)
+        line.split(": ", 1)[1]
+        for line in head.split("\r\n")
+        if line.lower().startswith("content-type:")
     )
     return status, content_type, body
 

@@ -39,10 +39,10 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
 
 def test_migrations_apply_once_and_report_status(tmp_path: Path) -> None:
     s = Store.open(f"sqlite:///{tmp_path}/m.db")
-    assert s.migration_status() == (None, "0010")
-    assert s.upgrade() == (None, "0010")
-    assert s.upgrade() == ("0010", "0010")
-    assert s.migration_status() == ("0010", "0010")
+    assert s.migration_status() == (None, "0011")
+    assert s.upgrade() == (None, "0011")
+    assert s.upgrade() == ("0011", "0011")
+    assert s.migration_status() == ("0011", "0011")
     s.close()
 
 
@@ -54,7 +54,7 @@ def test_a_database_of_release_0001_upgrades_and_keeps_folder_state(tmp_path: Pa
             sa.text("INSERT INTO source_state (source, state, updated_at) VALUES (:s, :st, :u)"),
             {"s": "inbox", "st": '{"files": {"a.txt": [1, 2, "h"]}}', "u": "2026-11-01 00:00:00"},
         )
-    assert s.upgrade() == ("0001", "0010")
+    assert s.upgrade() == ("0001", "0011")
     assert s.load_state("inbox") == {"files": {"a.txt": [1, 2, "h"]}}
     (row,) = s.list_sources()
     assert (row.id, row.kind, row.active) == ("inbox", "folder", True)

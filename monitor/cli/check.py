@@ -6,8 +6,9 @@ them; topics may name them), and never creates, migrates or changes the database
 from __future__ import annotations
 
 import argparse
+import os
 
-from monitor.cli.common import EXIT_OK, load_settings
+from monitor.cli.common import EXIT_FAILURES, EXIT_OK, load_settings
 from monitor.cli.render import duration, mask_url
 
 
@@ -61,5 +62,15 @@ def _check(args: argparse.Namespace) -> int:
             print(f"topic      {topic.id}: {query if query is not None else '(no query)'}")
             if left_out:
                 print(f"           not expressible as a query: {', '.join(left_out)}")
+    if settings.http.allow_edit:
+        editable = os.path.dirname(os.path.realpath(settings.watchlist_path))
+        if not os.access(editable, os.W_OK):
+            print(
+                f"error      [http] allow_edit = true but {editable} is not writable by this user: "
+                "the editor saves by writing a new file there and renaming it (README, "
+                '"Watchlist editor", has the systemd set-up)'
+            )
+            return EXIT_FAILURES
+        print(f"editor     /watchlist saves {os.path.realpath(settings.watchlist_path)}")
     print(f"ok ({len(warnings)} warnings)")
     return EXIT_OK

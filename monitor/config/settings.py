@@ -26,6 +26,7 @@ from monitor.config.keys import (
     SIZE,
     SOURCE_ID,
     STRING,
+    STRINGS,
     TOP_LEVEL_KEYS,
     Type,
     at_least,
@@ -104,11 +105,49 @@ def _listen(value: Any) -> str:
     return str(text)
 
 
+def _public_url(value: Any) -> str:
+    text = str(STRING.parse(value)).rstrip("/")
+    if text and not re.match(r"\Ahttps?://[^/\s?#]+(/[^\s?#]*)?\Z", text):
+        raise ValueError(
+            f'expected an http(s) URL such as "https://monitor.example.org", got {text!r}'
+        )
+    return text
+
+
+def _token(value: Any) -> str:
+    if value is None:  # a secret reference that did not resolve: reported already
+        return ""
+    if not isinstance(value, Secret):
+        raise ValueError(
+            'must be a secret reference, { env = "NAME" }, { credential = "name" } or '
+            '{ file = "path" }, never the token itself in this file'
+        )
+    if len(value.encode("utf-8")) < 32:
+        raise ValueError(
+            "must be at least 32 bytes (e.g. `openssl rand -base64 32`): a short token can be "
+            "guessed"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class HttpSettings:
     listen: str = setting(
-        Type("host:port", _listen), '"host:port" of /healthz and /metrics; empty: none', ""
+        Type("host:port", _listen),
+        '"host:port" of the web page, API, /healthz and /metrics; empty: none',
+        "",
     )
+    hosts: tuple[str, ...] = setting(
+        STRINGS, "more names the page may be reached by (the Host header), e.g. a proxy's", ()
+    )
+    public_url: str = setting(
+        Type("URL", _public_url), "the page's address as users reach it, for absolute links", ""
+    )
+    token: str = setting(
+        Type("secret", _token), "secret reference of the sign-in and API token (≥ 32 bytes)", ""
+    )
+    allow_edit: bool = setting(FLAG, "the watchlist editor at /watchlist (needs `token`)", False)
+    preview_days: int = setting(COUNT, "the editor's preview runs over this many days", 7)
 
 
 @dataclass(frozen=True)
@@ -277,6 +316,8 @@ def load_config(
     fetch = _load_table(raw, "fetch", FetchSettings, out)
     daemon = _load_table(raw, "daemon", DaemonSettings, out)
     http = _load_table(raw, "http", HttpSettings, out)
+    if http.allow_edit and not http.token:
+        out.add(["http", "allow_edit"], "needs [http] token: the editor is never open to all")
     retention = _load_table(raw, "retention", RetentionSettings, out)
     dedupe = _load_table(raw, "dedupe", DedupeSettings, out)
     sources = load_sources(raw, base, defaults.poll_interval, defaults.broken_after, out)

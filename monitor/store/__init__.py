@@ -15,6 +15,7 @@ One module per aggregate, composed here into the one `Store` the rest of monitor
     outbox        deliveries, operator notices, disabled notifiers
     sources       source rows: sync, claim, finish_poll, state, health
     instances     daemons' heartbeats and reload results
+    views         the web page's reads: keyset pages of alerts and sources, counts
     housekeeping  prune, checkpoint, vacuum, size
     rows          row ↔ model conversions (`schema` holds the tables)
 """
@@ -35,14 +36,15 @@ from monitor.store.outbox import DisabledNotifier, Outbox
 from monitor.store.rows import NewDelivery
 from monitor.store.sources import Sources
 from monitor.store.stories import Stories, Story, StoryCopy
+from monitor.store.views import SourceCounts, Views
 
 __all__ = [
-    "DisabledNotifier", "NewDelivery", "Store", "Story", "StoryCopy", "database_exists",
-    "make_engine", "peek_database_sources",
+    "DisabledNotifier", "NewDelivery", "SourceCounts", "Store", "Story", "StoryCopy",
+    "database_exists", "make_engine", "peek_database_sources",
 ]  # fmt: skip
 
 
-class Store(Articles, Stories, Outbox, Sources, Instances, Housekeeping, Leases):
+class Store(Articles, Stories, Outbox, Sources, Instances, Housekeeping, Leases, Views):
     """monitor's state in one SQLAlchemy database: every aggregate's methods on one object,
     sharing one engine (the aggregates are mixins over `StoreBase`, not separate stores)."""
 

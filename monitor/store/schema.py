@@ -116,7 +116,8 @@ alerts = Table(
     Column("snippet", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("article_id", "topic_id", name="uq_alerts_article_topic"),
-    Index("ix_alerts_topic_created", "topic_id", "created_at"),
+    Index("ix_alerts_topic_created_id", "topic_id", "created_at", "id"),
+    Index("ix_alerts_created_id", "created_at", "id"),
 )
 
 deliveries = Table(
@@ -166,6 +167,7 @@ sources = Table(
     Column("origin", String(20), nullable=False, default="config", server_default="config"),
     Column("options", JSON),
     Index("ix_sources_due", "active", "next_poll_at"),
+    Index("ix_sources_health", "active", "consecutive_failures"),
 )
 
 notifier_state = Table(

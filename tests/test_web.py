@@ -1,0 +1,741 @@
+"""The web page and API (monitor/web/): security first (Host, token, sessions, feed keys,
+CSRF, headers), then the pages, the Atom feeds, the API and keyset pagination, on a real
+SQLite file (and PostgreSQL where the store is queried) through Starlette's test client.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import pytest
+from starlette.testclient import TestClient
+
+from monitor.app import App, make_app
+from monitor.config import load_config
+from monitor.errors import ConfigError
+from monitor.metrics import Health
+from monitor.models import Alert, Article, TopicRef
+from monitor.pipeline import alert_id
+from monitor.store import Store
+from monitor.text import content_hash
+from monitor.web import Web
+from monitor.web.routes import build_asgi
+from monitor.web.security import SIGNIN_FAILURES
+from tests.conftest import Clock
+from tests.hostile.corpus import XSS_VECTORS
+
+PORT = 9464
+BASE = f"http://127.0.0.1:{PORT}"
+TOKEN = "t" * 40
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def configure(workdir: Path, http: str, env: dict[str, str] | None = None) -> App:
+    toml = workdir / "monitor.toml"
+    toml.write_text(toml.read_text() + f"\n[http]\n{http}\n")
+    app = make_app(load_config(toml, env=env or {"WEB_TOKEN": TOKEN}))
+    app.start()
+    return app
+
+
+def client(app: App, base: str = BASE) -> TestClient:
+    health = Health(1.0)
+    health.tick()
+    health.db_ok()
+    return TestClient(build_asgi(Web(app, health)), base_url=base, follow_redirects=False)
+
+
+def store_alert(
+    app: App, *, title: str, url: str | None = "https://example.org/a", topic: str = "putin",
+    text: str = "普丁訪問北韓", snippet: str | None = None, at: datetime | None = None,
+    source: str = "inbox",
+) -> Alert:  # fmt: skip
+    body = f"{title}\n{text}"
+    article = Article(source, f"{title[:20]}.txt", url, None, title, text, None, content_hash(body))
+    created = at or datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    alert = Alert(
+        alert_id(article.content_hash, topic), TopicRef(topic, topic.title()), article,
+        ("普京",), ("普丁",), snippet if snippet is not None else text[:200], created,
+    )  # fmt: skip
+    assert app.store.add_article(article, [alert], [], created)
+    return alert
+
+
+@pytest.fixture
+def open_app(workdir: Path) -> Iterator[App]:
+    app = configure(workdir, f'listen = "127.0.0.1:{PORT}"')
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def token_app(workdir: Path) -> Iterator[App]:
+    app = configure(
+        workdir,
+        f'listen = "127.0.0.1:{PORT}"\ntoken = {{ env = "WEB_TOKEN" }}\n'
+        'hosts = ["monitor.example.org"]\npublic_url = "https://monitor.example.org"',
+    )
+    yield app
+    app.close()
+
+
+def signed_in(app: App) -> TestClient:
+    c = client(app)
+    page = c.get("/signin")
+    assert page.status_code == 200
+    response = c.post("/signin", data={"token": TOKEN, "next": "/sources"})
+    assert response.status_code == 303 and response.headers["location"] == "/sources"
+    # The cookie is Secure (public_url is https): set it by hand for this plain-HTTP client.
+    value = re.match(r"monitor_session=([^;]+)", response.headers["set-cookie"])
+    assert value
+    c.cookies.set("monitor_session", value[1])
+    assert c.get("/sources").status_code == 200
+    return c
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert m, html
+    return m[1]
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def test_token_must_be_a_long_secret_reference_and_edit_needs_one(workdir: Path) -> None:
+    toml = workdir / "monitor.toml"
+    base = toml.read_text()
+    toml.write_text(base + '\n[http]\nlisten = "127.0.0.1:9464"\ntoken = "' + "x" * 40 + '"\n')
+    with pytest.raises(ConfigError, match="must be a secret reference"):
+        load_config(toml, env={})
+    toml.write_text(base + '\n[http]\ntoken = { env = "T" }\n')
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        load_config(toml, env={"T": "short"})
+    toml.write_text(base + "\n[http]\nallow_edit = true\n")
+    with pytest.raises(ConfigError, match=r"allow_edit.*needs \[http\] token"):
+        load_config(toml, env={})
+    toml.write_text(base + '\n[http]\npublic_url = "ftp://x"\n')
+    with pytest.raises(ConfigError, match="http"):
+        load_config(toml, env={})
+
+
+def store_hostile_corpus(store: Store, at: datetime) -> list[Alert]:
+    """G1's XSS and hostile-title feeds through the real path (feed parsing, extraction), each
+    surviving entry stored with an alert: what the pages and feeds must then show as text."""
+    from monitor.extract import extract
+    from monitor.sources.feed import parse_feed
+    from tests.hostile import corpus
+    from tests.hostile.ingest import _SOURCE
+
+    stored = []
+    for n, feed in enumerate((corpus._xss_feed(), corpus._titles_feed())):
+        entries, _ttl = parse_feed(feed, {}, "http://127.0.0.1/feed.xml")
+        for m, entry in enumerate(entries):
+            article = extract(_SOURCE._item(entry, "http://127.0.0.1/feed.xml", at))
+            created = at + timedelta(seconds=n * 1000 + m)
+            alert = Alert(
+                alert_id(article.content_hash, "putin"), TopicRef("putin", "Putin"), article,
+                ("probe",), ("probe",), (article.title + " " + article.text)[:200], created,
+            )  # fmt: skip
+            if store.add_article(article, [alert], [], created):
+                stored.append(alert)
+    assert len(stored) > 40
+    return stored
+
+
+# --- security ------------------------------------------------------------------------------
+
+
+def test_health_and_metrics_stay_open_whatever_the_host_and_mode(token_app: App) -> None:
+    c = client(token_app, "http://scraper.internal:9464")
+    assert c.get("/healthz").text == "ok\n"
+    metrics = c.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert c.post("/metrics").status_code == 405
+    assert c.head("/healthz").content == b""
+
+
+def test_unknown_host_is_refused_known_names_pass(open_app: App) -> None:
+    assert client(open_app, "http://evil.example:9464").get("/").status_code == 400
+    assert client(open_app, "http://127.0.0.1:9999").get("/").status_code == 400
+    for base in (BASE, f"http://localhost:{PORT}", f"http://[::1]:{PORT}"):
+        assert client(open_app, base).get("/").status_code == 200, base
+
+
+def test_every_response_has_the_security_headers(open_app: App) -> None:
+    for path in ("/", "/sources", "/nope", "/api/v1/topics", "/alerts.atom", "/static/style.css"):
+        headers = client(open_app).get(path).headers
+        assert headers["content-security-policy"].startswith("default-src 'self'"), path
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-frame-options"] == "DENY"
+
+
+def test_non_loopback_without_token_serves_only_health_and_metrics(workdir: Path) -> None:
+    app = configure(workdir, f'listen = "0.0.0.0:{PORT}"\nhosts = ["box.lan"]')
+    try:
+        c = client(app, f"http://box.lan:{PORT}")
+        assert c.get("/healthz").status_code == 200
+        page = c.get("/")
+        assert page.status_code == 403 and "[http] token" in page.text
+        assert c.get("/api/v1/alerts").status_code == 403
+    finally:
+        app.close()
+
+
+def test_token_mode_signs_in_with_a_strict_cookie(token_app: App) -> None:
+    c = client(token_app)
+    first = c.get("/topics/putin?x=1")
+    assert first.status_code == 303
+    assert first.headers["location"] == "/signin?next=%2Ftopics%2Fputin%3Fx%3D1"
+    assert c.get("/api/v1/alerts").status_code == 401
+    assert c.get("/alerts.atom").status_code == 401
+    response = c.post("/signin", data={"token": TOKEN, "next": "//evil.example/"})
+    assert response.headers["location"] == "/"  # never an open redirect
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
+    # The cookie is Secure (public_url is https): the test client sends it over http anyway.
+    value = re.match(r"monitor_session=([^;]+)", cookie)
+    assert value
+    c.cookies.set("monitor_session", value[1])
+    assert c.get("/").status_code == 200
+    forged = value[1][:-1] + ("1" if value[1].endswith("0") else "0")
+    c.cookies.set("monitor_session", forged)
+    assert c.get("/").status_code == 303
+
+
+def test_sign_in_is_rate_limited(token_app: App) -> None:
+    c = client(token_app)
+    for _ in range(SIGNIN_FAILURES):
+        assert c.post("/signin", data={"token": "wrong"}).status_code == 401
+    assert c.post("/signin", data={"token": TOKEN}).status_code == 429  # even the right one
+
+
+def test_the_api_takes_a_bearer_token(token_app: App) -> None:
+    c = client(token_app)
+    ok = c.get("/api/v1/topics", headers={"authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200 and ok.json()["topics"]
+    wrong = c.get("/api/v1/topics", headers={"authorization": f"Bearer {TOKEN[:-1]}"})
+    assert wrong.status_code == 401 and wrong.json()["error"]
+
+
+def test_feed_keys_open_one_feed_each(token_app: App) -> None:
+    c = signed_in(token_app)
+    page = c.get("/topics/putin").text
+    m = re.search(r'href="(/topics/putin\.atom\?key=[0-9a-f]+)"', page)
+    assert m, page
+    reader = client(token_app)  # no cookie, no header: a feed reader
+    assert reader.get(m[1]).status_code == 200
+    key = m[1].split("key=")[1]
+    assert reader.get(f"/alerts.atom?key={key}").status_code == 401  # another feed
+    assert reader.get(f"/topics/putin?key={key}").status_code == 303  # not a page key
+    everything = re.search(r'href="(/alerts\.atom\?key=[0-9a-f]+)"', c.get("/").text)
+    assert everything and reader.get(everything[1]).status_code == 200
+
+
+def test_posts_need_the_csrf_token_and_a_same_origin(token_app: App) -> None:
+    c = signed_in(token_app)
+    csrf = csrf_of(c.get("/explain").text)
+    assert c.post("/explain", data={"text": "普丁\n訪問北韓"}).status_code == 403
+    foreign = c.post(
+        "/explain", data={"text": "x", "csrf": csrf}, headers={"origin": "http://evil.example"}
+    )
+    assert foreign.status_code == 403
+    # Under Referrer-Policy: no-referrer a browser's form POST says `Origin: null`; then
+    # Sec-Fetch-Site must say same-origin.
+    for headers, status in (
+        ({"origin": "null"}, 403),
+        ({"origin": "null", "sec-fetch-site": "cross-site"}, 403),
+        ({"origin": BASE, "sec-fetch-site": "same-site"}, 403),
+        ({"origin": "null", "sec-fetch-site": "same-origin"}, 200),
+    ):
+        answer = c.post("/explain", data={"text": "x", "csrf": csrf}, headers=headers)
+        assert answer.status_code == status, headers
+    ok = c.post("/explain", data={"text": "普丁訪問\n北韓", "csrf": csrf}, headers={"origin": BASE})
+    assert ok.status_code == 200 and "<mark>普丁</mark>" in ok.text
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def test_dashboard_lists_alerts_sources_and_the_queue_with_filters(open_app: App) -> None:
+    store_alert(open_app, title="普丁訪問北韓", topic="putin")
+    store_alert(open_app, title="核彈頭", text="核彈頭數量", topic="nuclear-arsenals",
+                source="wire")  # fmt: skip
+    c = client(open_app)
+    page = c.get("/").text
+    assert "普丁訪問北韓" in page and "核彈頭" in page and "deliveries pending" in page
+    assert '<meta http-equiv="refresh" content="60">' in page  # fresh alerts appear by themselves
+    only = c.get("/", params={"topic": "putin"}).text
+    assert "普丁訪問北韓" in only and "核彈頭數量" not in only
+    by_source = c.get("/", params={"source": "wire"}).text
+    assert "核彈頭數量" in by_source and "普丁訪問北韓" not in by_source
+    sources = c.get("/sources").text
+    assert "inbox" in sources
+
+
+def test_alert_pages_page_by_keyset(open_app: App) -> None:
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    for n in range(120):
+        store_alert(open_app, title=f"普丁 {n:03d}", at=start + timedelta(minutes=n // 2))
+    c = client(open_app)
+    seen: list[str] = []
+    url: str | None = "/topics/putin"
+    while url:
+        page = c.get(url).text
+        seen += re.findall(r'data-id="(alert_[0-9a-f]+)"', page)
+        m = re.search(r'href="([^"]+)">older alerts', page)
+        url = m[1].replace("&amp;", "&") if m else None
+    assert len(seen) == 120 and len(set(seen)) == 120
+    assert c.get("/topics/putin", params={"cursor": "!!"}).status_code == 400
+
+
+def test_unknown_topic_is_404_and_ids_are_never_paths(open_app: App) -> None:
+    c = client(open_app)
+    assert c.get("/topics/nope").status_code == 404
+    assert c.get("/topics/nope.atom").status_code == 404
+    assert c.get("/topics/..%2F..%2Fmonitor.toml").status_code == 404
+    assert c.get("/alerts/alert_0").status_code == 404
+
+
+def test_an_alert_links_to_its_explanation(open_app: App) -> None:
+    alert = store_alert(open_app, title="普丁訪問北韓", text="普丁今日抵達平壤，會見金正恩。")
+    c = client(open_app)
+    dashboard = c.get("/").text
+    assert f'href="/alerts/{alert.id}"' in dashboard
+    page = c.get(f"/alerts/{alert.id}").text
+    assert "fires" in page and "<mark>普丁</mark>" in page and "抵達平壤" in page
+
+
+# --- Atom ----------------------------------------------------------------------------------
+
+
+def test_atom_feeds_are_valid_and_stable(open_app: App) -> None:
+    with_url = store_alert(open_app, title="普丁訪問北韓", url="https://example.org/a")
+    without = store_alert(open_app, title="普丁再訪", url=None, text="普丁再次訪問",
+                          at=datetime(2026, 11, 23, 9, tzinfo=UTC))  # fmt: skip
+    c = client(open_app)
+    response = c.get("/topics/putin.atom")
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    feed = ET.fromstring(response.content)
+    assert feed.tag == f"{ATOM}feed"
+    for required in ("id", "title", "updated", "author"):
+        assert feed.find(f"{ATOM}{required}") is not None, required
+    assert feed.findtext(f"{ATOM}updated") == "2026-11-23T09:00:00Z"
+    entries = {e.findtext(f"{ATOM}id"): e for e in feed.findall(f"{ATOM}entry")}
+    assert set(entries) == {f"urn:monitor:{with_url.id}", f"urn:monitor:{without.id}"}
+
+    def alternate(alert: Alert) -> str | None:
+        entry = entries[f"urn:monitor:{alert.id}"]
+        link = next(x for x in entry.findall(f"{ATOM}link") if x.get("rel") == "alternate")
+        return link.get("href")
+
+    assert alternate(with_url) == "https://example.org/a"
+    assert alternate(without) == f"{BASE}/alerts/{without.id}"
+    entry = entries[f"urn:monitor:{with_url.id}"]
+    assert entry.findtext(f"{ATOM}updated") == "2026-11-23T08:00:00Z"
+    assert entry.findtext(f"{ATOM}summary") == with_url.snippet
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo and parsed.version == "atom10" and len(parsed.entries) == 2
+    # Conditional GET: the same feed is 304 by ETag and by date.
+    etag, modified = response.headers["etag"], response.headers["last-modified"]
+    assert c.get("/topics/putin.atom", headers={"if-none-match": etag}).status_code == 304
+    assert c.get("/topics/putin.atom", headers={"if-modified-since": modified}).status_code == 304
+    store_alert(
+        open_app, title="普丁三訪", text="普丁三訪", at=datetime(2026, 11, 23, 10, tzinfo=UTC)
+    )
+    assert c.get("/topics/putin.atom", headers={"if-none-match": etag}).status_code == 200
+    assert c.get("/topics/putin.atom", headers={"if-modified-since": modified}).status_code == 200
+    assert c.get("/alerts.atom").status_code == 200
+
+
+# --- hostile input -------------------------------------------------------------------------
+
+
+def test_hostile_corpus_reaches_pages_and_feeds_as_text(open_app: App) -> None:
+    """G1's XSS vectors, bad links and hostile titles (CRLF, controls, bidi), parsed and
+    extracted as feeds are, then stored, plus the raw vectors as titles, snippets and URLs: no
+    tag, handler or script URL of theirs reaches a page or a feed."""
+    alerts = store_hostile_corpus(open_app.store, datetime(2026, 11, 22, tzinfo=UTC))
+    for n, vector in enumerate(XSS_VECTORS):
+        alerts.append(
+            store_alert(
+                open_app,
+                title=f"普丁 {vector}\r\nInjected: header",
+                text=f"普丁 {vector} {n}",
+                snippet=f"{vector}\x00\x1b",
+                url=vector if ":" in vector else "javascript:alert(1)",
+                at=datetime(2026, 11, 23, 8, tzinfo=UTC) + timedelta(seconds=n),
+            )
+        )
+    c = client(open_app)
+    pages = [c.get("/").text, c.get("/topics/putin").text]
+    pages += [c.get(f"/alerts/{a.id}").text for a in alerts]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[0]  # shown, as text
+    for page in pages:
+        assert "<script" not in page.lower()
+        assert not re.search(r"<[a-z]+[^>]*\son[a-z]+\s*=", page, re.IGNORECASE)
+        assert not re.search(r"""href=["']?\s*(javascript|data|vbscript):""", page, re.I)
+        assert "<img" not in page.lower() and "<iframe" not in page.lower()
+    for path in ("/alerts.atom", "/topics/putin.atom"):
+        body = c.get(path).content
+        feed = ET.fromstring(body)  # well-formed: no control character got through
+        for link in feed.iter(f"{ATOM}link"):
+            assert (link.get("href") or "").startswith(("http://", "https://"))
+        assert b"<script" not in body.lower()
+    api = c.get("/api/v1/alerts", params={"limit": "500"})
+    assert api.status_code == 200 and len(api.json()["alerts"]) == len(alerts)
+
+
+# --- API -----------------------------------------------------------------------------------
+
+
+def test_api_alerts_filters_and_pages(open_app: App) -> None:
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    for n in range(30):
+        store_alert(open_app, title=f"普丁 {n}", at=start + timedelta(hours=n),
+                    source="wire" if n % 3 == 0 else "inbox")  # fmt: skip
+    c = client(open_app)
+    got: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        params = {"limit": "7", **({"cursor": cursor} if cursor else {})}
+        page = c.get("/api/v1/alerts", params=params).json()
+        got += page["alerts"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(got) == 30 and len({a["id"] for a in got}) == 30
+    times = [a["created_at"] for a in got]
+    assert times == sorted(times, reverse=True)
+    wire = c.get("/api/v1/alerts", params={"source": "wire"}).json()["alerts"]
+    assert len(wire) == 10 and {a["article"]["source"] for a in wire} == {"wire"}
+    window = c.get(
+        "/api/v1/alerts", params={"since": "2026-11-20T05:00:00Z", "until": "2026-11-20T08:00:00Z"}
+    ).json()["alerts"]
+    assert [a["created_at"] for a in window] == [
+        "2026-11-20T07:00:00Z", "2026-11-20T06:00:00Z", "2026-11-20T05:00:00Z"
+    ]  # fmt: skip
+    assert c.get("/api/v1/alerts", params={"limit": "0"}).json()["error"].startswith("limit")
+    assert c.get("/api/v1/alerts", params={"since": "yesterday"}).status_code == 400
+    assert c.get("/api/v1/alerts", params={"since": "2026-11-20T05:00:00"}).status_code == 400
+
+
+def test_api_sources_topics_explain_and_openapi(open_app: App) -> None:
+    c = client(open_app)
+    sources = c.get("/api/v1/sources").json()
+    assert [s["id"] for s in sources["sources"]] == ["inbox"]
+    assert sources["next_cursor"] is None
+    topics = {t["id"] for t in c.get("/api/v1/topics").json()["topics"]}
+    assert "putin" in topics
+    explained = c.post("/api/v1/explain", json={"title": "普丁訪問北韓", "text": ""}).json()
+    fired = {t["topic"] for t in explained["entries"][0]["topics"] if t["matched"]}
+    assert "putin" in fired
+    assert c.post("/api/v1/explain", content=b"text=x").status_code == 400
+    private = c.post("/api/v1/explain", json={"url": "http://127.0.0.1:1/feed"})
+    assert private.status_code == 422 and "private" in private.json()["error"].lower()
+    spec = c.get("/api/v1/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and "/api/v1/alerts" in spec["paths"]
+
+
+def test_sources_page_by_keyset(
+    workdir: Path, clock: Clock, copy_seeds: Callable[[Path], list[Path]]
+) -> None:
+    app = configure(workdir, f'listen = "127.0.0.1:{PORT}"')
+    try:
+        rows = [(f"feed-{n:04d}", "feed", f"https://example.org/{n}", None) for n in range(250)]
+        rows.append(("inbox", "folder", str(workdir / "inbox"), None))
+        app.store.sync_sources(rows, clock())
+        c = client(app)
+        ids: list[str] = []
+        url: str | None = "/sources"
+        while url:
+            page = c.get(url).text
+            ids += re.findall(r'<tr class="source"><td>([a-z0-9-]+)', page)
+            m = re.search(r'href="([^"]+)">more sources', page)
+            url = m[1] if m else None
+        assert ids == sorted(ids) and len(ids) == 251
+    finally:
+        app.close()
+
+
+def test_store_views_on_each_database(store: Store, clock: Clock) -> None:
+    """The keyset queries behind the pages, on SQLite and PostgreSQL alike."""
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    for n in range(12):
+        text = f"普丁 {n}"
+        article = Article("wire" if n % 2 else "inbox", f"{n}.txt", None, None, text, text,
+                          None, content_hash(text))  # fmt: skip
+        at = start + timedelta(minutes=n // 3)  # three alerts share each time: ids break ties
+        alert = Alert(alert_id(article.content_hash, "putin"), TopicRef("putin", "Putin"),
+                      article, ("普京",), ("普丁",), text, at)  # fmt: skip
+        store.add_article(article, [alert], [], at)
+    seen: list[str] = []
+    before = None
+    while page := store.alerts_page(topic="putin", before=before, limit=5):
+        seen += [a.id for a in page]
+        before = (page[-1].created_at, page[-1].id)
+    assert len(seen) == 12 == len(set(seen))
+    assert len(store.alerts_page(source="wire")) == 6
+    assert len(store.alerts_page(since=start + timedelta(minutes=3))) == 3
+    assert store.alert(seen[0]) == store.alerts_page(limit=1)[0]
+    store.sync_sources([(f"s{n}", "feed", f"https://example.org/{n}", None) for n in range(7)],
+                       clock())  # fmt: skip
+    assert [s.id for s in store.sources_page(after="s2", limit=3)] == ["s3", "s4", "s5"]
+    assert store.source_counts().total == 7
+    assert store.failing_sources() == []
+
+
+# --- the watchlist editor ------------------------------------------------------------------
+
+
+@pytest.fixture
+def edit_app(workdir: Path) -> Iterator[App]:
+    app = configure(
+        workdir, f'listen = "127.0.0.1:{PORT}"\ntoken = {{ env = "WEB_TOKEN" }}\nallow_edit = true'
+    )
+    yield app
+    app.close()
+
+
+def editor_client(app: App, reloads: list[str]) -> TestClient:
+    health = Health(1.0)
+
+    async def reload() -> bool:
+        reloads.append("reload")
+        return True
+
+    web = Web(app, health, reload=reload, reload_result=lambda: "ok")
+    c = TestClient(build_asgi(web), base_url=BASE, follow_redirects=False)
+    response = c.post("/signin", data={"token": TOKEN, "next": "/watchlist"})
+    assert response.status_code == 303
+    return c
+
+
+def editor_form(page: str) -> dict[str, str]:
+    loaded = re.search(r'name="loaded" value="([0-9a-f]*)"', page)
+    assert loaded
+    return {"csrf": csrf_of(page), "loaded": loaded[1]}
+
+
+def test_editor_is_only_served_with_allow_edit(token_app: App) -> None:
+    assert signed_in(token_app).get("/watchlist").status_code == 404
+
+
+def test_editor_preview_shows_what_an_edit_adds_and_removes(edit_app: App) -> None:
+    now = datetime.now(UTC)  # the preview reads the articles first seen in the last 7 days
+    for title, text in (("普丁訪問北韓", "普丁今日抵達平壤。"), ("核彈頭", "核彈頭數量增加")):
+        article = Article(
+            "inbox", f"{title}.txt", None, None, title, text, None, content_hash(text)
+        )
+        edit_app.store.add_article(article, [], [], now)
+    old = Article("inbox", "old.txt", None, None, "普丁", "普丁舊聞", None, content_hash("old"))
+    edit_app.store.add_article(old, [], [], now - timedelta(days=8))  # outside the window
+    c = editor_client(edit_app, [])
+    page = c.get("/watchlist").text
+    text = edit_app.settings.watchlist_path.read_text(encoding="utf-8")
+    assert "China arming Russia" in page
+    edited = text.replace('id = "putin"\ntitle = "Putin"', 'id = "putin2"\ntitle = "Putin 2"', 1)
+    assert edited != text
+    result = c.post("/watchlist/preview", data={**editor_form(page), "text": edited})
+    assert result.status_code == 200, result.text
+    changes = dict(
+        re.findall(
+            r'<h3 class="topic-change">[^<]*<span class="muted">\((\S+)\)</span>: (\+\d+ / −\d+)',
+            result.text,
+        )
+    )
+    assert changes == {"putin": "+0 / −1", "putin2": "+1 / −0"}, result.text
+    assert "2 articles in" in result.text
+    same = c.post("/watchlist/preview", data={**editor_form(page), "text": text})
+    assert "No change" in same.text
+
+
+def test_editor_shows_errors_with_line_and_column(edit_app: App) -> None:
+    c = editor_client(edit_app, [])
+    page = c.get("/watchlist").text
+    broken = c.post(
+        "/watchlist/preview", data={**editor_form(page), "text": "topics = [\n  {id = }\n"}
+    )
+    assert broken.status_code == 422
+    assert re.search(r"line 2, column \d+", broken.text), broken.text
+    unknown = c.post(
+        "/watchlist/save",
+        data={
+            **editor_form(page),
+            "text": '[[topics]]\nid = "x"\ntitle = "X"\nany = ["a"]\nnotfy = 1\n',
+        },
+    )
+    assert unknown.status_code == 422 and "line 5" in unknown.text and "not saved" in unknown.text
+
+
+def test_editor_saves_atomically_through_a_symlink_and_reloads(
+    edit_app: App, tmp_path: Path
+) -> None:
+    path = edit_app.settings.watchlist_path
+    real = tmp_path / "real" / "watchlist.toml"
+    real.parent.mkdir()
+    real.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    real.chmod(0o640)
+    path.unlink()
+    path.symlink_to(real)
+    reloads: list[str] = []
+    c = editor_client(edit_app, reloads)
+    page = c.get("/watchlist").text
+    edited = (
+        real.read_text(encoding="utf-8")
+        + '\n[[topics]]\nid = "new"\ntitle = "New"\nany = ["新詞"]\n'
+    )
+    saved = c.post("/watchlist/save", data={**editor_form(page), "text": edited})
+    assert saved.status_code == 200, saved.text
+    assert 'id="reload-result">ok<' in saved.text and reloads == ["reload"]
+    assert path.is_symlink() and real.read_text(encoding="utf-8") == edited
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in real.parent.iterdir()] == ["watchlist.toml"]  # no temporary left
+
+
+def test_a_stale_editor_save_is_refused_with_the_difference(edit_app: App) -> None:
+    path = edit_app.settings.watchlist_path
+    first, second = editor_client(edit_app, []), editor_client(edit_app, [])
+    page_one, page_two = first.get("/watchlist").text, second.get("/watchlist").text
+    original = path.read_text(encoding="utf-8")
+    one = original + '\n[[topics]]\nid = "one"\ntitle = "One"\nany = ["一"]\n'
+    assert (
+        first.post("/watchlist/save", data={**editor_form(page_one), "text": one}).status_code
+        == 200
+    )
+    two = original + '\n[[topics]]\nid = "two"\ntitle = "Two"\nany = ["二"]\n'
+    stale = second.post("/watchlist/save", data={**editor_form(page_two), "text": two})
+    assert stale.status_code == 409 and "changed on disk" in stale.text
+    assert "-id = &#34;one&#34;" in stale.text and "+id = &#34;two&#34;" in stale.text
+    assert path.read_text(encoding="utf-8") == one
+
+
+def test_check_refuses_allow_edit_on_a_folder_it_cannot_write(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from monitor.cli import main
+
+    toml = workdir / "monitor.toml"
+    toml.write_text(
+        toml.read_text() + '\n[http]\ntoken = { env = "WEB_TOKEN" }\nallow_edit = true\n'
+    )
+    monkeypatch.setenv("WEB_TOKEN", TOKEN)
+    assert main(["--config", str(toml), "check"]) == 0
+    assert "editor     /watchlist saves" in capsys.readouterr().out
+    real_access = os.access
+    # As root every folder is writable: make this one read-only to the check, as it is to
+    # the daemon's user under the shipped unit.
+    monkeypatch.setattr(
+        "monitor.cli.check.os.access",
+        lambda path, mode: False if str(path) == str(workdir) else real_access(path, mode),
+    )
+    assert main(["--config", str(toml), "check"]) == 1
+    assert f"{workdir} is not writable" in capsys.readouterr().out
+
+
+def test_a_preview_stops_at_its_limits_and_when_cancelled(
+    edit_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from monitor.web import editor
+
+    now = datetime.now(UTC)
+    for n in range(3):
+        text = f"普丁 {n}"
+        edit_app.store.add_article(
+            Article("inbox", f"{n}.txt", None, None, text, text, None, content_hash(text)),
+            [],
+            [],
+            now,
+        )
+    watchlist = edit_app.settings.watchlist
+    since = now - timedelta(days=1)
+    cancel = threading.Event()
+    full = editor.run_preview(edit_app.store, watchlist, watchlist, {}, since, cancel)
+    assert (full.scanned, full.stopped) == (3, "")
+    monkeypatch.setattr(editor, "PREVIEW_ARTICLES", 2)
+    capped = editor.run_preview(edit_app.store, watchlist, watchlist, {}, since, cancel)
+    assert (capped.scanned, capped.stopped) == (2, "stopped at 2 articles")
+    ticks = iter([0.0, 0.0, 31.0, 31.0])
+    timed = editor.run_preview(
+        edit_app.store, watchlist, watchlist, {}, since, cancel, clock=lambda: next(ticks)
+    )
+    assert (timed.scanned, timed.stopped) == (1, "stopped after 30 s")
+    cancel.set()
+    cancelled = editor.run_preview(edit_app.store, watchlist, watchlist, {}, since, cancel)
+    assert (cancelled.scanned, cancelled.stopped) == (0, "cancelled")
+
+
+def test_the_daemon_keeps_its_signals_with_the_web_server_running(workdir: Path) -> None:
+    """uvicorn runs in the daemon's loop without signal handlers of its own: SIGHUP still
+    reloads, SIGTERM still drains and exits 0, and the port is closed afterwards."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    toml = workdir / "monitor.toml"
+    toml.write_text(toml.read_text() + f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+    log = workdir / "daemon.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(toml), "run"],
+            stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ),
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert time.monotonic() < deadline, log.read_text()
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            assert "mode=open" in log.read_text()
+            process.send_signal(signal.SIGHUP)
+            while "reloaded" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert "stopped instance=" in log.read_text()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_a_database_failure_is_a_503_that_says_so(
+    open_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.errors import StoreError
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise StoreError("database error: OperationalError: unable to open database file")
+
+    monkeypatch.setattr(open_app.store, "alerts_page", down)
+    c = client(open_app)
+    page = c.get("/topics/putin")
+    assert page.status_code == 503 and "unable to open database file" in page.text
+    api = c.get("/api/v1/alerts")
+    assert api.status_code == 503 and "does not answer" in api.json()["error"]
+    assert c.get("/healthz").status_code == 200  # health has its own ping
