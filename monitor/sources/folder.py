@@ -80,7 +80,7 @@ class FolderSource(Source):
           filesystem), so a writer that pauses is never read half-way.
         """
         known: dict[str, list[Any]] = dict((state or {}).get("files", {}))
-        closed, rule = self._push.take(now)
+        closed, rule = self._push.take(now, known)
         seen: dict[str, list[Any]] = {}
         items: list[RawItem] = []
         try:
@@ -111,6 +111,7 @@ class FolderSource(Source):
             seen[entry.name] = fingerprint
             if item is not None:
                 items.append(item)
+        self._push.read({name: seen[name] for name in closed if name in seen})
         return Poll(items=tuple(items), state={"files": seen})
 
     def target(self) -> str:
@@ -233,13 +234,19 @@ class FolderSource(Source):
 class _PushState:
     """What the watch tells the next poll: files reported closed (read whatever their
     mtime) and the watch mode (the settle rule). Written by the watch on the event loop,
-    read by `poll` in a worker thread; a reload's new source takes it over (`carry_over`)."""
+    read by `poll` in a worker thread; a reload's new source takes it over (`carry_over`).
+
+    A closed file's event is used up by the poll that reads it, but that poll's result may
+    never be stored (its write batch rolled back): `unconfirmed` keeps what each such read
+    found until the next poll's state shows it stored; otherwise the file counts as closed
+    again, rather than waiting SETTLE_WATCHED for a missed event."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.mode: str | None = None  # None: never watched; "rescan"; "inotify"
         self.since: datetime | None = None  # the first poll after the inotify watch began
         self.closed: set[str] = set()
+        self.unconfirmed: dict[str, list[Any]] = {}  # name → fingerprint the last poll read
 
     def set_mode(self, mode: str) -> None:
         with self.lock:
@@ -250,9 +257,17 @@ class _PushState:
         with self.lock:
             self.closed |= names
 
-    def take(self, now: datetime) -> tuple[set[str], _SettleRule]:
+    def read(self, fingerprints: dict[str, list[Any]]) -> None:
+        """The closed files a poll read, and what it found: owed a read until stored."""
         with self.lock:
-            closed, self.closed = self.closed, set()
+            self.unconfirmed = fingerprints
+
+    def take(self, now: datetime, known: dict[str, list[Any]]) -> tuple[set[str], _SettleRule]:
+        """The names to read whatever their mtime (closed since the last poll, or read by a
+        poll whose result `known`, the stored state, does not show), and the settle rule."""
+        with self.lock:
+            lost = {n for n, found in self.unconfirmed.items() if known.get(n) != found}
+            closed, self.closed, self.unconfirmed = self.closed | lost, set(), {}
             if self.mode == "inotify" and self.since is None:
                 self.since = now
             mode, since = self.mode, self.since

@@ -205,3 +205,32 @@ def test_bad_options_are_value_errors_naming_the_key(tmp_path: Path) -> None:
         FolderSource("inbox", path=tmp_path, patterns=["sub/*.txt"])
     with pytest.raises(ValueError, match=r"^patterns:"):
         FolderSource("inbox", path=tmp_path, patterns=[])
+
+
+def test_a_closed_file_whose_poll_was_never_stored_is_read_again_at_the_next_poll(
+    tmp_path: Path,
+) -> None:
+    """The close event is used up by the poll that reads the file; if that poll's result never
+    reaches the database (its write batch rolled back, the process stopped), the next poll
+    starts from the old state and must read the file again, not leave it to SETTLE_WATCHED."""
+    source = FolderSource("inbox", path=tmp_path)
+
+    async def scenario() -> None:
+        events = source.watch()
+        assert events is not None
+        try:
+            _, state = names(source)  # the catch-up scan when the watch starts
+            (tmp_path / "new.txt").write_text("complete", encoding="utf-8")
+            await asyncio.wait_for(anext(events), 5)  # type: ignore[call-overload]
+            stamp = (NOW + SETTLE * 5).timestamp()  # modified while watched
+            os.utime(tmp_path / "new.txt", (stamp, stamp))
+            lost = source.poll(state, NOW + SETTLE * 10)
+            assert [i.location for i in lost.items] == ["new.txt"]
+            retried = source.poll(state, NOW + SETTLE * 11)  # the old state: `lost` not stored
+            assert [i.location for i in retried.items] == ["new.txt"]
+            stored = source.poll(retried.state, NOW + SETTLE * 12)  # this time it was stored
+            assert stored.items == ()
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
+    asyncio.run(scenario())
