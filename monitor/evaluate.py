@@ -17,6 +17,7 @@ import bisect
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.query import CJK, And, Near, Node, Not, Or, Scope, Term, terms
 from monitor.text import MappedText
@@ -265,3 +266,26 @@ class Evaluator:
             distance=None if best is None else best[0],
             pair=pair,
         )
+
+
+def query_json(node: QueryResult) -> dict[str, Any]:
+    """A query node as JSON (`explain --json`, the web API): `{op, matched, children}`
+    (NEAR: `distance` of its closest pair, null without one) or `{term, hits}`."""
+    if node.term is not None:
+        return {
+            "term": node.term,
+            "hits": [{"field": h.field, "found": h.found, "offset": h.start} for h in node.hits],
+        }
+    out: dict[str, Any] = {
+        "op": node.op,
+        "matched": node.matched,
+        "children": [query_json(child) for child in node.children],
+    }
+    if node.op is not None and node.op.startswith("NEAR/"):
+        out["distance"] = node.distance
+        out["pair"] = (
+            None
+            if node.pair is None
+            else [{"field": h.field, "found": h.found, "offset": h.start} for h in node.pair]
+        )
+    return out

@@ -739,3 +739,28 @@ def test_a_database_failure_is_a_503_that_says_so(
     api = c.get("/api/v1/alerts")
     assert api.status_code == 503 and "does not answer" in api.json()["error"]
     assert c.get("/healthz").status_code == 200  # health has its own ping
+
+
+def test_a_query_topic_is_explained_as_its_tree_in_the_page_and_the_api(workdir: Path) -> None:
+    watchlist = workdir / "watchlist.toml"
+    watchlist.write_text(
+        watchlist.read_text(encoding="utf-8")
+        + "\n[[topics]]\nid = \"visit\"\nquery = '普丁 NEAR/2 (北韓 OR 平壤) NOT 足球'\n",
+        encoding="utf-8",
+    )
+    app = configure(workdir, f'listen = "127.0.0.1:{PORT}"')
+    try:
+        c = client(app)
+        explained = c.post("/api/v1/explain", json={"title": "普丁訪問北韓", "text": ""}).json()
+        visit = next(t for t in explained["entries"][0]["topics"] if t["topic"] == "visit")
+        assert visit["matched"] and visit["query"]["op"] == "AND"
+        near = visit["query"]["children"][0]
+        assert near["op"] == "NEAR/2" and near["distance"] == 2
+        csrf = csrf_of(c.get("/explain").text)
+        page = c.post(
+            "/explain", data={"text": "普丁訪問北韓\n內文", "csrf": csrf}, headers={"origin": BASE}
+        ).text
+        assert "<strong>NEAR/2</strong>" in page and "closest pair 2 tokens apart" in page
+        assert "<code>足球</code>" in page
+    finally:
+        app.close()

@@ -24,6 +24,7 @@ from monitor.cli.common import (
     open_store,
 )
 from monitor.cli.render import Output, Styled
+from monitor.evaluate import query_json
 
 if TYPE_CHECKING:
     from monitor.config import Settings
@@ -201,29 +202,6 @@ def explained_json(result: Explained) -> dict[str, Any]:
             for v in result.verdicts
         ],
     }
-
-
-def query_json(node: QueryResult) -> dict[str, Any]:
-    """A query node for `--json`: `{op, matched, children}` (NEAR: `distance` of its closest
-    pair, null without one) or `{term, hits}`."""
-    if node.term is not None:
-        return {
-            "term": node.term,
-            "hits": [{"field": h.field, "found": h.found, "offset": h.start} for h in node.hits],
-        }
-    out: dict[str, Any] = {
-        "op": node.op,
-        "matched": node.matched,
-        "children": [query_json(child) for child in node.children],
-    }
-    if node.op is not None and node.op.startswith("NEAR/"):
-        out["distance"] = node.distance
-        out["pair"] = (
-            None
-            if node.pair is None
-            else [{"field": h.field, "found": h.found, "offset": h.start} for h in node.pair]
-        )
-    return out
 
 
 _QUERY_HITS_SHOWN = 3  # per term, in context; --json has them all

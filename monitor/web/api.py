@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from monitor.evaluate import query_json
 from monitor.match import Matcher, TermResult, Verdict
 from monitor.models import Alert, Article, SourceHealth
 from monitor.usecases import explain_url
@@ -85,6 +86,7 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
         "any": [_term(t) for t in verdict.any],
         "regex": [_term(t) for t in verdict.regex],
         "vetoes": [_term(t) for t in verdict.vetoes],
+        "query": None if verdict.query is None else query_json(verdict.query),
     }
 
 
