@@ -26,7 +26,7 @@ from monitor.text import content_hash
 from monitor.web import Web
 from monitor.web.routes import build_asgi
 from monitor.web.security import SIGNIN_FAILURES
-from tests.conftest import Clock
+from tests.conftest import SEEDS, Clock
 from tests.hostile.corpus import XSS_VECTORS
 
 PORT = 9464
@@ -764,3 +764,24 @@ def test_a_query_topic_is_explained_as_its_tree_in_the_page_and_the_api(workdir:
         assert "<code>足球</code>" in page
     finally:
         app.close()
+
+
+def test_api_stories_lists_near_duplicate_copies_under_their_root(open_app: App) -> None:
+    """Two copies of one story (the second with a wire lead-in) come back as one story with
+    both copies, the root first; `topic` filters, a bad `since` is a 400."""
+    body = (SEEDS / "000_e111a6c8e310c3f6.txt").read_text(encoding="utf-8")
+    inbox = Path(open_app.settings.folders[0].source.target())
+    (inbox / "a.txt").write_text(body, encoding="utf-8")
+    open_app.run_once()
+    (inbox / "b.txt").write_text("（中央社台北2日綜合外電報導）\n" + body, encoding="utf-8")
+    open_app.run_once()
+    c = client(open_app)
+    found = c.get("/api/v1/stories", params={"since": "2000-01-01T00:00:00Z"}).json()["stories"]
+    assert len(found) == 1
+    copies = found[0]["copies"]
+    assert [copy["similarity"] is None for copy in copies] == [True, False]
+    assert copies[1]["similarity"] >= 0.65 and found[0]["id"].startswith("story_")
+    other = c.get("/api/v1/stories", params={"since": "2000-01-01T00:00:00Z", "topic": "none"})
+    assert other.json()["stories"] == []
+    assert c.get("/api/v1/stories", params={"since": "yesterday"}).status_code == 400
+    assert "/api/v1/stories" in c.get("/api/v1/openapi.json").json()["paths"]

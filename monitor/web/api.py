@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1/: alerts (keyset pages), sources, topics, explain; and its
+"""The JSON API under /api/v1/: alerts (keyset pages), sources, topics, stories, explain; and its
 OpenAPI document. Authenticated like the pages (Bearer token for scripts); errors are
 `{"error": "..."}` with a 4xx status.
 """
@@ -6,6 +6,7 @@ OpenAPI document. Authenticated like the pages (Bearer token for scripts); error
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -140,6 +141,40 @@ async def topics(web: Web, request: Request) -> Response:
     )
 
 
+STORY_WINDOW = timedelta(days=2)  # `monitor stories`' default --since
+
+
+async def stories(web: Web, request: Request) -> Response:
+    """Recent near-duplicate stories, newest first, each with its copies (the root first),
+    as `monitor stories --json` lists them."""
+    limit = query_limit(request, 50, 500)
+    since = query_instant(request, "since") or web.app.clock() - STORY_WINDOW
+    topic = request.query_params.get("topic") or None
+    found = await web.run(web.app.store.stories, since, topic=topic, limit=limit)
+    return JSONResponse(
+        {
+            "stories": [
+                {
+                    "id": story.id,
+                    "topics": list(story.topics),
+                    "copies": [
+                        {
+                            "content_hash": copy.content_hash,
+                            "source": copy.source,
+                            "title": copy.title,
+                            "first_seen": rfc3339(copy.first_seen),
+                            "similarity": copy.similarity,
+                            "topics": list(copy.topics),
+                        }
+                        for copy in story.copies
+                    ],
+                }
+                for story in found
+            ]
+        }
+    )
+
+
 async def explain(web: Web, request: Request) -> Response:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise BadRequest("send a JSON body with Content-Type: application/json")
@@ -228,6 +263,12 @@ OPENAPI: dict[str, Any] = {
             _param("cursor", "next_cursor of the page before"),
         ], "SourcePage"),
         "/api/v1/topics": _get("The watchlist's topics with alert counts", [], "Topics"),
+        "/api/v1/stories": _get("Near-duplicate stories, newest first, with their copies", [
+            _param("topic", "only stories that matched this topic"),
+            _param("since", "with an article first seen at or after (default: 2 days ago)",
+                   "date-time"),
+            _param("limit", "how many stories (default 50)", "integer"),
+        ], "Stories"),
         "/api/v1/explain": {"post": {
             "summary": "Why each topic would or would not fire on a text or a feed URL",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -277,6 +318,13 @@ OPENAPI: dict[str, Any] = {
                 "type": "object", "properties": {"id": _STR, "title": _STR,
                                                  "alerts_24h": {"type": "integer"},
                                                  "alerts_7d": {"type": "integer"}}}}}},
+            "Stories": {"type": "object", "properties": {"stories": {"type": "array", "items": {
+                "type": "object", "properties": {
+                    "id": _STR, "topics": {"type": "array", "items": _STR},
+                    "copies": {"type": "array", "items": {"type": "object", "properties": {
+                        "content_hash": _STR, "source": _STR, "title": _STR,
+                        "first_seen": _STR, "similarity": {"type": ["number", "null"]},
+                        "topics": {"type": "array", "items": _STR}}}}}}}}},
             "Explained": {"type": "object", "properties": {"entries": {"type": "array"}}},
         },
     },

@@ -76,6 +76,7 @@ def build_asgi(web: Web) -> Guard:
         Route("/api/v1/alerts", bind(api.alerts), methods=get),
         Route("/api/v1/sources", bind(api.sources), methods=get),
         Route("/api/v1/topics", bind(api.topics), methods=get),
+        Route("/api/v1/stories", bind(api.stories), methods=get),
         Route("/api/v1/explain", bind(api.explain), methods=["POST"]),
         Route("/api/v1/openapi.json", bind(api.openapi), methods=get),
         Mount("/static", StaticFiles(directory=str(files("monitor.web") / "static"))),
