@@ -50,9 +50,7 @@ class Articles(StoreBase):
         with self._transaction() as connection:
             if (
                 near is not None
-                and connection.execute(
-                    sa.select(articles.c.id).where(articles.c.content_hash == article.content_hash)
-                ).first()
+                and connection.execute(_EXACT_COPY, {"b_hash": article.content_hash}).first()
             ):
                 return None  # an exact copy: no story lookup (nor its locks) needed
             placement = place(connection, self._dialect, article, near, previous_id)
@@ -221,6 +219,9 @@ class Articles(StoreBase):
 
 # Statements of the ingest hot path, built once (per dialect's insert): building SQL per
 # article cost more than running it (cache-key generation, coercions; issue 12's profile).
+
+
+_EXACT_COPY = sa.select(articles.c.id).where(articles.c.content_hash == sa.bindparam("b_hash"))
 
 
 @functools.cache

@@ -138,13 +138,17 @@ def _suppressed(connection: Connection, story: str, check: NearCheck | None) -> 
     if not candidates:
         return frozenset()
     rows = connection.execute(
-        sa.select(story_topics.c.topic_id).where(
-            story_topics.c.story_id == story,
-            story_topics.c.topic_id.in_(sorted(candidates)),
-            story_topics.c.last_at >= check.since,
-        )
+        _MATCHED_BEFORE, {"b_story": story, "b_topics": sorted(candidates), "b_since": check.since}
     ).scalars()
     return frozenset(rows)
+
+
+# Built once: `_suppressed` runs for every near-duplicate and every new version of an entry.
+_MATCHED_BEFORE = sa.select(story_topics.c.topic_id).where(
+    story_topics.c.story_id == sa.bindparam("b_story"),
+    story_topics.c.topic_id.in_(sa.bindparam("b_topics", expanding=True)),
+    story_topics.c.last_at >= sa.bindparam("b_since", type_=story_topics.c.last_at.type),
+)
 
 
 _UPSERTS: dict[str, Any] = {}
