@@ -205,6 +205,17 @@ def record(
     )
 
 
+# What `monitor stories` shows of each copy.
+_COPY_COLUMNS = (
+    articles.c.id,
+    articles.c.content_hash,
+    articles.c.source,
+    articles.c.title,
+    articles.c.first_seen,
+    articles.c.similarity,
+)
+
+
 @dataclass(frozen=True)
 class StoryCopy:
     """One article of a story, for `monitor stories` (oldest first: the root leads)."""
@@ -262,14 +273,7 @@ class Stories(StoreBase):
     def _copies(self, connection: Connection, story: str) -> list[StoryCopy]:
         rows: list[Any] = list(
             connection.execute(
-                sa.select(
-                    articles.c.id,
-                    articles.c.content_hash,
-                    articles.c.source,
-                    articles.c.title,
-                    articles.c.first_seen,
-                    articles.c.similarity,
-                )
+                sa.select(*_COPY_COLUMNS)
                 .where(articles.c.story_id == story)
                 .order_by(articles.c.id)
             )
@@ -278,15 +282,7 @@ class Stories(StoreBase):
             rows = [
                 row
                 for row in connection.execute(
-                    sa.select(
-                        articles.c.id,
-                        articles.c.content_hash,
-                        articles.c.source,
-                        articles.c.title,
-                        articles.c.first_seen,
-                        articles.c.similarity,
-                        articles.c.story_id,
-                    )
+                    sa.select(*_COPY_COLUMNS, articles.c.story_id)
                     .where(articles.c.story_id.is_(None))
                     .order_by(articles.c.id.desc())
                     .limit(1000)
