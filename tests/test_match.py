@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from monitor.match import Matcher, find_warnings
+from monitor.advice import find_warnings
+from monitor.match import Matcher
 from monitor.models import Topic, Watchlist
 
 

@@ -29,7 +29,7 @@ def add_parsers(
 def _check(args: argparse.Namespace) -> int:
     # Not through usecases: that imports the app, the store and the fetcher, half a second
     # of imports a config check never uses.
-    from monitor.match import find_warnings
+    from monitor.advice import find_warnings
 
     settings = load_settings(args)
     watchlist = settings.watchlist
