@@ -363,14 +363,14 @@ class Daemon:
     ) -> None:
         async def run() -> None:
             if delay:
-                try:
-                    await asyncio.sleep(delay)
-                except asyncio.CancelledError:
-                    work.close()  # stopped before it began: not a coroutine left unawaited
-                    raise
+                await asyncio.sleep(delay)
             await work
 
         task = asyncio.get_running_loop().create_task(run())
+        # Cancelled before `work` began (during the delay, or before the task first ran: then
+        # not even `run` starts): close it, or it is a coroutine never awaited. Closing one that
+        # ran to its end does nothing.
+        task.add_done_callback(lambda _task: work.close())
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
         if poll:  # a scheduled poll: counts against the concurrency budget of the tick

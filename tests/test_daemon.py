@@ -190,6 +190,31 @@ def test_a_reload_freezes_what_it_built_and_a_rejected_one_leaves_the_collector_
         app.close()
 
 
+@pytest.mark.parametrize("delay", [0.0, 30.0])
+def test_work_cancelled_before_it_began_is_closed_not_left_unawaited(
+    app: App, delay: float
+) -> None:
+    """A stop (or the end of a test's event loop) can cancel a started task before its first
+    step, when not even the wrapper has run: the poll it carried must still be closed, or
+    Python reports a coroutine that was never awaited."""
+    import gc
+    import warnings
+
+    daemon = Daemon(app)
+
+    async def cancelled_at_once() -> None:
+        daemon._start(daemon.poll_now("inbox"), delay=delay)
+        for task in list(daemon.in_flight):
+            task.cancel()
+        await asyncio.sleep(0)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(cancelled_at_once())
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)], caught
+
+
 def test_only_sources_that_push_get_a_watch(workdir: Path, clock: Clock) -> None:
     """Feeds are only scheduled: with many of them, a watch task each (at start and again on
     every reload) would be tens of thousands of tasks for nothing."""
