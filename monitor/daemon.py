@@ -40,6 +40,7 @@ from monitor.app import App
 from monitor.config import Settings
 from monitor.errors import ConfigError, MonitorError, SourceError
 from monitor.metrics import Health
+from monitor.models import SourceHealth
 from monitor.plugins import Source
 from monitor.polling import PollReport
 from monitor.systemd import SystemdNotifier, WatchdogGate
@@ -328,7 +329,7 @@ class Daemon:
                     return
                 self.database.ok()
                 for row in rows:
-                    self._start(self._poll(row.id, self.app.poller.poll(row)), poll=True)
+                    self._start(self._poll_claimed(row), poll=True)
                 if len(rows) < budget:
                     return  # nothing more is due now
             remaining = deadline - time.monotonic()
@@ -344,6 +345,11 @@ class Daemon:
         lease held here; `SourcePoller.poll_now`)."""
         if not self.stopping.is_set():
             await self._poll(source_id, self.app.poller.poll_now(source_id))
+
+    async def _poll_claimed(self, row: SourceHealth) -> None:
+        """A scheduled poll of a claimed row: `poller.poll` is called in here, not by the
+        tick, so a task cancelled before it began leaves no inner coroutine unstarted."""
+        await self._poll(row.id, self.app.poller.poll(row))
 
     async def _poll(self, source_id: str, poll: Awaitable[PollReport | None]) -> None:
         try:
