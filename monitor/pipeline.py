@@ -16,7 +16,7 @@ import asyncio
 import functools
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,8 +27,8 @@ from monitor.extract import Extracted, extract, extract_batch
 from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.models import Alert, Article, Match, RawItem, Topic, TopicRef, Watchlist
-from monitor.near import NearCheck, Signature, signature
-from monitor.store import NewDelivery, Store
+from monitor.near import NearCheck, Signature, Stored, signature
+from monitor.store import NewArticle, NewDelivery, Store
 from monitor.text import MappedText
 
 log = logging.getLogger(__name__)
@@ -117,16 +117,29 @@ class Pipeline:
         alert_after: datetime | None = None,
         extracted: Sequence[Extracted | str] | None = None,
     ) -> IngestReport:
-        """Ingest items in order. `silent`: store without alerting (a new feed's backlog);
-        `alert_after`: items published before it are stored, never alerted (`max_age`);
-        `extracted`: the items already extracted elsewhere (an article, or why not).
+        """Ingest items in order, in one transaction (or the group commit's). `silent`: store
+        without alerting (a new feed's backlog); `alert_after`: items published before it are
+        stored, never alerted (`max_age`); `extracted`: the items already extracted elsewhere
+        (an article, or why not).
+
+        Extraction and matching go item by item; the store's work goes per write: the stored
+        versions of all entries in one read, the articles, then all their alerts and
+        deliveries. A feed that lists one entry twice is written in waves, so the second
+        is stored as a new version of the first.
         """
         report = IngestReport()
+        pending: list[_Pending] = []
         for index, item in enumerate(items):
             done = extracted[index] if extracted is not None else None
-            report.add(
-                self.ingest(item, now, alert=not silent, alert_after=alert_after, extracted=done)
-            )
+            prepared = self._prepare(item, now, not silent, alert_after, done)
+            if isinstance(prepared, str):
+                report.skipped += 1
+                report.skipped_reasons.append(f"{item.location}: {prepared}")
+            else:
+                pending.append(prepared)
+        with self.store.batch():
+            for wave in _waves(pending):
+                report.add(self._write(wave, now))
         return report
 
     def ingest(
@@ -138,7 +151,22 @@ class Pipeline:
         alert_after: datetime | None = None,
         extracted: Extracted | str | None = None,
     ) -> IngestReport:
-        report = IngestReport()
+        """One item: `ingest_items` of it."""
+        done = None if extracted is None else [extracted]
+        return self.ingest_items(
+            [item], now, silent=not alert, alert_after=alert_after, extracted=done
+        )
+
+    def _prepare(
+        self,
+        item: RawItem,
+        now: datetime,
+        alert: bool,
+        alert_after: datetime | None,
+        extracted: Extracted | str | None,
+    ) -> _Pending | str:
+        """Extract (unless a worker did) and match one item: what writing it needs, or why
+        it was skipped (logged here)."""
         folded: tuple[MappedText, MappedText] | None = None
         signed: tuple[Signature | None] | None = None  # a worker's signature, when it made one
         try:
@@ -154,10 +182,8 @@ class Pipeline:
                 "skipped item source=%s location=%s reason=%r",
                 item.source, ascii(item.location)[1:-1], e.reason,
             )  # fmt: skip
-            report.skipped = 1
-            report.skipped_reasons.append(f"{item.location}: {e.reason}")
             self.metrics.article("skipped")
-            return report
+            return e.reason
         matcher = self.matcher
         if alert_after is not None and article.published and article.published < alert_after:
             alert = False
@@ -175,53 +201,94 @@ class Pipeline:
             else []
         )
         near = self._near_check(article, matches, matcher, now, signed)
-        if not alert:
-            matches = []
-        previous = self.store.find_version(article.source, article.guid) if article.guid else None
-        if previous is not None:
-            # An updated entry alerts only for topics its earlier version did not match.
-            matches = [m for m in matches if m.topic_id not in previous[1]]
-        alerts, deliveries = self.outbox_rows(article, matches, matcher, now)
-        previous_id = previous[0] if previous else None
-        stored = self.store.store_article(
-            article, alerts, deliveries, now, previous_id=previous_id, near=near
-        )
-        if stored is not None:
-            if previous is None:
-                report.new = 1
-            else:
-                report.updated = 1
-            kept = [a for a in alerts if a.topic.id not in stored.suppressed]
-            report.alerts = len(kept)
-            report.suppressed = len(alerts) - len(kept)
-            report.near = 1 if stored.near is not None else 0
-            self.metrics.article("new" if previous is None else "updated")
-            for alert_row in kept:
-                self.metrics.alert(alert_row.topic.id)
-            for alert_row in alerts:  # the alerts a copy would have made, not a backlog's
-                if alert_row.topic.id in stored.suppressed:
-                    self.metrics.near_duplicate(alert_row.topic.id)
-            near_of = ""
-            if stored.near is not None:
-                near_of = (
-                    f" near_of={stored.near.content_hash[:15]}"
-                    f" similarity={stored.near.similarity:.2f}"
-                    f" suppressed={','.join(sorted(stored.suppressed)) or '-'}"
-                )
-            log.info(
-                "stored article source=%s location=%s hash=%s alerts=%d topics=%s%s%s",
-                article.source, ascii(article.location)[1:-1], article.content_hash[:15],
-                len(kept), ",".join(a.topic.id for a in kept) or "-",
-                f" update_of={previous_id}" if previous_id else "", near_of,
-            )  # fmt: skip
-        else:
-            report.duplicates = 1
-            self.metrics.article("duplicate")
-            log.debug(
-                "duplicate article source=%s location=%s hash=%s",
-                article.source, ascii(article.location)[1:-1], article.content_hash[:15],
-            )  # fmt: skip
+        return _Pending(article, matches if alert else [], near, matcher)
+
+    def _write(self, wave: Sequence[_Pending], now: datetime) -> IngestReport:
+        """Store a wave of articles (no two entries of one source with the same guid) and
+        the alerts of those that are new."""
+        report = IngestReport()
+        versions = self._versions(wave)
+        entries: list[NewArticle] = []
+        for pending in wave:
+            previous = versions.get((pending.article.source, pending.article.guid or ""))
+            if previous is not None:
+                # An updated entry alerts only for topics its earlier version did not match.
+                pending.matches = [m for m in pending.matches if m.topic_id not in previous[1]]
+                pending.previous_id = previous[0]
+            entries.append(NewArticle(pending.article, pending.previous_id, pending.near))
+        counts: dict[str, tuple[int, datetime | None]] = {}  # max_alerts_per_hour's, this write
+        outboxes = []
+        for pending, stored in zip(wave, self.store.insert_articles(entries, now), strict=True):
+            article = pending.article
+            if stored is None:
+                report.duplicates += 1
+                self.metrics.article("duplicate")
+                log.debug(
+                    "duplicate article source=%s location=%s hash=%s",
+                    article.source, ascii(article.location)[1:-1], article.content_hash[:15],
+                )  # fmt: skip
+                continue
+            kept = [m for m in pending.matches if m.topic_id not in stored.suppressed]
+            alerts, deliveries = self.outbox_rows(article, kept, pending.matcher, now, counts)
+            outboxes.append((stored.article_id, alerts, deliveries))
+            self._stored(pending, stored, alerts, now, report)
+        self.store.write_outbox(outboxes, now)
         return report
+
+    def _versions(self, wave: Sequence[_Pending]) -> dict[tuple[str, str], tuple[int, set[str]]]:
+        """The stored versions of the wave's feed entries, by (source, guid): one read."""
+        guids: dict[str, list[str]] = {}
+        for pending in wave:
+            if pending.article.guid:
+                guids.setdefault(pending.article.source, []).append(pending.article.guid)
+        return {
+            (source, guid): version
+            for source, wanted in guids.items()
+            for guid, version in self.store.find_versions(source, wanted).items()
+        }
+
+    def _stored(
+        self,
+        pending: _Pending,
+        stored: Stored,
+        alerts: Sequence[Alert],
+        now: datetime,
+        report: IngestReport,
+    ) -> None:
+        """Count and log a newly stored article."""
+        article, previous_id = pending.article, pending.previous_id
+        if previous_id is None:
+            report.new += 1
+        else:
+            report.updated += 1
+        report.alerts += len(alerts)
+        topics = pending.matcher.topics
+        # The alerts a copy would have made (not a backlog's, nor a muted topic's).
+        suppressed = [
+            m.topic_id
+            for m in pending.matches
+            if m.topic_id in stored.suppressed and not _muted(topics[m.topic_id], now)
+        ]
+        report.suppressed += len(suppressed)
+        report.near += 1 if stored.near is not None else 0
+        self.metrics.article("new" if previous_id is None else "updated")
+        for alert_row in alerts:
+            self.metrics.alert(alert_row.topic.id)
+        for topic_id in suppressed:
+            self.metrics.near_duplicate(topic_id)
+        near_of = ""
+        if stored.near is not None:
+            near_of = (
+                f" near_of={stored.near.content_hash[:15]}"
+                f" similarity={stored.near.similarity:.2f}"
+                f" suppressed={','.join(sorted(stored.suppressed)) or '-'}"
+            )
+        log.info(
+            "stored article source=%s location=%s hash=%s alerts=%d topics=%s%s%s",
+            article.source, ascii(article.location)[1:-1], article.content_hash[:15],
+            len(alerts), ",".join(a.topic.id for a in alerts) or "-",
+            f" update_of={previous_id}" if previous_id else "", near_of,
+        )  # fmt: skip
 
     def _near_check(
         self,
@@ -245,21 +312,28 @@ class Pipeline:
         )
 
     def outbox_rows(
-        self, article: Article, matches: Sequence[Match], matcher: Matcher, now: datetime
+        self,
+        article: Article,
+        matches: Sequence[Match],
+        matcher: Matcher,
+        now: datetime,
+        counts: dict[str, tuple[int, datetime | None]] | None = None,
     ) -> tuple[list[Alert], list[NewDelivery]]:
         """The alerts of `matches` (muted topics left out) and one delivery per alert and
         notifier of its topic, held back past a topic's `max_alerts_per_hour`.
 
         `matcher` is the one that produced the matches: a reload may swap `self.matcher`
-        meanwhile, and a topic must be looked up in the watchlist that matched it.
+        meanwhile, and a topic must be looked up in the watchlist that matched it. `counts`:
+        the hourly counts of a write whose alerts are not inserted yet (see `_hold_until`).
         """
+        counts = {} if counts is None else counts
         topics = matcher.topics
         matches = [m for m in matches if not _muted(topics[m.topic_id], now)]
         alerts = [_alert(article, m, topics[m.topic_id], now) for m in matches]
         deliveries: list[NewDelivery] = []
         for record in alerts:
             topic = topics[record.topic.id]
-            hold = self._hold_until(topic, now)
+            hold = self._hold_until(topic, now, counts)
             for name in self._notifiers_for(topic):
                 deliveries.append(NewDelivery(delivery_id(record.id, name), record.id, name, hold))
         return alerts, deliveries
@@ -267,15 +341,21 @@ class Pipeline:
     def _notifiers_for(self, topic: Topic) -> Sequence[str]:
         return self.notifiers if topic.notify is None else topic.notify
 
-    def _hold_until(self, topic: Topic, now: datetime) -> datetime | None:
+    def _hold_until(
+        self, topic: Topic, now: datetime, counts: dict[str, tuple[int, datetime | None]]
+    ) -> datetime | None:
         """`max_alerts_per_hour`: None if this alert may go out now, else when it may.
 
         Alerts past the limit are still recorded (none is dropped); their deliveries wait
-        until the rolling hour that began with the topic's first alert in it is over.
+        until the rolling hour that began with the topic's first alert in it is over. The
+        count is the store's once per write and topic, plus this write's alerts so far
+        (`counts`): they are inserted together at its end.
         """
         if topic.max_alerts_per_hour is None:
             return None
-        count, first = self.store.count_alerts_since(topic.id, now - HOUR)
+        known = counts.get(topic.id)
+        count, first = known or self.store.count_alerts_since(topic.id, now - HOUR)
+        counts[topic.id] = (count + 1, first or now)
         if count < topic.max_alerts_per_hour or first is None:
             return None
         until = first + HOUR
@@ -284,6 +364,34 @@ class Pipeline:
             topic.id, count, topic.max_alerts_per_hour, until.isoformat(timespec="seconds"),
         )  # fmt: skip
         return until
+
+
+@dataclass
+class _Pending:
+    """An extracted, matched item waiting for its write. `matches`: those it may alert for
+    (none for a silent backlog), narrowed to what a new version adds."""
+
+    article: Article
+    matches: list[Match]
+    near: NearCheck | None
+    matcher: Matcher  # the one that matched it: its topics are the ones to look up
+    previous_id: int | None = None  # the stored version it updates
+
+
+def _waves(pending: Sequence[_Pending]) -> Iterator[list[_Pending]]:
+    """Consecutive runs of items without a repeated (source, guid): an entry listed twice
+    starts a new wave, so its first copy is stored before the second looks up its version."""
+    wave: list[_Pending] = []
+    seen: set[tuple[str, str]] = set()
+    for item in pending:
+        key = (item.article.source, item.article.guid or "")
+        if item.article.guid and key in seen:
+            yield wave
+            wave, seen = [], set()
+        wave.append(item)
+        seen.add(key)
+    if wave:
+        yield wave
 
 
 def _alert(article: Article, match: Match, topic: Topic, now: datetime) -> Alert:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,82 @@ def test_articles_extracted_in_workers_are_not_folded_again_however_large_the_ba
     report = app.pipeline.ingest_items(items, clock.now, extracted=extracted)
     assert report.new == 300 and report.alerts == 300
     assert folds == []
+
+
+def _items(clock: Clock, texts: list[tuple[str, str]], guid: bool = True) -> list[Any]:
+    """Feed entries of one poll: (guid, text) each, in feed order."""
+    from monitor.models import FEED_ENTRY, RawItem
+
+    return [
+        RawItem(
+            source="inbox",
+            location=f"https://news.example/{n}",
+            content=text.encode(),
+            content_type=FEED_ENTRY,
+            fetched_at=clock.now,
+            meta={"title": f"第{n}則", **({"guid": entry} if guid else {})},
+        )
+        for n, (entry, text) in enumerate(texts)
+    ]
+
+
+def test_one_poll_of_many_entries_costs_a_few_statements_per_write_not_per_entry(
+    workdir: Path, make: Callable[[], App], clock: Clock
+) -> None:
+    """The store's work for a poll goes per write: the stored hashes, the entries' stored
+    versions, the stories' candidate roots, the alerts and the deliveries are one statement
+    each, whatever the number of entries; only the article inserts are one per entry."""
+    import sqlalchemy as sa
+
+    watch(workdir, '[[topics]]\nid = "nk"\nany = ["北韓"]\n')
+    app = make()
+    statements: list[str] = []
+    sa.event.listen(app.store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    def statements_for(count: int, tag: str) -> int:
+        statements.clear()
+        texts = [
+            (f"{tag}{n}", f"北韓第{n}次試射導彈，{tag}{n * 7919}號。" * 12) for n in range(count)
+        ]
+        report = app.pipeline.ingest_items(_items(clock, texts), clock.now)
+        assert (report.new, report.alerts) == (count, count)
+        return len(statements)
+
+    one, forty = statements_for(1, "a"), statements_for(40, "b")
+    assert forty - one == 39, statements  # one more INSERT per entry, nothing else
+
+
+def test_an_entry_listed_twice_in_one_poll_is_stored_as_its_own_update(
+    workdir: Path, make: Callable[[], App], clock: Clock, recorder: RecordingNotifier
+) -> None:
+    """A feed that lists one guid twice with different texts: written in waves, the second
+    is a new version of the first and alerts only for what the first did not match."""
+    watch(
+        workdir, '[[topics]]\nid = "nk"\nany = ["北韓"]\n[[topics]]\nid = "ru"\nany = ["俄羅斯"]\n'
+    )
+    app = make()
+    texts = [
+        ("g1", "北韓試射導彈，日本抗議。" * 12),
+        ("g2", "南韓總統出訪，討論貿易。" * 12),
+        ("g1", "北韓試射導彈，俄羅斯表示關切。" * 12),
+    ]
+    report = app.pipeline.ingest_items(_items(clock, texts), clock.now)
+    assert (report.new, report.updated, report.alerts) == (2, 1, 2)
+    app.deliver()
+    assert sorted(topics_sent(recorder)) == ["nk", "ru"]
+
+
+def test_max_alerts_per_hour_counts_the_alerts_of_the_same_poll(
+    workdir: Path, make: Callable[[], App], clock: Clock, recorder: RecordingNotifier
+) -> None:
+    """The alerts of one write are inserted together at its end: the hourly limit still
+    counts those made before them in the same poll."""
+    watch(workdir, '[[topics]]\nid = "storm"\nany = ["北韓"]\nmax_alerts_per_hour = 2\n')
+    app = make()
+    texts = [(f"g{n}", f"北韓第{n}次試射，編號{n * 7919}。" * 12) for n in range(5)]
+    report = app.pipeline.ingest_items(_items(clock, texts), clock.now)
+    assert report.alerts == 5
+    app.deliver()
+    assert topics_sent(recorder) == ["storm", "storm"]
+    held = app.store.due_deliveries(clock.now, include_waiting=True)
+    assert [d.next_attempt_at for d in held] == [clock.now + timedelta(hours=1)] * 3

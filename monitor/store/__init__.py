@@ -33,13 +33,13 @@ from monitor.store.housekeeping import Housekeeping
 from monitor.store.instances import Instances
 from monitor.store.leases import Leases
 from monitor.store.outbox import DisabledNotifier, Outbox
-from monitor.store.rows import NewDelivery
+from monitor.store.rows import NewArticle, NewDelivery
 from monitor.store.sources import Sources
 from monitor.store.stories import Stories, Story, StoryCopy
 from monitor.store.views import SourceCounts, Views
 
 __all__ = [
-    "DisabledNotifier", "NewDelivery", "SourceCounts", "Store", "Story", "StoryCopy",
+    "DisabledNotifier", "NewArticle", "NewDelivery", "SourceCounts", "Store", "Story", "StoryCopy",
     "database_exists", "make_engine", "peek_database_sources",
 ]  # fmt: skip
 

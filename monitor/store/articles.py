@@ -14,9 +14,19 @@ import sqlalchemy as sa
 from monitor.models import Alert, Article
 from monitor.near import NearCheck, Stored
 from monitor.store.base import StoreBase
-from monitor.store.rows import SEQ_SPAN, NewDelivery, alert_values, delivery_values, to_article
+from monitor.store.placement import Placement, Placer
+from monitor.store.rows import (
+    SEQ_SPAN,
+    NewArticle,
+    NewDelivery,
+    alert_values,
+    delivery_values,
+    to_article,
+)
 from monitor.store.schema import alerts, articles, deliveries
-from monitor.store.stories import place, record
+
+# An article's outbox: its id, its alerts, and the deliveries of its alerts (others ignored).
+Outbox = tuple[int, Sequence[Alert], Sequence[NewDelivery]]
 
 
 class Articles(StoreBase):
@@ -41,60 +51,75 @@ class Articles(StoreBase):
         previous_id: int | None = None,
         near: NearCheck | None = None,
     ) -> Stored | None:
-        """Store the article with its alerts and deliveries in one transaction, if it is new,
-        placed in its story (see `stories`): with `near`, the alerts (and their deliveries)
-        of topics its story already matched within the window are left out.
+        """One article with its alerts and deliveries, in one transaction, if it is new
+        (`insert_articles`, then `write_outbox` for the alerts its story did not suppress).
 
         Returns None (and writes nothing) when an article with the same content hash exists.
         """
+        with self.batch():
+            [stored] = self.insert_articles([NewArticle(article, previous_id, near)], now)
+            if stored is not None:
+                kept = [a for a in new_alerts if a.topic.id not in stored.suppressed]
+                self.write_outbox([(stored.article_id, kept, new_deliveries)], now)
+            return stored
+
+    def insert_articles(self, entries: Sequence[NewArticle], now: datetime) -> list[Stored | None]:
+        """Insert the articles that are new, in order, each placed in its story (see
+        `placement`): None for one whose content hash is stored already (or earlier in
+        `entries`). Their alerts follow with `write_outbox`, in the same transaction (`batch`).
+
+        One write's worth of statements, not one article's: the stored hashes and the stories'
+        candidate roots are read for all entries at once, and the band keys and story topics
+        they add are written together after the articles.
+        """
+        results: list[Stored | None] = [None] * len(entries)
+        if not entries:
+            return results
         with self._transaction() as connection:
-            if (
-                near is not None
-                and connection.execute(_EXACT_COPY, {"b_hash": article.content_hash}).first()
-            ):
-                return None  # an exact copy: no story lookup (nor its locks) needed
-            placement = place(connection, self._dialect, article, near, previous_id)
-            signature = near.signature if near is not None else None
-            inserted = connection.execute(
-                _article_insert(self._insert),
-                {
-                    "content_hash": article.content_hash,
-                    "source": article.source,
-                    "location": article.location,
-                    "url": article.url,
-                    "guid": article.guid,
-                    "title": article.title,
-                    "text": article.text,
-                    "published": article.published,
-                    "first_seen": now,
-                    "previous_id": previous_id,
-                    "story_id": placement.story_id,
-                    "near_of": placement.near.article_id if placement.near else None,
-                    "similarity": placement.near.similarity if placement.near else None,
-                    "signature": signature.pack() if signature else None,
-                    # 0: judged too short; NULL: never judged (near-duplicate detection off
-                    # or not there yet), which the backfill picks up.
-                    "shingles": signature.shingles if signature else (0 if near else None),
-                },
-            ).first()
-            if inserted is None:
-                return None
-            record(connection, self._insert, inserted.id, placement, near, now)
-            kept = [a for a in new_alerts if a.topic.id not in placement.suppressed]
-            kept_ids = {a.id for a in kept}
-            if kept:
-                connection.execute(
-                    _insert_if_absent(self._insert, alerts),
-                    [alert_values(alert, inserted.id) for alert in kept],
+            hashes = [e.article.content_hash for e in entries]
+            taken = set(connection.execute(_STORED_HASHES, {"b_hashes": hashes}).scalars())
+            fresh = [(n, e) for n, e in enumerate(entries) if e.article.content_hash not in taken]
+            if not fresh:
+                return results
+            placer = Placer(connection, self._insert, [e.near for _n, e in fresh])
+            insert = _article_insert(self._insert)
+            for n, entry in fresh:
+                article, near = entry.article, entry.near
+                if article.content_hash in taken:
+                    continue  # twice in `entries`: the first one is stored
+                taken.add(article.content_hash)
+                placement = placer.place(article, near, entry.previous_id)
+                inserted = connection.execute(
+                    insert, _article_values(article, now, entry.previous_id, placement, near)
+                ).first()
+                if inserted is None:  # another instance stored it since the read above
+                    continue
+                placer.placed(article, inserted.id, placement, near, now)
+                results[n] = Stored(
+                    inserted.id, placement.story_id, placement.near, placement.suppressed
                 )
-            rows = [
-                delivery_values(d, now, seq=inserted.id * SEQ_SPAN + n)
-                for n, d in enumerate(new_deliveries)
-                if d.alert_id in kept_ids
+            placer.flush()
+        return results
+
+    def write_outbox(self, outboxes: Sequence[Outbox], now: datetime) -> None:
+        """The alerts of articles just inserted, each (article id, alerts, deliveries), and
+        the deliveries of those alerts: insert-if-absent (a retried write adds nothing twice),
+        one statement for all alerts and one for all deliveries."""
+        alert_rows: list[dict[str, Any]] = []
+        delivery_rows: list[dict[str, Any]] = []
+        for article_id, new_alerts, new_deliveries in outboxes:
+            alert_rows += [alert_values(alert, article_id) for alert in new_alerts]
+            kept = {a.id for a in new_alerts}
+            delivery_rows += [
+                delivery_values(d, now, seq=article_id * SEQ_SPAN + n)
+                for n, d in enumerate(d for d in new_deliveries if d.alert_id in kept)
             ]
-            if rows:
-                connection.execute(_insert_if_absent(self._insert, deliveries), rows)
-            return Stored(inserted.id, placement.story_id, placement.near, placement.suppressed)
+        if not alert_rows:
+            return
+        with self._transaction() as connection:
+            connection.execute(_insert_if_absent(self._insert, alerts), alert_rows)
+            if delivery_rows:
+                connection.execute(_insert_if_absent(self._insert, deliveries), delivery_rows)
 
     def add_alerts(
         self,
@@ -131,11 +156,21 @@ class Articles(StoreBase):
 
     def find_version(self, source: str, guid: str) -> tuple[int, set[str]] | None:
         """The newest stored version of a feed entry: (article id, topics it alerted for)."""
+        return self.find_versions(source, [guid]).get(guid)
+
+    def find_versions(self, source: str, guids: Sequence[str]) -> dict[str, tuple[int, set[str]]]:
+        """The newest stored version of each of a source's entries (by guid): its article id
+        and the topics it alerted for; entries never stored are absent. One statement per
+        write rather than one per entry."""
+        found: dict[str, tuple[int, set[str]]] = {}
         with self._transaction() as connection:
-            rows = connection.execute(_version_query(), {"b_source": source, "b_guid": guid}).all()
-        if not rows:
-            return None
-        return rows[0].id, {row.topic_id for row in rows if row.topic_id is not None}
+            for chunk in _chunked(sorted(set(guids))):
+                rows = connection.execute(_VERSIONS, {"b_source": source, "b_guids": chunk})
+                for row in rows:
+                    _id, topics = found.setdefault(row.guid, (row.id, set()))
+                    if row.topic_id is not None:
+                        topics.add(row.topic_id)
+        return found
 
     def count_alerts_since(self, topic_id: str, since: datetime) -> tuple[int, datetime | None]:
         """How many alerts of a topic were created after `since`, and when the first of them was
@@ -221,9 +256,6 @@ class Articles(StoreBase):
 # article cost more than running it (cache-key generation, coercions; issue 12's profile).
 
 
-_EXACT_COPY = sa.select(articles.c.id).where(articles.c.content_hash == sa.bindparam("b_hash"))
-
-
 @functools.cache
 def _article_insert(insert: Any) -> Any:
     return (
@@ -238,20 +270,53 @@ def _insert_if_absent(insert: Any, table: sa.Table) -> Any:
     return insert(table).on_conflict_do_nothing()
 
 
-@functools.cache
-def _version_query() -> sa.Select[Any]:
-    """The newest version of (source, guid) with the topics it alerted for, one row per topic
-    (one row with a NULL topic when it alerted for none): one statement, not two."""
-    newest = (
-        sa.select(articles.c.id)
-        .where(articles.c.source == sa.bindparam("b_source"))
-        .where(articles.c.guid == sa.bindparam("b_guid"))
-        .order_by(articles.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return (
-        sa.select(articles.c.id, alerts.c.topic_id)
-        .select_from(articles.outerjoin(alerts, alerts.c.article_id == articles.c.id))
-        .where(articles.c.id == newest)
-    )
+# The newest version of each (source, guid) with the topics it alerted for, one row per topic
+# (one row with a NULL topic when it alerted for none).
+_NEWEST = (
+    sa.select(sa.func.max(articles.c.id))
+    .where(articles.c.source == sa.bindparam("b_source"))
+    .where(articles.c.guid.in_(sa.bindparam("b_guids", expanding=True)))
+    .group_by(articles.c.guid)
+)
+_VERSIONS = (
+    sa.select(articles.c.id, articles.c.guid, alerts.c.topic_id)
+    .select_from(articles.outerjoin(alerts, alerts.c.article_id == articles.c.id))
+    .where(articles.c.id.in_(_NEWEST))
+)
+_STORED_HASHES = sa.select(articles.c.content_hash).where(
+    articles.c.content_hash.in_(sa.bindparam("b_hashes", expanding=True))
+)
+
+
+def _chunked(values: list[str], size: int = 1_000) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _article_values(
+    article: Article,
+    now: datetime,
+    previous_id: int | None,
+    placement: Placement,
+    near: NearCheck | None,
+) -> dict[str, Any]:
+    signature = near.signature if near is not None else None
+    return {
+        "content_hash": article.content_hash,
+        "source": article.source,
+        "location": article.location,
+        "url": article.url,
+        "guid": article.guid,
+        "title": article.title,
+        "text": article.text,
+        "published": article.published,
+        "first_seen": now,
+        "previous_id": previous_id,
+        "story_id": placement.story_id,
+        "near_of": placement.near.article_id if placement.near else None,
+        "similarity": placement.near.similarity if placement.near else None,
+        "signature": signature.pack() if signature else None,
+        # 0: judged too short; NULL: never judged (near-duplicate detection off or not there
+        # yet), which the backfill picks up.
+        "shingles": signature.shingles if signature else (0 if near else None),
+    }

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from monitor.models import Alert, Article, Delivery, DeliveryStatus, Notice, SourceHealth, TopicRef
-from monitor.near import story_id
+from monitor.near import NearCheck, story_id
 from monitor.notices import notice_as_alert
 from monitor.store.schema import alerts, articles, deliveries, notices
 
@@ -24,6 +24,16 @@ class NewDelivery:
     alert_id: str
     notifier: str
     next_attempt_at: datetime | None = None  # None: due at once (the `now` of `add_article`)
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article to insert if new: the stored version it updates (a feed entry seen before)
+    and, with near-duplicate detection, what placing it in a story needs."""
+
+    article: Article
+    previous_id: int | None = None
+    near: NearCheck | None = None
 
 
 # Deliveries of one article sort together, in the order they were made (seq = article id ×

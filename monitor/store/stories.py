@@ -1,13 +1,5 @@
-"""Near-duplicate stories in the store: placing a new article in a story inside its write
-transaction (band-key lookup, the root it copies, the topics its story already matched),
-and the reads behind `monitor stories` and explain.
-
-Race-free: the lookup and the writes it decides run in the article's own transaction. On
-SQLite that transaction holds the database's only write lock (`BEGIN IMMEDIATE`); on
-PostgreSQL it first takes a transaction advisory lock per band key of the new article, in
-key order, so two near copies (which share a band key, or could not find each other at all)
-are placed one after the other, the second seeing the first's band rows. Inside one group
-commit batch the reads see the batch's earlier writes.
+"""Near-duplicate stories in the store: the reads behind `monitor stories`, explain and the
+backfill. Placing a new article in its story is `placement`'s, inside the article's write.
 """
 
 from __future__ import annotations
@@ -20,190 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from monitor.models import Article
-from monitor.near import NearCheck, NearMatch, Signature, signature, similarity, story_id
+from monitor.near import NearCheck, NearMatch, signature, story_id
 from monitor.store.base import StoreBase
+from monitor.store.placement import Placer, lock_band_keys, story_of_row
 from monitor.store.schema import alerts, articles, near_bands, story_topics
-
-CANDIDATES = 8  # roots sharing the most band keys that are compared by signature
-
-# Two-key advisory locks (namespace, band key): a key space apart from the one-key locks
-# (the migration lock), so a band key can never collide with it.
-_LOCK_NAMESPACE = 0x6E656172  # "near"
-_LOCK_BANDS = sa.text(
-    f"SELECT count(pg_advisory_xact_lock({_LOCK_NAMESPACE}, k)) FROM "
-    "(SELECT k FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k) AS sorted_keys"
-)
-
-
-_INSERT_BANDS = sa.text(
-    "INSERT INTO near_bands (band_key, article_id) "
-    "SELECT unnest(CAST(:keys AS integer[])), CAST(:id AS integer)"
-)
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a new article goes, decided before it is inserted."""
-
-    story_id: str
-    near: NearMatch | None
-    root: bool  # a new story: its band keys go into the index
-    suppressed: frozenset[str]
-    keys: tuple[int, ...] = ()  # its band keys (distinct)
-
-
-def story_of_row(row: Any) -> str:
-    """A stored article's story: its column, or (stored before stories) its own."""
-    return str(row.story_id) if row.story_id else story_id(row.content_hash)
-
-
-def place(
-    connection: Connection,
-    dialect: str,
-    article: Article,
-    check: NearCheck | None,
-    previous_id: int | None,
-) -> Placement:
-    """The story of a new article: its predecessor's (a new version of a feed entry), the
-    story of the most similar root within the window at or above the threshold, or its own."""
-    if previous_id is not None:
-        row = connection.execute(
-            sa.select(articles.c.story_id, articles.c.content_hash).where(
-                articles.c.id == previous_id
-            )
-        ).one()
-        story = story_of_row(row)
-        return Placement(story, None, False, _suppressed(connection, story, check))
-    own = story_id(article.content_hash)
-    if check is None or check.signature is None:
-        return Placement(own, None, False, frozenset())
-    keys = sorted(set(check.signature.band_keys()))
-    if dialect == "postgresql":
-        connection.execute(_LOCK_BANDS, {"keys": keys})
-    best = _best_root(connection, check.signature, keys, check)
-    if best is None:
-        return Placement(own, None, True, frozenset(), tuple(keys))
-    match, story = best
-    return Placement(story, match, False, _suppressed(connection, story, check))
-
-
-_SHARED = sa.func.count().label("shared")
-# The roots sharing the most band keys with a new article, first seen within the window:
-# one index probe per key (the primary key of near_bands), then the articles by id.
-_CANDIDATES_QUERY = (
-    sa.select(
-        articles.c.id,
-        articles.c.content_hash,
-        articles.c.story_id,
-        articles.c.source,
-        articles.c.first_seen,
-        articles.c.signature,
-        articles.c.shingles,
-        _SHARED,
-    )
-    .select_from(near_bands.join(articles, articles.c.id == near_bands.c.article_id))
-    .where(
-        near_bands.c.band_key.in_(sa.bindparam("keys", expanding=True)),
-        articles.c.first_seen >= sa.bindparam("since"),
-    )
-    .group_by(articles.c.id)
-    .order_by(_SHARED.desc(), articles.c.id)
-    .limit(CANDIDATES)
-)
-
-
-def _best_root(
-    connection: Connection, signature: Signature, keys: list[int], check: NearCheck
-) -> tuple[NearMatch, str] | None:
-    query = _CANDIDATES_QUERY
-    rows = connection.execute(query, {"keys": keys, "since": check.since})
-    best: tuple[NearMatch, str] | None = None
-    for row in rows:
-        if row.signature is None:
-            continue
-        score = similarity(signature, Signature.unpack(row.signature, row.shingles))
-        if score >= check.threshold and (best is None or score > best[0].similarity):
-            match = NearMatch(row.id, row.content_hash, row.source, row.first_seen, score)
-            best = (match, story_of_row(row))
-    return best
-
-
-def _suppressed(connection: Connection, story: str, check: NearCheck | None) -> frozenset[str]:
-    """The matched topics this story already matched within the window (and that do not
-    ask for near-duplicates to alert)."""
-    if check is None:
-        return frozenset()
-    candidates = check.matched - check.alert_anyway
-    if not candidates:
-        return frozenset()
-    rows = connection.execute(
-        _MATCHED_BEFORE, {"b_story": story, "b_topics": sorted(candidates), "b_since": check.since}
-    ).scalars()
-    return frozenset(rows)
-
-
-# Built once: `_suppressed` runs for every near-duplicate and every new version of an entry.
-_MATCHED_BEFORE = sa.select(story_topics.c.topic_id).where(
-    story_topics.c.story_id == sa.bindparam("b_story"),
-    story_topics.c.topic_id.in_(sa.bindparam("b_topics", expanding=True)),
-    story_topics.c.last_at >= sa.bindparam("b_since", type_=story_topics.c.last_at.type),
-)
-
-
-_UPSERTS: dict[str, Any] = {}
-
-
-def _story_topics_upsert(dialect: str, insert: Any) -> Any:
-    """One upsert for every matched topic (built once per dialect): a new (story, topic)
-    starts at 0 copies (it cannot be suppressed), an existing one moves last_at and counts a
-    suppressed copy."""
-    if dialect not in _UPSERTS:
-        statement = insert(story_topics)
-        _UPSERTS[dialect] = statement.on_conflict_do_update(
-            index_elements=["story_id", "topic_id"],
-            set_={
-                "last_at": statement.excluded.last_at,
-                "copies": story_topics.c.copies + statement.excluded.copies,
-            },
-        )
-    return _UPSERTS[dialect]
-
-
-def record(
-    connection: Connection,
-    insert: Any,
-    article_id: int,
-    placement: Placement,
-    check: NearCheck | None,
-    now: datetime,
-) -> None:
-    """After the article's insert: a root's band keys, and the story's matched topics."""
-    if placement.root and placement.keys:
-        if connection.dialect.name == "postgresql":  # one statement of one shape: 1 round trip
-            connection.execute(_INSERT_BANDS, {"keys": list(placement.keys), "id": article_id})
-        else:  # SQLite: executemany loops in C, in process
-            connection.execute(
-                near_bands.insert(),
-                [{"band_key": k, "article_id": article_id} for k in placement.keys],
-            )
-    if check is None or not check.matched:
-        return
-    statement = _story_topics_upsert(connection.dialect.name, insert)
-    connection.execute(
-        statement,
-        [
-            {
-                "story_id": placement.story_id,
-                "topic_id": topic,
-                "first_article_id": article_id,
-                "last_at": now,
-                "copies": 1 if topic in placement.suppressed else 0,
-            }
-            for topic in sorted(check.matched)
-        ],
-    )
-
 
 # What `monitor stories` shows of each copy.
 _COPY_COLUMNS = (
@@ -374,8 +186,7 @@ class Stories(StoreBase):
                 if not done or sig is None:
                     continue  # another instance judged it meanwhile, or too short
                 keys = sorted(set(sig.band_keys()))
-                if self._dialect == "postgresql":
-                    connection.execute(_LOCK_BANDS, {"keys": keys})
+                lock_band_keys(connection, keys)
                 connection.execute(
                     self._insert(near_bands).on_conflict_do_nothing(),
                     [{"band_key": k, "article_id": row.id} for k in keys],
@@ -439,15 +250,13 @@ class Stories(StoreBase):
         """What storing an article with `check` now would decide (explain, changing
         nothing): the root it copies, its story, and the matched topics it would not alert
         for. None: no stored root is similar enough."""
-        if check.signature is None:
-            return None
-        keys = sorted(set(check.signature.band_keys()))
         with self._transaction() as connection:
-            best = _best_root(connection, check.signature, keys, check)
+            placer = Placer(connection, self._insert, [check], lock=False)
+            best = placer.best_root(check)
             if best is None:
                 return None
             match, story = best
-            return match, story, _suppressed(connection, story, check)
+            return match, story, placer.suppressed(story, check)
 
 
 def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
