@@ -12,18 +12,26 @@ from pathlib import Path
 
 from monitor.store import Store
 
+# Not needed before the first extraction (bs4) or while the database is at head (Alembic).
 HEAVY = ("alembic", "bs4")
+# The matcher's query language: the run path needs it (config, match), `import monitor.cli`
+# does not (only `explain` and the web API do).
+QUERY = ("monitor.evaluate", "monitor.query")
 
 
-def imported_after(code: str, cwd: Path | None = None) -> set[str]:
-    """The names of HEAVY that a fresh interpreter has in sys.modules after running `code`."""
+def imported_after(code: str, cwd: Path | None = None, heavy: tuple[str, ...] = HEAVY) -> set[str]:
+    """The names of `heavy` that a fresh interpreter has in sys.modules after running `code`."""
     script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     modules = json.loads(done.stdout.splitlines()[-1])
-    return {name for name in HEAVY if name in modules}
+    return {name for name in heavy if name in modules}
+
+
+def test_importing_the_cli_loads_no_command_s_heavy_module() -> None:
+    assert imported_after("import monitor.cli", heavy=HEAVY + QUERY) == set()
 
 
 def test_importing_the_app_and_the_cli_loads_no_heavy_module() -> None:
