@@ -11,14 +11,15 @@ import re
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
-
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ExtractError
 from monitor.models import FEED_ENTRY, Article, RawItem
 from monitor.near import Signature, compute_signature
 from monitor.text import MappedText, content_hash, mapped_text, one_line
+
+if TYPE_CHECKING:
+    from bs4 import Tag
 
 TITLE_LIMIT = 1_000
 FALLBACK_TITLE_LIMIT = 120
@@ -162,6 +163,10 @@ def html_to_text(html: str, *, published_marker: bool) -> tuple[str, dict[str, A
     `published_marker`: the captured-item format puts the published time in the first
     `<div><i>`; that element is metadata and is removed from the text.
     """
+    # Imported here, not at the top: bs4 (with lxml) costs ~130 ms, and a process that never
+    # extracts (`run --once` with parse workers on a 304 poll, most commands) never pays it.
+    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
+
     html = _BLOCK_TAG.sub(lambda m: _BLOCK_MARK + m.group(0), html.replace(_BLOCK_MARK, ""))
     with warnings.catch_warnings():  # hostile input is expected here; say nothing about it
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)

@@ -71,6 +71,52 @@ def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     s.close()
 
 
+def test_head_is_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from monitor.store import base
+
+    config = Config()
+    config.set_main_option("script_location", str(base._MIGRATIONS))
+    newest = ScriptDirectory.from_config(config).get_current_head()
+    assert newest == base.HEAD, (
+        f"monitor/store/base.py HEAD is {base.HEAD!r} but the newest migration is {newest!r}: "
+        "set HEAD to the new revision (a database at head is recognised by it without Alembic)"
+    )
+
+
+def test_a_database_at_head_is_recognised_with_one_select(store: Store) -> None:
+    statements: list[str] = []
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def _record(_c: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    assert store.upgrade() == ("0011", "0011")
+    assert store.migration_status() == ("0011", "0011")
+    # (SQLite's transactions open with BEGIN IMMEDIATE: monitor/store/base.py, DB-1)
+    queries = [s for s in statements if s != "BEGIN IMMEDIATE"]
+    assert queries == ["SELECT version_num FROM alembic_version"] * 2
+
+
+def test_an_unknown_revision_is_still_refused_by_status_and_upgrade(store: Store) -> None:
+    with store.engine.begin() as c:
+        c.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    assert store.migration_status() == ("9999", "0011")
+    with pytest.raises(StoreError, match="newer than this monitor"):
+        store.upgrade()
+
+
+def test_an_older_database_is_migrated_through_alembic(tmp_path: Path) -> None:
+    s = Store.open(f"sqlite:///{tmp_path}/m.db")
+    s.upgrade("0010")
+    assert s.migration_status() == ("0010", "0011")
+    assert s.upgrade("0010") == ("0010", "0010")  # an explicit target never takes the shortcut
+    assert s.upgrade() == ("0010", "0011")
+    s.close()
+
+
 def test_insert_if_absent_records_an_article_and_its_alerts_once(store: Store) -> None:
     a = article()
     alerts = [alert_for(a, "t1"), alert_for(a, "t2")]

@@ -24,7 +24,6 @@ from monitor.cli.common import (
     open_store,
 )
 from monitor.cli.render import Output, Styled
-from monitor.evaluate import query_json
 
 if TYPE_CHECKING:
     from monitor.config import Settings
@@ -154,6 +153,8 @@ def _ago(delta: timedelta) -> str:
 
 def explained_json(result: Explained) -> dict[str, Any]:
     """The `--json` form of one explained target."""
+    from monitor.evaluate import query_json
+
     article = result.article
 
     def terms(results: Sequence[TermResult]) -> list[dict[str, Any]]:
