@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ExtractError
 from monitor.models import FEED_ENTRY, Article, RawItem
-from monitor.near import Signature, compute_signature
-from monitor.text import MappedText, content_hash, mapped_text, one_line
+from monitor.text import content_hash, one_line
 
 if TYPE_CHECKING:
     from bs4 import Tag
@@ -258,27 +257,3 @@ def _first_sentence(text: str) -> str:
     match = _SENTENCE_END.search(text, 0, FALLBACK_TITLE_LIMIT * 4)
     sentence = text[: match.end()] if match else text
     return one_line(sentence.strip(), FALLBACK_TITLE_LIMIT)
-
-
-# An article with its folded title and text (what matching scans) and, when near-duplicate
-# detection asked for it, its signature in a 1-tuple (the signature itself is None for a text
-# too short to judge), as a worker returns it.
-Extracted = tuple[Article, MappedText, MappedText, tuple[Signature | None] | None]
-
-
-def extract_batch(items: Sequence[RawItem], *, near: bool = False) -> list[Extracted | str]:
-    """`extract` for several items, with their folded title and text (and, with `near`,
-    their near-duplicate signature), or the reason each one failed; runs in a worker process
-    (everything here pickles) so polls use every core.
-    """
-    results: list[Extracted | str] = []
-    for item in items:
-        try:
-            article = extract(item)
-        except ExtractError as e:
-            results.append(e.reason)
-            continue
-        text = mapped_text(article.text)
-        sig = (compute_signature(article.text),) if near else None
-        results.append((article, mapped_text(article.title), text, sig))
-    return results

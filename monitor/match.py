@@ -19,6 +19,7 @@ import bisect
 import functools
 import itertools
 import re
+import uuid
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +133,9 @@ class Matcher:
 
     def __init__(self, watchlist: Watchlist) -> None:
         self.watchlist = watchlist
+        # Names this compilation: a parse worker compiles the watchlist it is sent once and
+        # is later asked for matches by this name (`monitor.prepare`).
+        self.version = uuid.uuid4().hex
         self.topics = {topic.id: topic for topic in watchlist.topics}
         alias_of: dict[str, tuple[str, ...]] = {}
         for spellings in watchlist.aliases:

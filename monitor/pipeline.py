@@ -13,6 +13,7 @@ pure; this module owns ids, the choice of notifiers per topic, and the log lines
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -23,13 +24,12 @@ from datetime import datetime, timedelta
 
 from monitor.config import DedupeSettings
 from monitor.errors import ExtractError
-from monitor.extract import Extracted, extract, extract_batch
 from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.models import Alert, Article, Match, RawItem, Topic, TopicRef, Watchlist
 from monitor.near import NearCheck, Signature, Stored, signature
+from monitor.prepare import MatchJob, Prepared, prepare, prepare_batch
 from monitor.store import NewArticle, NewDelivery, Store
-from monitor.text import MappedText
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)  # the window of `max_alerts_per_hour`
@@ -96,17 +96,28 @@ class Pipeline:
         """Compile first, then swap: no item is ever matched against half a watchlist."""
         self.matcher = Matcher(watchlist)
 
-    async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Extracted | str] | None:
-        """Extract in the worker processes (HTML → text, fold, hash and, with near-duplicate
-        detection, the signature: the CPU of ingest). Each article comes back with its folded
-        title and text and its signature, handed on with it, so the writer's thread never
-        computes them again, however many polls a group commit holds. None: no pool
-        (one-process mode), `ingest_items` extracts in its thread."""
+    async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Prepared | str] | None:
+        """Extract, sign and match in the worker processes (`monitor.prepare`: HTML → text,
+        fold, hash, signature, matching, the CPU of ingest), so the writer's thread only
+        stores. None: no pool (one-process mode), `ingest_items` prepares in its thread."""
         if self.executor is None:
             return None
         loop = asyncio.get_running_loop()
-        work = functools.partial(extract_batch, list(items), near=self.near is not None)
-        return await loop.run_in_executor(self.executor, work)
+        matcher = self.matcher
+        job = None
+        if matcher.topics:
+            sources = {item.source for item in items}
+            job = MatchJob(matcher.version, {s: self.tags.get(s, ()) for s in sources})
+        near = self.near is not None
+        work = functools.partial(prepare_batch, list(items), near=near, job=job)
+        prepared = await loop.run_in_executor(self.executor, work)
+        if prepared is None:  # that worker has not compiled this watchlist yet: send it
+            assert job is not None
+            job = dataclasses.replace(job, watchlist=matcher.watchlist)
+            work = functools.partial(prepare_batch, list(items), near=near, job=job)
+            prepared = await loop.run_in_executor(self.executor, work)
+        assert prepared is not None
+        return prepared
 
     def ingest_items(
         self,
@@ -115,7 +126,7 @@ class Pipeline:
         *,
         silent: bool = False,
         alert_after: datetime | None = None,
-        extracted: Sequence[Extracted | str] | None = None,
+        extracted: Sequence[Prepared | str] | None = None,
     ) -> IngestReport:
         """Ingest items in order, in one transaction (or the group commit's). `silent`: store
         without alerting (a new feed's backlog); `alert_after`: items published before it are
@@ -149,7 +160,7 @@ class Pipeline:
         *,
         alert: bool = True,
         alert_after: datetime | None = None,
-        extracted: Extracted | str | None = None,
+        extracted: Prepared | str | None = None,
     ) -> IngestReport:
         """One item: `ingest_items` of it."""
         done = None if extracted is None else [extracted]
@@ -163,20 +174,21 @@ class Pipeline:
         now: datetime,
         alert: bool,
         alert_after: datetime | None,
-        extracted: Extracted | str | None,
+        prepared: Prepared | str | None,
     ) -> _Pending | str:
-        """Extract (unless a worker did) and match one item: what writing it needs, or why
-        it was skipped (logged here)."""
-        folded: tuple[MappedText, MappedText] | None = None
-        signed: tuple[Signature | None] | None = None  # a worker's signature, when it made one
+        """Extract and match one item (unless a worker did: `prepared`): what writing it
+        needs, or why it was skipped (logged here)."""
+        matcher = self.matcher
+        tags = self.tags.get(item.source, ())
+        near = self.near is not None
         try:
-            if isinstance(extracted, str):
-                raise ExtractError(item.location, extracted)
-            if extracted is not None:
-                article, title_folded, text_folded, signed = extracted
-                folded = (title_folded, text_folded)
-            else:
-                article = extract(item)
+            if isinstance(prepared, str):
+                raise ExtractError(item.location, prepared)
+            if prepared is None:
+                # With near-duplicate detection a silent article is matched too: its story's
+                # topics are recorded, so a later copy of a backlog article does not alert.
+                wanted = alert or near
+                prepared = prepare(item, near=near, matcher=matcher if wanted else None, tags=tags)
         except ExtractError as e:
             log.warning(
                 "skipped item source=%s location=%s reason=%r",
@@ -184,24 +196,21 @@ class Pipeline:
             )  # fmt: skip
             self.metrics.article("skipped")
             return e.reason
-        matcher = self.matcher
+        article = prepared.article
         if alert_after is not None and article.published and article.published < alert_after:
             alert = False
-        # With near-duplicate detection a silent article is matched too: its story's topics
-        # are recorded, so a later copy of a backlog article does not alert either.
-        matches = (
-            matcher.match(
-                article.title,
-                article.text,
-                source=article.source,
-                tags=self.tags.get(article.source, ()),
-                folded=folded,
-            )
-            if alert or self.near is not None
-            else []
-        )
-        near = self._near_check(article, matches, matcher, now, signed)
-        return _Pending(article, matches if alert else [], near, matcher)
+        if not alert and not near:
+            matches: list[Match] = []
+        elif (
+            prepared.matches is not None
+            and prepared.version == matcher.version
+            and prepared.tags == tags
+        ):
+            matches = list(prepared.matches)
+        else:  # not matched, or with a watchlist (or tags) a reload has replaced since
+            matches = matcher.match(article.title, article.text, source=article.source, tags=tags)
+        near_check = self._near_check(article, matches, matcher, now, prepared.signature)
+        return _Pending(article, matches if alert else [], near_check, matcher)
 
     def _write(self, wave: Sequence[_Pending], now: datetime) -> IngestReport:
         """Store a wave of articles (no two entries of one source with the same guid) and

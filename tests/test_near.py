@@ -395,13 +395,12 @@ def test_db_backfill_command(workdir: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_the_extraction_workers_sign_as_the_pipeline_would() -> None:
-    from monitor.extract import extract_batch
     from monitor.near import compute_signature
+    from monitor.prepare import Prepared, prepare_batch
 
     item = RawItem("s", PUTIN.name, PUTIN.read_bytes(), "text/plain", datetime.now(UTC))
-    (signed,) = extract_batch([item], near=True)
-    (unsigned,) = extract_batch([item])
-    assert not isinstance(signed, str) and not isinstance(unsigned, str)
-    article, sig = signed[0], signed[3]
-    assert sig is not None and sig == (compute_signature(article.text),)
-    assert unsigned[3] is None  # detection off: no signature work in the workers
+    (signed,) = prepare_batch([item], near=True) or []
+    (unsigned,) = prepare_batch([item]) or []
+    assert isinstance(signed, Prepared) and isinstance(unsigned, Prepared)
+    assert signed.signature == (compute_signature(signed.article.text),)
+    assert unsigned.signature is None  # detection off: no signature work in the workers

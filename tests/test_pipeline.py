@@ -120,17 +120,17 @@ def test_reconfigure_swaps_source_tags_with_the_watchlist(
     assert app.pipeline.tags == {"inbox": ("asia",)}
 
 
-def test_articles_extracted_in_workers_are_not_folded_again_however_large_the_batch(
+def test_articles_prepared_in_workers_are_neither_folded_nor_matched_again_in_the_writer(
     workdir: Path, make: Callable[[], App], clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Folding (NFKC, casefold, OpenCC) is the costliest step of ingest: a parse worker does it
-    once and hands the folded texts on with the article, so matching a group commit of many
-    polls in the writer's thread folds nothing (a cache keyed by text could not hold 300)."""
+    """Folding (NFKC, casefold, OpenCC) and matching are the costliest steps of ingest: a
+    parse worker does both and hands the matches on with the article, so the writer's thread
+    (one per process) folds and matches nothing, however many polls a group commit holds."""
     import pickle
 
-    from monitor import text
-    from monitor.extract import extract_batch
+    from monitor import match, text
     from monitor.models import RawItem
+    from monitor.prepare import MatchJob, prepare_batch
 
     watch(workdir, '[[topics]]\nid = "nk"\nany = ["北韓"]\n')
     app = make()
@@ -144,15 +144,68 @@ def test_articles_extracted_in_workers_are_not_folded_again_however_large_the_ba
         )
         for i in range(300)
     ]
+    matcher = app.pipeline.matcher
+    job = MatchJob(matcher.version, {"inbox": ()}, matcher.watchlist)
     # What crosses the process boundary: pickled, so nothing is shared with this process.
-    extracted = pickle.loads(pickle.dumps(extract_batch(items)))
+    prepared = pickle.loads(pickle.dumps(prepare_batch(items, near=True, job=job)))
     text._MAPPED.clear()
-    folds: list[str] = []
-    real_fold = text.fold
-    monkeypatch.setattr(text, "fold", lambda s: folds.append(s) or real_fold(s))
-    report = app.pipeline.ingest_items(items, clock.now, extracted=extracted)
+    calls: list[str] = []
+    real_fold, real_match = text.fold, match.Matcher.match
+    monkeypatch.setattr(text, "fold", lambda s: calls.append("fold") or real_fold(s))
+    monkeypatch.setattr(
+        match.Matcher, "match", lambda *a, **k: calls.append("match") or real_match(*a, **k)
+    )
+    report = app.pipeline.ingest_items(items, clock.now, extracted=prepared)
     assert report.new == 300 and report.alerts == 300
-    assert folds == []
+    assert calls == []
+
+
+def test_a_worker_compiles_each_watchlist_once_and_matches_of_a_replaced_one_are_redone(
+    workdir: Path, make: Callable[[], App], clock: Clock, recorder: RecordingNotifier
+) -> None:
+    """Real worker processes: the first poll after a (re)load sends the watchlist to a
+    worker that lacks it; matches a worker made with a watchlist a reload replaced before
+    the write are made again with the new one."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from monitor.config.watchlist import load_watchlist
+    from monitor.models import RawItem
+    from monitor.prepare import MatchJob, prepare_batch
+
+    watch(workdir, '[[topics]]\nid = "nk"\nany = ["北韓"]\n')
+    app = make()
+
+    def item(n: int) -> RawItem:
+        body = f"北韓與俄羅斯第{n}次會談，{n * 7919}號。".encode() * 8
+        return RawItem("inbox", f"{n}.txt", body, "text/plain", clock.now)
+
+    # A worker that has not compiled the named watchlist says so instead of guessing.
+    assert prepare_batch([item(0)], job=MatchJob("unknown-version", {})) is None
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        app.pipeline.executor = pool
+
+        async def prepared(n: int) -> list[Any]:
+            result = await app.pipeline.extract_in_workers([item(n)])
+            assert result is not None
+            return result
+
+        import asyncio
+
+        (first,) = asyncio.run(prepared(1))
+        assert [m.topic_id for m in first.matches] == ["nk"]
+        assert first.version == app.pipeline.matcher.version
+        (again,) = asyncio.run(prepared(2))  # compiled already: only the version was sent
+        assert [m.topic_id for m in again.matches] == ["nk"]
+        watch(workdir, '[[topics]]\nid = "ru"\nany = ["俄羅斯"]\n')
+        app.pipeline.set_watchlist(load_watchlist(workdir / "watchlist.toml"))
+        report = app.pipeline.ingest_items([item(2)], clock.now, extracted=[again])
+        assert report.alerts == 1
+        (fresh,) = asyncio.run(prepared(3))
+        assert [m.topic_id for m in fresh.matches] == ["ru"]
+        app.pipeline.executor = None
+    app.deliver()
+    assert topics_sent(recorder) == ["ru"]
 
 
 def _items(clock: Clock, texts: list[tuple[str, str]], guid: bool = True) -> list[Any]:
