@@ -269,6 +269,49 @@ def test_claim_sources_of_every_kind_due_first_within_the_limit(store: Store) ->
     assert store.claim_sources(None, "h:3", NOW, LEASE, limit=10) == []  # all leased
 
 
+def test_in_a_batch_the_polls_are_recorded_together_at_its_end_or_not_at_all(
+    store: Store,
+) -> None:
+    """Group commit: the finished polls of a batch are one executemany, run after
+    everything else in it (a source's state never commits before its articles); a batch that
+    fails records none of them, so the polls are repeated."""
+    import sqlalchemy as sa
+
+    ids = [f"f{n}" for n in range(20)]
+    store.sync_sources([(i, "feed", f"https://news.example/{i}", None) for i in ids], NOW)
+    assert len(store.claim_sources("feed", "h:1", NOW, LEASE, limit=50)) == 20
+    later = NOW + timedelta(minutes=5)
+    updates: list[tuple[str, bool]] = []
+    sa.event.listen(
+        store.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, sql, _p, _ctx, many: updates.append((sql.split()[0], many)),
+    )
+
+    def finish(source: str) -> None:
+        store.finish_poll(
+            source, "h:1", NOW, state={"etag": source}, result="ok", error=None,
+            next_poll_at=later,
+        )  # fmt: skip
+
+    with pytest.raises(RuntimeError), store.batch():
+        for source in ids[:10]:
+            finish(source)
+        raise RuntimeError("the batch fails")
+    assert {s.id for s in store.claim_sources("feed", "h:2", later, LEASE, limit=50)} == set()
+    updates.clear()
+    with store.batch():
+        for source in ids:
+            finish(source)
+        store.ping()  # anything else in the batch runs first
+    assert [u for u in updates if u[0] in ("SELECT", "UPDATE")] == [
+        ("SELECT", False),
+        ("UPDATE", True),
+    ]
+    assert {s.id: s.state for s in store.list_sources()} == {i: {"etag": i} for i in ids}
+    assert len(store.claim_sources("feed", "h:2", later, LEASE, limit=50)) == 20  # released
+
+
 def test_finish_poll_records_a_folder_poll_and_its_failure(store: Store) -> None:
     store.sync_sources([("inbox", "folder", "/srv/in", None)], NOW)
     (row,) = store.claim_sources("folder", "h:1", NOW, LEASE, limit=1)

@@ -110,10 +110,25 @@ class StoreBase:
             return
         with self._transaction() as connection:
             self._ambient.connection = connection
+            self._ambient.deferred = {}
             try:
                 yield
+                # What `_at_batch_end` held back, one executemany per statement.
+                for statement, rows in self._ambient.deferred.items():
+                    connection.execute(statement, rows)
             finally:
                 self._ambient.connection = None
+                self._ambient.deferred = {}
+
+    def _at_batch_end(self, statement: Any, params: dict[str, Any]) -> bool:
+        """Inside `batch`: run `statement` with `params` at the end of the batch, before it
+        commits, together with every other call of the same statement (one executemany
+        instead of one round trip each) and return True. Outside: False (run it now). For
+        writes that nothing in the batch reads back and whose result nobody waits for."""
+        if getattr(self._ambient, "connection", None) is None:
+            return False
+        self._ambient.deferred.setdefault(statement, []).append(params)
+        return True
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:

@@ -312,13 +312,15 @@ class Sources(StoreBase):
         next_poll_at: datetime,
         hold_until: datetime | None = None,
         disable_reason: str | None = None,
-    ) -> bool:
+    ) -> bool | None:
         """Record a poll of any kind of source and release its lease, in one UPDATE: the new
         state, the result, the error (None: success), the next poll, and the health counters.
 
         Only the lease holder may: False if `owner` no longer holds the row (its lease expired
         and another owner took it), and nothing is written. A poll that failed as a whole
-        passes back the state the claim returned, so the next poll starts from it.
+        passes back the state the claim returned, so the next poll starts from it. Inside a
+        group commit's `batch` the UPDATE runs at the batch's end, with the other polls' in
+        one executemany (after every article of the batch, as it must), and None is returned.
         """
         params: dict[str, Any] = {
             "v_id": source_id, "v_owner": owner, "v_now": now, "v_state": state,
@@ -327,6 +329,8 @@ class Sources(StoreBase):
             "v_disabled": disable_reason,
         }  # fmt: skip
         statement = _finish_statement(error is not None, bool(disable_reason))
+        if self._at_batch_end(statement, params):
+            return None
         with self._transaction() as connection:
             updated = connection.execute(statement, params).rowcount
         return updated == 1
