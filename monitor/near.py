@@ -25,6 +25,7 @@ share a band with probability 1−(1−J²)^24 ≈ 0.94, with J = 0.05 only ≈ 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
 import re
@@ -64,6 +65,12 @@ class Signature:
     @classmethod
     def unpack(cls, data: bytes, shingles: int) -> Signature:
         return cls(_SIGNATURE.unpack(data), shingles)
+
+    @functools.cached_property
+    def distinct_band_keys(self) -> tuple[int, ...]:
+        """`band_keys` without repeats, sorted: what the index holds and locks take, in that
+        order. Computed once per signature (a write reads and then places with them)."""
+        return tuple(sorted(set(self.band_keys())))
 
     def band_keys(self) -> list[int]:
         """One signed 32-bit key per band (a 4-byte integer on both databases: the index is

@@ -268,7 +268,7 @@ def lock_band_keys(connection: Connection, keys: Sequence[int]) -> None:
 
 def _keys(check: NearCheck) -> tuple[int, ...]:
     assert check.signature is not None
-    return tuple(sorted(set(check.signature.band_keys())))
+    return check.signature.distinct_band_keys
 
 
 def _with_score(match: NearMatch, score: float) -> NearMatch:

@@ -185,7 +185,7 @@ class Stories(StoreBase):
                 ).rowcount
                 if not done or sig is None:
                     continue  # another instance judged it meanwhile, or too short
-                keys = sorted(set(sig.band_keys()))
+                keys = list(sig.distinct_band_keys)
                 lock_band_keys(connection, keys)
                 connection.execute(
                     self._insert(near_bands).on_conflict_do_nothing(),
