@@ -139,8 +139,8 @@ def worker(args: argparse.Namespace) -> int:
     for name, fn in methods.items():
         if isinstance(fn, types.FunctionType) and not name.startswith("_") and name != "close":
             count = None
-            if name == "store_article":  # the pipeline's (add_article is a wrapper of it)
-                count = lambda stored: {"stored": int(stored is not None)}  # noqa: E731
+            if name == "insert_articles":  # the pipeline's (store_article is one of it)
+                count = lambda stored: {"stored": sum(s is not None for s in stored)}  # noqa: E731
             elif name == "claim_sources":
                 count = lambda rows: {"claimed": len(rows or ())}  # noqa: E731
             setattr(Store, name, timers.wrap(f"store.{name}", fn, count))
@@ -504,7 +504,7 @@ def print_report(results: list[dict[str, Any]]) -> None:
     print("Per instance (ms per article that instance stored)")
     head = (
         f"{'scenario':<24} {'inst':<4} {'feeds':>5} {'articles':>8} {'CPU s':>6} {'CPU ms':>7}"
-        f" {'ingest CPU':>10} {'store CPU':>9} {'store wall':>10} {'store_article':>13}"
+        f" {'ingest CPU':>10} {'store CPU':>9} {'store wall':>10} {'insert_arts':>13}"
         f" {'claim+finish':>12} {'deliver CPU':>11} {'warn':>4}"
     )
     print(head)
@@ -520,7 +520,7 @@ def print_report(results: list[dict[str, Any]]) -> None:
                 f"{label(r):<24} {i['name']:<4} {i['counts'].get('claimed', 0):5d} {n:8d}"
                 f" {i['cpu']:6.2f} {_ms(i['cpu'], n):>7} {_ms(s['ingest_items'][2], n):>10}"
                 f" {_ms(store_cpu, n):>9} {_ms(store_wall, n):>10}"
-                f" {_ms(s['store.store_article'][1], n):>13} {_ms(claim, n):>12}"
+                f" {_ms(s['store.insert_articles'][1], n):>13} {_ms(claim, n):>12}"
                 f" {_ms(s['deliver_due'][2], n):>11} {i['warnings']:4d}"
             )
     for r in results:
@@ -537,7 +537,7 @@ def print_report(results: list[dict[str, Any]]) -> None:
         "commits per article. busy cores: whole machine during the run (ours: daemons + backends\n"
         "+ feed server). ingest CPU: thread CPU in Pipeline.ingest_items (extract, match, store);\n"
         "the rest of an instance's CPU is fetch + feedparser + event loop + delivery + logging.\n"
-        "store_article, claim+finish: wall ms in those Store calls. fetch: feed requests served\n"
+        "insert_arts (insert_articles), claim+finish: wall ms in those Store calls. fetch: feed requests served\n"
         "(= feeds: none fetched twice). checks: N distinct articles, alerts unique per (article,\n"
         "topic), one delivery per alert, all sent, each once in the jsonl."
     )

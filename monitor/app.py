@@ -329,8 +329,11 @@ class App:
         return backfill(self.store, self.pipeline.near, self.clock(), batches=batches)
 
     def prune(self) -> PruneReport:
-        """Housekeeping by `[retention]` (the daemon's daily job)."""
-        return prune(self.store, self.settings.retention, self.clock())
+        """Housekeeping by `[retention]` and the near-duplicate window (the daemon's daily
+        job)."""
+        near = self.pipeline.near
+        window = near.window if near is not None else None
+        return prune(self.store, self.settings.retention, self.clock(), near_window=window)
 
     def close(self) -> None:
         self.deliverer.close()

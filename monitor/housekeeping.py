@@ -1,5 +1,6 @@
-"""Retention: blank old article texts and delete old sent deliveries (`[retention]`); and the
-backfill of near-duplicate signatures after the upgrade (`[dedupe]`).
+"""Retention: blank old article texts and delete old sent deliveries (`[retention]`), delete
+the band keys of story roots older than the near-duplicate window; and the backfill of
+near-duplicate signatures after the upgrade (`[dedupe]`).
 
 Shared by the daemon's daily job and `monitor db prune`; the store does the deleting, this
 module only decides what `[retention]` asks for and logs the result.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.config import DedupeSettings, RetentionSettings
 from monitor.store import Store
@@ -23,16 +24,29 @@ class PruneReport:
     texts: int = 0  # article texts blanked
     deliveries: int = 0  # sent deliveries deleted
     ran: bool = False  # False: `[retention]` sets no limit
+    band_keys: int = 0  # near-duplicate index rows of roots older than the window deleted
 
 
-def prune(store: Store, retention: RetentionSettings, now: datetime) -> PruneReport:
-    """Blank old article texts and delete old sent deliveries, then checkpoint the WAL.
+def prune(
+    store: Store,
+    retention: RetentionSettings,
+    now: datetime,
+    *,
+    near_window: timedelta | None = None,
+) -> PruneReport:
+    """Blank old article texts and delete old sent deliveries, then checkpoint the WAL; with
+    `near_window` (near-duplicate detection on), first delete the band keys of story roots
+    older than it, whatever `[retention]` says (no lookup can return them).
 
     Hashes stay, so a pruned article is still recognised as a duplicate; pending and dead
     deliveries, and the texts they still need, are never touched.
     """
+    started = time.monotonic()
+    bands = store.prune_band_keys(now - near_window) if near_window is not None else 0
+    if bands:
+        log.info("pruned band_keys=%d ms=%d", bands, (time.monotonic() - started) * 1000)
     if retention.article_text is None and retention.deliveries is None:
-        return PruneReport()
+        return PruneReport(band_keys=bands)
     started = time.monotonic()
     texts = deliveries = 0
     if retention.article_text is not None:
@@ -44,7 +58,7 @@ def prune(store: Store, retention: RetentionSettings, now: datetime) -> PruneRep
         "pruned texts=%d deliveries=%d ms=%d",
         texts, deliveries, (time.monotonic() - started) * 1000,
     )  # fmt: skip
-    return PruneReport(texts, deliveries, ran=True)
+    return PruneReport(texts, deliveries, ran=True, band_keys=bands)
 
 
 def backfill(

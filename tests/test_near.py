@@ -281,6 +281,56 @@ def test_two_transactions_storing_copies_at_once_make_one_story(store: Store, cl
     assert b.suppressed == frozenset({"putin"})  # type: ignore[attr-defined]
 
 
+def test_band_keys_of_roots_older_than_the_window_are_pruned_and_recent_ones_kept(
+    store: Store, clock: Clock
+) -> None:
+    """The daily prune deletes the index rows no lookup can return any more (roots first
+    seen before the window) in every slice of the key space, and no row of a root since:
+    a copy of a recent root is still found after it."""
+    import sqlalchemy as sa
+
+    from monitor.store.schema import near_bands
+
+    body = putin_paragraphs()
+    window = timedelta(days=7)
+
+    def check(article: Article) -> NearCheck:
+        return NearCheck(signature(article.text), 0.6, clock.now - window)
+
+    def stored_roots(seed: int, count: int) -> int:
+        """`count` unrelated texts, each a root: returns their index rows."""
+        import random
+
+        keys = 0
+        for n in range(count):
+            pick = random.Random(seed * 1000 + n)
+            text = "".join(chr(pick.randrange(0x4E00, 0x9FA5)) for _ in range(400))
+            article = _article(f"{seed}-{n}", text)
+            stored = store.store_article(article, [], [], clock.now, near=check(article))
+            assert stored is not None and stored.near is None
+            sig = signature(article.text)
+            assert sig is not None
+            keys += len(sig.distinct_band_keys)
+        return keys
+
+    def rows() -> int:
+        with store.engine.begin() as c:
+            return int(c.execute(sa.select(sa.func.count()).select_from(near_bands)).scalar_one())
+
+    old_rows = stored_roots(1, 30)
+    assert rows() == old_rows
+    clock.advance(days=8)
+    recent = _article("recent", text_of(body))
+    assert store.store_article(recent, [], [], clock.now, near=check(recent))
+    recent_rows = rows() - old_rows + stored_roots(2, 30)
+    assert store.prune_band_keys(clock.now - window) == old_rows
+    assert rows() == recent_rows and store.prune_band_keys(clock.now - window) == 0
+    copy = _article("copy", text_of(["（本報訊）", *body]))
+    stored = store.store_article(copy, [], [], clock.now, near=check(copy))
+    assert stored is not None and stored.near is not None
+    assert stored.near.content_hash == recent.content_hash
+
+
 # --- explain, stories, replay: the CLI ---------------------------------------------------
 
 

@@ -84,7 +84,14 @@ def _prune(args: argparse.Namespace) -> int:
     retention = dataclasses.replace(settings.retention, **overrides)
     with closing(open_store(settings, Schema.CURRENT)) as store:
         before = store.size_bytes()
-        report = prune(store, retention, utc_now())
+        dedupe = settings.dedupe
+        window = dedupe.window if dedupe.near else None
+        report = prune(store, retention, utc_now(), near_window=window)
+        if window is not None:
+            print(
+                f"deleted {report.band_keys} near-duplicate index rows of story roots older "
+                f"than [dedupe] window"
+            )
         if not report.ran:
             print("nothing to prune: [retention] sets no limit (keep forever)")
             return EXIT_OK

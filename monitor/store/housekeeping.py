@@ -13,7 +13,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor.errors import StoreError
 from monitor.models import DeliveryStatus
 from monitor.store.base import StoreBase
-from monitor.store.schema import alerts, articles, deliveries
+from monitor.store.schema import alerts, articles, deliveries, near_bands
+
+# Band keys are signed 32-bit integers, the leading column of near_bands' primary key: the
+# prune deletes slice by slice of that key space, each an index range in its own transaction.
+_BAND_SLICES = 64
+_BAND_SPAN = (1 << 32) // _BAND_SLICES
 
 
 class Housekeeping(StoreBase):
@@ -53,6 +58,42 @@ class Housekeeping(StoreBase):
             done += len(ids)
             if len(ids) < batch:
                 return done
+
+    def prune_band_keys(self, before: datetime) -> int:
+        """Delete the band keys of story roots first seen before `before` (the near-duplicate
+        window's start: no lookup returns them any more, so they only grow the index and slow
+        its inserts); returns how many rows. The articles, signatures and stories stay.
+
+        The index has no column to find a root's keys by, so the prune walks the key space
+        in slices (a range of the primary key each, one short transaction each: the write
+        lock is never held for long) and keeps the keys of every article stored since.
+        """
+        newest_old = (
+            sa.select(articles.c.id)
+            .where(articles.c.first_seen < before)
+            .order_by(articles.c.first_seen.desc())
+            .limit(1)
+        )
+        with self._transaction() as connection:
+            cut = connection.execute(newest_old).scalar()
+        if cut is None:
+            return 0
+        recent = (
+            sa.select(articles.c.id)
+            .where(articles.c.id == near_bands.c.article_id, articles.c.first_seen >= before)
+            .exists()
+        )
+        deleted = 0
+        for n in range(_BAND_SLICES):
+            low = -(1 << 31) + n * _BAND_SPAN
+            in_slice = [near_bands.c.band_key >= low]
+            if n < _BAND_SLICES - 1:  # the last one is open: 2³¹ is not a 32-bit integer
+                in_slice.append(near_bands.c.band_key < low + _BAND_SPAN)
+            with self._transaction() as connection:
+                deleted += connection.execute(
+                    near_bands.delete().where(*in_slice, near_bands.c.article_id <= cut, ~recent)
+                ).rowcount
+        return deleted
 
     def prune_deliveries(self, before: datetime) -> int:
         """Delete sent deliveries sent before `before` (never pending or dead ones)."""
