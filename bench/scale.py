@@ -139,7 +139,9 @@ def worker(args: argparse.Namespace) -> int:
     for name, fn in methods.items():
         if isinstance(fn, types.FunctionType) and not name.startswith("_") and name != "close":
             count = None
-            if name == "insert_articles":  # the pipeline's (store_article is one of it)
+            if (
+                name == "insert_articles"
+            ):  # the pipeline's (store_article is a one-article call of it)
                 count = lambda stored: {"stored": sum(s is not None for s in stored)}  # noqa: E731
             elif name == "claim_sources":
                 count = lambda rows: {"claimed": len(rows or ())}  # noqa: E731
@@ -537,9 +539,9 @@ def print_report(results: list[dict[str, Any]]) -> None:
         "commits per article. busy cores: whole machine during the run (ours: daemons + backends\n"
         "+ feed server). ingest CPU: thread CPU in Pipeline.ingest_items (extract, match, store);\n"
         "the rest of an instance's CPU is fetch + feedparser + event loop + delivery + logging.\n"
-        "insert_arts (insert_articles), claim+finish: wall ms in those Store calls. fetch: feed requests served\n"
-        "(= feeds: none fetched twice). checks: N distinct articles, alerts unique per (article,\n"
-        "topic), one delivery per alert, all sent, each once in the jsonl."
+        "insert_arts (insert_articles), claim+finish: wall ms in those Store calls. fetch: feed\n"
+        "requests served (= feeds: none fetched twice). checks: N distinct articles, alerts\n"
+        "unique per (article, topic), one delivery per alert, all sent, each once in the jsonl."
     )
 
 

@@ -116,7 +116,7 @@ def tokens(normalized: str) -> list[str]:
 def signature(text: str) -> Signature | None:
     """The signature of an article's text, or None when it is too short to judge (under the
     content hash's 40 characters, or fewer than `MIN_SHINGLES` distinct shingles). Extraction
-    workers compute it beside the text and hand it on with the article (extract_batch)."""
+    workers compute it beside the text and hand it on with the article (`monitor.prepare`)."""
     return compute_signature(text)
 
 

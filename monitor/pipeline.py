@@ -108,14 +108,12 @@ class Pipeline:
         if matcher.topics:
             sources = {item.source for item in items}
             job = MatchJob(matcher.version, {s: self.tags.get(s, ()) for s in sources})
-        near = self.near is not None
-        work = functools.partial(prepare_batch, list(items), near=near, job=job)
-        prepared = await loop.run_in_executor(self.executor, work)
+        work = functools.partial(prepare_batch, list(items), near=self.near is not None)
+        prepared = await loop.run_in_executor(self.executor, functools.partial(work, job=job))
         if prepared is None:  # that worker has not compiled this watchlist yet: send it
             assert job is not None
             job = dataclasses.replace(job, watchlist=matcher.watchlist)
-            work = functools.partial(prepare_batch, list(items), near=near, job=job)
-            prepared = await loop.run_in_executor(self.executor, work)
+            prepared = await loop.run_in_executor(self.executor, functools.partial(work, job=job))
         assert prepared is not None
         return prepared
 

@@ -69,7 +69,7 @@ _MAPPED_SIZE = 256  # enough for one extraction batch's hash, then the batch's o
 
 def mapped_text(text: str) -> MappedText:
     """`MappedText(text)`, remembered: extracting an article hashes its folded text, and the
-    extraction batch then hands the same folded text on to matching (extract_batch)."""
+    worker then matches the same folded text (`monitor.prepare`)."""
     with _MAPPED_LOCK:
         found = _MAPPED.get(text)
         if found is not None:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from monitor.models import Alert, Article
 from monitor.near import NearCheck, Stored
-from monitor.store.base import StoreBase
+from monitor.store.base import StoreBase, chunked
 from monitor.store.placement import Placement, Placer
 from monitor.store.rows import (
     SEQ_SPAN,
@@ -154,17 +154,13 @@ class Articles(StoreBase):
                 connection.execute(self._insert(deliveries).on_conflict_do_nothing(), rows)
             return len(fresh)
 
-    def find_version(self, source: str, guid: str) -> tuple[int, set[str]] | None:
-        """The newest stored version of a feed entry: (article id, topics it alerted for)."""
-        return self.find_versions(source, [guid]).get(guid)
-
     def find_versions(self, source: str, guids: Sequence[str]) -> dict[str, tuple[int, set[str]]]:
         """The newest stored version of each of a source's entries (by guid): its article id
         and the topics it alerted for; entries never stored are absent. One statement per
         write rather than one per entry."""
         found: dict[str, tuple[int, set[str]]] = {}
         with self._transaction() as connection:
-            for chunk in _chunked(sorted(set(guids))):
+            for chunk in chunked(sorted(set(guids)), 1_000):
                 rows = connection.execute(_VERSIONS, {"b_source": source, "b_guids": chunk})
                 for row in rows:
                     _id, topics = found.setdefault(row.guid, (row.id, set()))
@@ -286,11 +282,6 @@ _VERSIONS = (
 _STORED_HASHES = sa.select(articles.c.content_hash).where(
     articles.c.content_hash.in_(sa.bindparam("b_hashes", expanding=True))
 )
-
-
-def _chunked(values: list[str], size: int = 1_000) -> Iterator[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def _article_values(

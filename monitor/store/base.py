@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -62,6 +62,16 @@ def _configure_sqlite(engine: Engine) -> None:
         # Housekeeping (checkpoint, VACUUM) runs outside any transaction: AUTOCOMMIT.
         if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+T = TypeVar("T")
+
+
+def chunked(values: Sequence[T], size: int) -> Iterator[list[T]]:
+    """`values` in lists of at most `size`: bound parameters per statement (SQLite allows
+    32,766)."""
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
 
 
 class StoreBase:

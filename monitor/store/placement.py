@@ -17,6 +17,7 @@ the other, the second seeing the first's band rows.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.models import Article
 from monitor.near import NearCheck, NearMatch, Signature, similarity, story_id
+from monitor.store.base import chunked
 from monitor.store.schema import articles, near_bands, story_topics
 
 CANDIDATES = 8  # roots sharing the most band keys that are compared by signature
@@ -131,7 +133,7 @@ class Placer:
         if lock:
             lock_band_keys(self.connection, keys)
         since = min(c.since for c in checks)
-        for chunk in _chunked(keys):
+        for chunk in chunked(keys, _CHUNK):
             for key, root in self.connection.execute(_KEY_ROOTS, {"keys": chunk, "since": since}):
                 self._by_key.setdefault(key, []).append(root)
                 self._unread.add(root)
@@ -178,7 +180,9 @@ class Placer:
                 continue
             score = similarity(signature, root.signature)
             if score >= check.threshold and (best is None or score > best.match.similarity):
-                best = _Root(_with_score(root.match, score), root.story, root.signature)
+                best = _Root(
+                    dataclasses.replace(root.match, similarity=score), root.story, root.signature
+                )
         return best
 
     def _read(self, ids: list[int]) -> None:
@@ -269,15 +273,6 @@ def lock_band_keys(connection: Connection, keys: Sequence[int]) -> None:
 def _keys(check: NearCheck) -> tuple[int, ...]:
     assert check.signature is not None
     return check.signature.distinct_band_keys
-
-
-def _with_score(match: NearMatch, score: float) -> NearMatch:
-    return NearMatch(match.article_id, match.content_hash, match.source, match.first_seen, score)
-
-
-def _chunked(values: list[int]) -> Iterable[list[int]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
 
 
 _UPSERTS: dict[str, Any] = {}

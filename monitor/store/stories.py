@@ -4,7 +4,6 @@ backfill. Placing a new article in its story is `placement`'s, inside the articl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from monitor.near import NearCheck, NearMatch, signature, story_id
-from monitor.store.base import StoreBase
+from monitor.store.base import StoreBase, chunked
 from monitor.store.placement import Placer, lock_band_keys, story_of_row
 from monitor.store.schema import alerts, articles, near_bands, story_topics
 
@@ -64,7 +63,7 @@ class Stories(StoreBase):
                 if story not in order:
                     order.append(story)
             matched: dict[str, set[str]] = {}
-            for chunk in _chunks(order, 500):
+            for chunk in chunked(order, 500):
                 for story, topic_id in connection.execute(
                     sa.select(story_topics.c.story_id, story_topics.c.topic_id).where(
                         story_topics.c.story_id.in_(chunk)
@@ -257,8 +256,3 @@ class Stories(StoreBase):
                 return None
             match, story = best
             return match, story, placer.suppressed(story, check)
-
-
-def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
