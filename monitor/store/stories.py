@@ -4,6 +4,7 @@ backfill. Placing a new article in its story is `placement`'s, inside the articl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -249,10 +250,21 @@ class Stories(StoreBase):
         """What storing an article with `check` now would decide (explain, changing
         nothing): the root it copies, its story, and the matched topics it would not alert
         for. None: no stored root is similar enough."""
+        return self.find_near_many([check])[0]
+
+    def find_near_many(
+        self, checks: Sequence[NearCheck]
+    ) -> list[tuple[NearMatch, str, frozenset[str]] | None]:
+        """`find_near` for several articles with one read of their candidate roots, as a
+        write reads them (`bench/near.py` times the lookup this way)."""
         with self._transaction() as connection:
-            placer = Placer(connection, self._insert, [check], lock=False)
-            best = placer.best_root(check)
-            if best is None:
-                return None
-            match, story = best
-            return match, story, placer.suppressed(story, check)
+            placer = Placer(connection, self._insert, checks, lock=False)
+            found: list[tuple[NearMatch, str, frozenset[str]] | None] = []
+            for check in checks:
+                best = placer.best_root(check)
+                if best is None:
+                    found.append(None)
+                    continue
+                match, story = best
+                found.append((match, story, placer.suppressed(story, check)))
+            return found
