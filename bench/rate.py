@@ -4,7 +4,10 @@ systemd's MemoryMax counts them).
 
 bench/poll.py's loopback server serves N feeds over 50 addresses with validators; the daemon
 polls each at `--interval` (N / interval polls a second are due). After the first round (every
-feed fetched once with 200), the server's 304 count over `--seconds` gives the rate.
+feed fetched once with 200), the server's 304 count over `--seconds` gives the rate, and the
+daemon's `monitor_poll_lateness_seconds` histogram (read from its /metrics at both ends of
+the window: the daemon listens on `--port` + 1, which loads the web stack, ~5 MiB) how late
+the polls of the window started: p50 and p99 as the upper bounds of their buckets.
 
     .venv/bin/pip install -c constraints.txt -e '.[bench]'
     .venv/bin/python bench/rate.py --feeds 3000 --interval 10s --seconds 30
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,6 +75,30 @@ def rss_mib(pids: list[int]) -> float:
     return total / 1024
 
 
+def lateness(port: int) -> dict[float, float]:
+    """The daemon's lateness histogram: cumulative count per bucket upper bound."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    buckets = {}
+    for line in text.splitlines():
+        if line.startswith("monitor_poll_lateness_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float(le)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def quantile(before: dict[float, float], after: dict[float, float], q: float) -> str:
+    """The bucket bound under which `q` of the window's polls started (from the counts the
+    window added)."""
+    total = after[float("inf")] - before.get(float("inf"), 0.0)
+    if not total:
+        return "-"
+    for le in sorted(after):
+        if after[le] - before.get(le, 0.0) >= q * total:
+            return f"≤ {le:g} s" if le != float("inf") else "> the largest bucket"
+    return "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--feeds", type=int, default=3000)
@@ -86,8 +114,9 @@ def main() -> None:
         urls = [poll.feed_url(i, args.hosts, args.port) for i in range(args.feeds)]
         with tempfile.TemporaryDirectory(prefix="monitor-bench-rate-") as tmp:
             config = poll.write_config(Path(tmp), urls, "skip", interval=args.interval)
-            if args.workers_idle:
-                with config.open("a", encoding="utf-8") as f:
+            with config.open("a", encoding="utf-8") as f:
+                f.write(f'\n[http]\nlisten = "127.0.0.1:{args.port + 1}"\n')
+                if args.workers_idle:
                     f.write(f'\n[fetch]\nworkers_idle = "{args.workers_idle}"\n')
             server.control(mode="validators", reset="1")
             monitor = str(Path(sys.executable).parent / "monitor")
@@ -106,6 +135,7 @@ def main() -> None:
                 pids = tree(daemon.pid)
                 before = server.control()["statuses"].get("304", 0)
                 cpu0, t0 = cpu_seconds(pids), time.monotonic()
+                late0 = lateness(args.port + 1)
                 peak = 0.0
                 while time.monotonic() - t0 < args.seconds:
                     time.sleep(1)
@@ -113,6 +143,7 @@ def main() -> None:
                 elapsed = time.monotonic() - t0
                 polls = server.control()["statuses"].get("304", 0) - before
                 cpu = cpu_seconds(tree(daemon.pid)) - cpu0
+                late1 = lateness(args.port + 1)
             finally:
                 daemon.terminate()
                 daemon.wait(30)
@@ -126,7 +157,9 @@ def main() -> None:
         f"first round (start-up and {args.feeds} × 200): {first_round:.1f} s\n"
         f"304 polls: {rate:.0f}/s over {elapsed:.0f} s ({rate / due:.0%} of what is due); "
         f"CPU {cpu / elapsed:.2f} cores, {cpu / max(polls, 1) * 1000:.2f} ms per poll; "
-        f"RSS of the process tree, peak: {peak:.0f} MiB"
+        f"RSS of the process tree, peak: {peak:.0f} MiB\n"
+        f"poll lateness in the window (due → started): p50 {quantile(late0, late1, 0.5)}, "
+        f"p99 {quantile(late0, late1, 0.99)}"
     )
 
 

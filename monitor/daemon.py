@@ -349,6 +349,8 @@ class Daemon:
     async def _poll_claimed(self, row: SourceHealth) -> None:
         """A scheduled poll of a claimed row: `poller.poll` is called in here, not by the
         tick, so a task cancelled before it began leaves no inner coroutine unstarted."""
+        due = max(row.next_poll_at, row.hold_until) if row.hold_until else row.next_poll_at
+        self.app.metrics.poll_started(due, self.app.clock())
         await self._poll(row.id, self.app.poller.poll(row))
 
     async def _poll(self, source_id: str, poll: Awaitable[PollReport | None]) -> None:

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 # Alert created → sent: seconds for a direct notifier, up to days for retries and digests.
 LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400)
+# A scheduled poll starts at the first tick after it is due (ticks are a second apart), so
+# the buckets are finest around that second; 5 s is the lateness an operator should act on.
+LATENESS_BUCKETS = (0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300, 900)
 # Text format 0.0.4: what every Prometheus (2.x and 3.x) scrapes. prometheus_client ≥ 0.22
 # labels its output 1.0.0, which differs only for names outside [a-zA-Z0-9_:] (none here),
 # and Prometheus 3 refuses a content type it does not know unless told a fallback.
@@ -58,6 +61,11 @@ class Metrics:
             "monitor_delivery_latency_seconds", "From an alert's creation to its delivery",
             ["notifier"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.lateness = Histogram(
+            "monitor_poll_lateness_seconds", "From when a scheduled poll was due to when it "
+            "started (a daemon that cannot keep up with its sources falls behind here)",
+            buckets=LATENESS_BUCKETS, registry=r,
+        )  # fmt: skip
         self.pending = Gauge(
             "monitor_deliveries_pending", "Deliveries waiting to be sent (due or retrying)",
             registry=r,
@@ -84,6 +92,11 @@ class Metrics:
 
     def poll(self, source: str, result: str) -> None:
         self.polls.labels(source, result).inc()
+
+    def poll_started(self, due: datetime, now: datetime) -> None:
+        """A scheduled poll began: how late (one histogram for all sources: a label per
+        source would be 10,000 series of buckets)."""
+        self.lateness.observe(max(0.0, (now - due).total_seconds()))
 
     def fetch_error(self, source: str) -> None:
         self.fetch_errors.labels(source).inc()

@@ -163,6 +163,49 @@ def test_one_tick_keeps_claiming_as_polls_finish(
         app.close()
 
 
+def test_a_scheduled_poll_records_how_late_it_started(workdir: Path, clock: Clock) -> None:
+    """`monitor_poll_lateness_seconds`: from a poll's due time (or its Retry-After hold, if
+    later) to the tick that starts it; the figure that says a daemon falls behind."""
+    from datetime import timedelta
+
+    from monitor.config import SourceSettings
+    from tests.fakes import FakeSource
+
+    sources = [
+        SourceSettings(id=f"s{n}", type="fake", source=FakeSource(f"s{n}"),
+                       interval=timedelta(minutes=5))
+        for n in range(3)
+    ]  # fmt: skip
+    app = make_app(load_config(workdir / "monitor.toml", env={}), now=clock, sources=sources)
+    app.start()
+    try:
+        daemon = Daemon(app)
+
+        async def one_tick() -> None:
+            await daemon.sources_tick()
+            await asyncio.gather(*daemon.in_flight)
+
+        def observed(le: str) -> float:
+            value = app.metrics.registry.get_sample_value(
+                "monitor_poll_lateness_seconds_bucket", {"le": le}
+            )
+            return value or 0.0
+
+        asyncio.run(one_tick())  # the first round: due now, not late
+        first = observed("+Inf")
+        assert first >= 3 and observed("0.25") == first
+        clock.advance(minutes=10)  # every source came due (jittered) 4–6 minutes ago
+        due = {r.id: r.next_poll_at for r in app.store.list_sources() if r.id in ("s0", "s1")}
+        late = sum((clock.now - at).total_seconds() for at in due.values())
+        asyncio.run(one_tick())
+        assert observed("+Inf") == first + 3
+        assert observed("60.0") == first and observed("900.0") == first + 3
+        total = app.metrics.registry.get_sample_value("monitor_poll_lateness_seconds_sum")
+        assert total is not None and total >= late + 60
+    finally:
+        app.close()
+
+
 def test_a_reload_freezes_what_it_built_and_a_rejected_one_leaves_the_collector_its_garbage(
     workdir: Path, clock: Clock
 ) -> None:
