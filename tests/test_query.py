@@ -141,6 +141,42 @@ def test_bad_queries_are_load_errors(tmp_path: Path, body: str, message: str) ->
     assert any(message in p for p in problems), problems
 
 
+EMPTY = "would be true on an article without any of its terms"
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "message", "caret"),
+    [
+        # A query true without hits: the caret under the NOT that makes it so.
+        ('query = "NOT a"', "3:10", EMPTY, "NOT a\n^"),
+        ('query = "a OR NOT b"', "3:15", EMPTY, "a OR NOT b\n     ^"),
+        ('query = "NOT (a AND b)"', "3:10", EMPTY, "NOT (a AND b)\n^"),
+        ('query = "x NOT y OR NOT z"', "3:21", EMPTY, "x NOT y OR NOT z\n" + " " * 11 + "^"),
+        # A text:( … ) scope in a topic that reads the title only: the caret under `text:`.
+        (
+            'fields = ["title"]\nquery = "a title:(b) text:(c)"',
+            "4:22",
+            "has a text:( … ) scope, but the topic reads the title only",
+            "a title:(b) text:(c)\n            ^",
+        ),
+        # An empty term (here a NUL, by an escape: the line and the offset in the string).
+        (
+            'query = "a \\u0000"',
+            "3",
+            "empty term '\\x00' (at character 3 of the string)",
+            "a �\n  ^",
+        ),
+    ],
+)
+def test_query_meaning_errors_have_a_column_and_a_caret(
+    tmp_path: Path, body: str, where: str, message: str, caret: str
+) -> None:
+    (problem,) = load_problems(tmp_path, f'[[topics]]\nid = "t"\n{body}\n')
+    first, *shown = problem.splitlines()
+    assert first.startswith(f"{tmp_path / 'watchlist.toml'}:{where}: [topics[0].query] {message}")
+    assert "\n".join(line.removeprefix("    ") for line in shown) == caret
+
+
 def test_a_query_alone_or_with_the_other_keys_loads(tmp_path: Path) -> None:
     watchlist = load_watchlist(
         write(
