@@ -502,14 +502,21 @@ def quoted(term: str) -> str | None:
 
 def topic_query(topic: Topic) -> tuple[str | None, list[str]]:
     """A topic's `all`/`any`/`none` (and its `query`) written as one query, and the keys no
-    query can say (`except`, `min_hits`, `regex`, or a term with a double quote)."""
+    query can say (`except`, `min_hits`, `regex`, or a term with a double quote).
+
+    A regex counts like one more `any` term (`match._judge`): with `any` it is an
+    alternative to the any group, which the query still shows (it is what the terms say);
+    without `any` it is a condition of its own, one regex must match.
+    """
     left_out: list[str] = []
     if topic.exceptions:
         left_out.append("except")
     if topic.min_hits > 1:
         left_out.append(f"min_hits = {topic.min_hits}")
     if topic.regex:
-        left_out.append("regex")
+        left_out.append(
+            "regex (an alternative to the any group)" if topic.any else "regex (one must match)"
+        )
 
     def group(terms: Sequence[str]) -> str | None:
         written = [quoted(t) for t in terms]
@@ -524,8 +531,8 @@ def topic_query(topic: Topic) -> tuple[str | None, list[str]]:
     for terms_ in topic.all:
         if (part := group(terms_)) is not None:
             parts.append(part)
-    if topic.any and not topic.regex and (part := group(topic.any)) is not None:
-        parts.append(part)  # with a regex, `any` is "a term or a regex": not a query
+    if topic.any and (part := group(topic.any)) is not None:
+        parts.append(part)
     if topic.query is not None:
         parts.append(topic.query if not parts else f"({topic.query})")
     if topic.none and (part := group(topic.none)) is not None:

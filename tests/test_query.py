@@ -9,7 +9,8 @@ import pytest
 
 from monitor.config import load_watchlist
 from monitor.errors import ConfigError
-from monitor.query import QueryError, holds_on_nothing, parse, to_text
+from monitor.models import Topic
+from monitor.query import QueryError, holds_on_nothing, parse, to_text, topic_query
 
 
 @pytest.mark.parametrize(
@@ -189,3 +190,34 @@ def test_a_query_alone_or_with_the_other_keys_loads(tmp_path: Path) -> None:
         '"North Korea" AND (missile* OR 導彈)',
         "title:(a) b",
     ]
+
+
+@pytest.mark.parametrize(
+    ("topic", "query", "left_out"),
+    [
+        (
+            Topic(
+                "t",
+                "t",
+                all=(("中國", "China"), ("俄羅斯",)),
+                any=("制裁", "embargo"),
+                none=("足球",),
+                regex=(r"\d+ banks",),
+                query="sanction*",
+            ),
+            "(中國 OR China) AND 俄羅斯 AND (制裁 OR embargo) AND (sanction*) AND NOT 足球",
+            ["regex (an alternative to the any group)"],
+        ),
+        (
+            Topic("t", "t", any=("a", "b"), regex=("x+",)),
+            "(a OR b)",
+            ["regex (an alternative to the any group)"],
+        ),
+        (Topic("t", "t", all=(("a",),), regex=("x+",)), "a", ["regex (one must match)"]),
+        (Topic("t", "t", regex=("x+",)), None, ["regex (one must match)"]),
+    ],
+)
+def test_check_queries_prints_the_any_group_beside_a_regex(
+    topic: Topic, query: str | None, left_out: list[str]
+) -> None:
+    assert topic_query(topic) == (query, left_out)
