@@ -490,7 +490,9 @@ def word_runs(query: str) -> list[list[tuple[str, int]]]:
     return runs
 
 
-_NEEDS_QUOTES = re.compile(r"[\s():]|\*\Z|\A(?:AND|OR|NOT|NEAR(?:/.*)?)\Z")
+# Operators in any case: upper case would parse as one, and lower or mixed case would make
+# `monitor check` warn about the printed query (`lowercase_operators`).
+_NEEDS_QUOTES = re.compile(r"[\s():]|\*\Z|\A(?i:and|or|not|near(?:/.*)?)\Z")
 
 
 def quoted(term: str) -> str | None:

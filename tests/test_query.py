@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from monitor.advice import find_warnings
 from monitor.config import load_watchlist
 from monitor.errors import ConfigError
-from monitor.models import Topic
-from monitor.query import QueryError, holds_on_nothing, parse, to_text, topic_query
+from monitor.match import Matcher
+from monitor.models import Topic, Watchlist
+from monitor.query import QueryError, holds_on_nothing, parse, quoted, to_text, topic_query
 
 
 @pytest.mark.parametrize(
@@ -221,3 +223,27 @@ def test_check_queries_prints_the_any_group_beside_a_regex(
     topic: Topic, query: str | None, left_out: list[str]
 ) -> None:
     assert topic_query(topic) == (query, left_out)
+
+
+@pytest.mark.parametrize("word", ["and", "Or", "not", "NEAR", "near", "near/3", "Near/x", "AND"])
+def test_operator_lookalikes_are_quoted(word: str) -> None:
+    assert quoted(word) == f'"{word}"'
+
+
+def test_a_printed_query_reads_back_as_the_same_terms_without_warnings() -> None:
+    terms = ("near/3", "and", "Or", "not", "NEAR", "China")
+    query, _ = topic_query(Topic("t", "t", any=terms))
+    assert query == '("near/3" OR "and" OR "Or" OR "not" OR "NEAR" OR China)'
+    as_any, as_query = Topic("a", "a", any=terms), Topic("q", "q", query=query)
+    assert find_warnings(Watchlist(aliases=(), topics=(as_query,))) == []
+    matcher = Matcher(Watchlist(aliases=(), topics=(as_any, as_query)))
+    for text, fires in [
+        ("see near/3 here", True),
+        ("this and that", True),
+        ("or", True),
+        ("not now", True),
+        ("near China", True),
+        ("nothing, nearly", False),
+    ]:
+        fired = [m.topic_id for m in matcher.match("", text)]
+        assert fired == (["a", "q"] if fires else []), text
