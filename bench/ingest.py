@@ -223,23 +223,25 @@ def generated_queries(aliases: tuple[tuple[str, ...], ...]) -> tuple[Watchlist, 
     """The issue's query workload, and the same terms as `any` lists (same topics, same order).
 
     1,000 queries over the 10,000 generated terms, 10 each: two OR-groups of 5 joined by AND;
-    every fourth query joins them by NEAR/10 instead; every tenth has one of its 10 terms as
-    an `AND NOT` term (groups of 5 and 4). The `any` twin of each topic lists its 10 terms.
+    every fourth query joins them by NEAR/10 instead; every tenth adds `AND NOT t`, t one of
+    the 10,000 terms that belongs to another query (drawn with the same seed). The `any` twin
+    of each topic lists its own 10 terms, so both workloads hold the same 10,000 terms.
     """
     rng = random.Random(SEED + 1)
     chinese, english = generated_terms(rng)
     terms = [*chinese, *english]
     rng.shuffle(terms)
+    count = len(terms) // 10
     query_topics, any_topics = [], []
-    for index in range(len(terms) // 10):
+    for index in range(count):
         own = terms[index * 10 : index * 10 + 10]
         written = [quoted(t) or t for t in own]
-        veto = index % 10 == 9
-        first, second = written[:5], written[5:9] if veto else written[5:]
         join = "NEAR/10" if index % 4 == 3 else "AND"
-        query = f"({' OR '.join(first)}) {join} ({' OR '.join(second)})"
-        if veto:
-            query += f" AND NOT {written[9]}"
+        query = f"({' OR '.join(written[:5])}) {join} ({' OR '.join(written[5:])})"
+        if index % 10 == 9:
+            other = (index + rng.randrange(1, count)) % count  # any query but this one
+            veto = terms[other * 10 + rng.randrange(10)]
+            query += f" AND NOT {quoted(veto) or veto}"
         topic_id = f"q-{index:04d}"
         query_topics.append(Topic(id=topic_id, title=topic_id, query=query))
         any_topics.append(Topic(id=topic_id, title=topic_id, any=tuple(own)))

@@ -81,6 +81,7 @@ class Or:
 @dataclass(frozen=True)
 class Not:
     child: Node
+    offset: int  # of the NOT: where a query true without hits is wrong
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Scope:
 
     field: str
     child: Node
+    offset: int  # of `title:` / `text:`, for errors about the scope
 
 
 Node = Term | And | Or | Not | Near | Scope
@@ -145,10 +147,10 @@ def positive_terms(node: Node, positive: bool = True) -> Iterator[Term]:
         yield from positive_terms(node.child, positive)
 
 
-def scopes(node: Node) -> Iterator[str]:
-    """The fields named by `title:` / `text:` scopes anywhere in the tree."""
+def scopes(node: Node) -> Iterator[Scope]:
+    """The `title:` / `text:` scopes anywhere in the tree, in query order."""
     if isinstance(node, Scope):
-        yield node.field
+        yield node
         yield from scopes(node.child)
     elif isinstance(node, And | Or):
         for child in node.children:
@@ -162,15 +164,23 @@ def scopes(node: Node) -> Iterator[str]:
 
 def holds_on_nothing(node: Node) -> bool:
     """Would the query be true on an empty title and text? (Then it must be rejected.)"""
+    return empty_truth(node) is not None
+
+
+def empty_truth(node: Node) -> int | None:
+    """Where the query is true on an empty title and text: the offset of the NOT that makes
+    it so (of an AND's first part, of an OR's first such alternative), for the caret of the
+    error; None when the query needs a hit."""
     if isinstance(node, Term | Near):
-        return False
+        return None
     if isinstance(node, And):
-        return all(holds_on_nothing(c) for c in node.children)
+        where = [empty_truth(c) for c in node.children]
+        return None if None in where else where[0]
     if isinstance(node, Or):
-        return any(holds_on_nothing(c) for c in node.children)
+        return next((w for c in node.children if (w := empty_truth(c)) is not None), None)
     if isinstance(node, Not):
-        return not holds_on_nothing(node.child)
-    return holds_on_nothing(node.child)
+        return node.offset if empty_truth(node.child) is None else None
+    return empty_truth(node.child)
 
 
 def to_text(node: Node, top: bool = True) -> str:
@@ -351,7 +361,7 @@ class _Parser:
             self.next()
             if self.peek().kind not in _STARTS:
                 raise self.expected("a term or '('", token)
-            return Not(self.not_())
+            return Not(self.not_(), token.offset)
         return self.near()
 
     def near(self) -> Node:
@@ -397,7 +407,7 @@ class _Parser:
         if token.kind == "scope":
             if self.peek().kind not in ("term", "phrase", "("):
                 raise self.expected("a term, a phrase or '('", token)
-            return Scope(token.text, self.primary())
+            return Scope(token.text, self.primary(), token.offset)
         self.at -= 1
         raise self.expected("a term or '('", before)
 
@@ -441,8 +451,11 @@ def _check_near_operand(node: Node, offset: int) -> None:
 
 
 def caret(query: str, offset: int) -> str:
-    """Two lines: the query, and a caret under `offset` (wide CJK characters count two)."""
-    line = query.replace("\n", " ").replace("\t", " ")
+    """Two lines: the query, and a caret under `offset` (wide CJK characters count two).
+    Line breaks and tabs are shown as a space, other control characters as '�'."""
+    line = "".join(
+        " " if c in "\t\n\r\v\f" else "�" if unicodedata.category(c) == "Cc" else c for c in query
+    )
     pad = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line[:offset])
     return f"{line}\n{' ' * pad}^"
 
@@ -477,7 +490,9 @@ def word_runs(query: str) -> list[list[tuple[str, int]]]:
     return runs
 
 
-_NEEDS_QUOTES = re.compile(r"[\s():]|\*\Z|\A(?:AND|OR|NOT|NEAR(?:/.*)?)\Z")
+# Operators in any case: upper case would parse as one, and lower or mixed case would make
+# `monitor check` warn about the printed query (`lowercase_operators`).
+_NEEDS_QUOTES = re.compile(r"[\s():]|\*\Z|\A(?i:and|or|not|near(?:/.*)?)\Z")
 
 
 def quoted(term: str) -> str | None:
@@ -489,14 +504,21 @@ def quoted(term: str) -> str | None:
 
 def topic_query(topic: Topic) -> tuple[str | None, list[str]]:
     """A topic's `all`/`any`/`none` (and its `query`) written as one query, and the keys no
-    query can say (`except`, `min_hits`, `regex`, or a term with a double quote)."""
+    query can say (`except`, `min_hits`, `regex`, or a term with a double quote).
+
+    A regex counts like one more `any` term (`match._judge`): with `any` it is an
+    alternative to the any group, which the query still shows (it is what the terms say);
+    without `any` it is a condition of its own, one regex must match.
+    """
     left_out: list[str] = []
     if topic.exceptions:
         left_out.append("except")
     if topic.min_hits > 1:
         left_out.append(f"min_hits = {topic.min_hits}")
     if topic.regex:
-        left_out.append("regex")
+        left_out.append(
+            "regex (an alternative to the any group)" if topic.any else "regex (one must match)"
+        )
 
     def group(terms: Sequence[str]) -> str | None:
         written = [quoted(t) for t in terms]
@@ -511,8 +533,8 @@ def topic_query(topic: Topic) -> tuple[str | None, list[str]]:
     for terms_ in topic.all:
         if (part := group(terms_)) is not None:
             parts.append(part)
-    if topic.any and not topic.regex and (part := group(topic.any)) is not None:
-        parts.append(part)  # with a regex, `any` is "a term or a regex": not a query
+    if topic.any and (part := group(topic.any)) is not None:
+        parts.append(part)
     if topic.query is not None:
         parts.append(topic.query if not parts else f"({topic.query})")
     if topic.none and (part := group(topic.none)) is not None:

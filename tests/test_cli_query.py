@@ -63,9 +63,10 @@ def test_explain_shows_the_query_tree(
     assert run(workdir, "explain", "--no-color", str(queries)) == 0
     out = capsys.readouterr().out
     assert "✔ NEAR/5  closest: China (text) … Russia (text), 3 tokens apart" in out
-    assert "text: …ons were announced.[China], after talks, said[Russia]is a partner.…" in out
+    # The spaces beside the hits are kept: "said [Russia] is", not "said[Russia]is".
+    assert "text: …ons were announced. [China], after talks, said [Russia] is a partner.…" in out
     assert "✔ sanction*\n" in out
-    assert "text: …Putin warns on sanctions New[sanctions]were announced. China, after…" in out
+    assert "text: …Putin warns on sanctions New [sanctions] were announced. China, after…" in out
     assert "✘ careless (careless): the query does not hold" in out
     assert "✘ 足球" in out
     assert run(workdir, "explain", "--json", str(queries)) == 0
@@ -122,5 +123,9 @@ def test_check_queries_writes_every_topic_as_a_query(
         in out
     )
     assert "topic      sanctions: sanction* AND title:(Putin)\n" in out
-    assert "topic      guarded: (no query)\n" in out
-    assert "not expressible as a query: except, min_hits = 2, regex\n" in out
+    # The regex is an alternative to the any group: the group is printed, the regex listed.
+    assert 'topic      guarded: (中美 OR "AND")\n' in out
+    assert (
+        "not expressible as a query: except, min_hits = 2, regex (an alternative to the any "
+        "group)\n"
+    ) in out

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from monitor.advice import find_warnings
 from monitor.config import load_watchlist
 from monitor.errors import ConfigError
-from monitor.query import QueryError, holds_on_nothing, parse, to_text
+from monitor.match import Matcher
+from monitor.models import Topic, Watchlist
+from monitor.query import QueryError, holds_on_nothing, parse, quoted, to_text, topic_query
 
 
 @pytest.mark.parametrize(
@@ -141,6 +144,42 @@ def test_bad_queries_are_load_errors(tmp_path: Path, body: str, message: str) ->
     assert any(message in p for p in problems), problems
 
 
+EMPTY = "would be true on an article without any of its terms"
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "message", "caret"),
+    [
+        # A query true without hits: the caret under the NOT that makes it so.
+        ('query = "NOT a"', "3:10", EMPTY, "NOT a\n^"),
+        ('query = "a OR NOT b"', "3:15", EMPTY, "a OR NOT b\n     ^"),
+        ('query = "NOT (a AND b)"', "3:10", EMPTY, "NOT (a AND b)\n^"),
+        ('query = "x NOT y OR NOT z"', "3:21", EMPTY, "x NOT y OR NOT z\n" + " " * 11 + "^"),
+        # A text:( … ) scope in a topic that reads the title only: the caret under `text:`.
+        (
+            'fields = ["title"]\nquery = "a title:(b) text:(c)"',
+            "4:22",
+            "has a text:( … ) scope, but the topic reads the title only",
+            "a title:(b) text:(c)\n            ^",
+        ),
+        # An empty term (here a NUL, by an escape: the line and the offset in the string).
+        (
+            'query = "a \\u0000"',
+            "3",
+            "empty term '\\x00' (at character 3 of the string)",
+            "a �\n  ^",
+        ),
+    ],
+)
+def test_query_meaning_errors_have_a_column_and_a_caret(
+    tmp_path: Path, body: str, where: str, message: str, caret: str
+) -> None:
+    (problem,) = load_problems(tmp_path, f'[[topics]]\nid = "t"\n{body}\n')
+    first, *shown = problem.splitlines()
+    assert first.startswith(f"{tmp_path / 'watchlist.toml'}:{where}: [topics[0].query] {message}")
+    assert "\n".join(line.removeprefix("    ") for line in shown) == caret
+
+
 def test_a_query_alone_or_with_the_other_keys_loads(tmp_path: Path) -> None:
     watchlist = load_watchlist(
         write(
@@ -153,3 +192,58 @@ def test_a_query_alone_or_with_the_other_keys_loads(tmp_path: Path) -> None:
         '"North Korea" AND (missile* OR 導彈)',
         "title:(a) b",
     ]
+
+
+@pytest.mark.parametrize(
+    ("topic", "query", "left_out"),
+    [
+        (
+            Topic(
+                "t",
+                "t",
+                all=(("中國", "China"), ("俄羅斯",)),
+                any=("制裁", "embargo"),
+                none=("足球",),
+                regex=(r"\d+ banks",),
+                query="sanction*",
+            ),
+            "(中國 OR China) AND 俄羅斯 AND (制裁 OR embargo) AND (sanction*) AND NOT 足球",
+            ["regex (an alternative to the any group)"],
+        ),
+        (
+            Topic("t", "t", any=("a", "b"), regex=("x+",)),
+            "(a OR b)",
+            ["regex (an alternative to the any group)"],
+        ),
+        (Topic("t", "t", all=(("a",),), regex=("x+",)), "a", ["regex (one must match)"]),
+        (Topic("t", "t", regex=("x+",)), None, ["regex (one must match)"]),
+    ],
+)
+def test_check_queries_prints_the_any_group_beside_a_regex(
+    topic: Topic, query: str | None, left_out: list[str]
+) -> None:
+    assert topic_query(topic) == (query, left_out)
+
+
+@pytest.mark.parametrize("word", ["and", "Or", "not", "NEAR", "near", "near/3", "Near/x", "AND"])
+def test_operator_lookalikes_are_quoted(word: str) -> None:
+    assert quoted(word) == f'"{word}"'
+
+
+def test_a_printed_query_reads_back_as_the_same_terms_without_warnings() -> None:
+    terms = ("near/3", "and", "Or", "not", "NEAR", "China")
+    query, _ = topic_query(Topic("t", "t", any=terms))
+    assert query == '("near/3" OR "and" OR "Or" OR "not" OR "NEAR" OR China)'
+    as_any, as_query = Topic("a", "a", any=terms), Topic("q", "q", query=query)
+    assert find_warnings(Watchlist(aliases=(), topics=(as_query,))) == []
+    matcher = Matcher(Watchlist(aliases=(), topics=(as_any, as_query)))
+    for text, fires in [
+        ("see near/3 here", True),
+        ("this and that", True),
+        ("or", True),
+        ("not now", True),
+        ("near China", True),
+        ("nothing, nearly", False),
+    ]:
+        fired = [m.topic_id for m in matcher.match("", text)]
+        assert fired == (["a", "q"] if fires else []), text

@@ -318,8 +318,6 @@ _PAIR_GAP = 160  # characters between NEAR's two hits beyond which the line show
 
 def _pair_in_context(pair: tuple[Hit, Hit], article: Any, highlight: bool, indent: str) -> Styled:
     """NEAR's closest two hits on one line, both highlighted, with what lies between."""
-    from monitor.text import one_line
-
     a, b = sorted(pair, key=lambda h: h.start)
     source = article.title if a.field == "title" else article.text
     a_end, b_end = a.start + len(a.found), b.start + len(b.found)
@@ -329,9 +327,9 @@ def _pair_in_context(pair: tuple[Hit, Hit], article: Any, highlight: bool, inden
     def mark(hit: Hit) -> tuple[str, str]:
         return (hit.found, "bold yellow") if highlight else (f"[{hit.found}]", "")
 
-    before = one_line(source[max(0, a.start - 20) : a.start])
-    between = one_line(source[a_end : b.start])
-    after = one_line(source[b_end : b_end + 20])
+    before = _flat(source[max(0, a.start - 20) : a.start]).lstrip()
+    between = _flat(source[a_end : b.start])
+    after = _flat(source[b_end : b_end + 20]).rstrip()
     return [
         (f"{indent}    {a.field}: …{before}", ""),
         mark(a),
@@ -343,10 +341,19 @@ def _pair_in_context(pair: tuple[Hit, Hit], article: Any, highlight: bool, inden
 
 def _in_context(text: str, hit: Hit, highlight: bool) -> Styled:
     """The hit inside ~30 characters either side, on one line, highlighted (or [bracketed])."""
-    from monitor.text import one_line
-
     start, end = hit.start, hit.start + len(hit.found)
-    before = one_line(text[max(0, start - 30) : start])
-    after = one_line(text[end : end + 30])
+    before = _flat(text[max(0, start - 30) : start]).lstrip()
+    after = _flat(text[end : end + 30]).rstrip()
     marked = (hit.found, "bold yellow") if highlight else (f"[{hit.found}]", "")
     return [(f"…{before}", ""), marked, (f"{after}…", "")]
+
+
+def _flat(text: str) -> str:
+    """`text` on one line (`one_line`), but white space at either end kept as one space: next
+    to a hit it is what separates the hit from its neighbours ("[China] and [Russia]")."""
+    from monitor.text import one_line
+
+    body = one_line(text)
+    head = " " if text[:1].isspace() else ""
+    tail = " " if text[-1:].isspace() else ""
+    return head + body + tail if body else head or tail

@@ -16,7 +16,7 @@ from monitor.config.keys import TERM_KEYS, TOPIC_KEYS, WATCHLIST_KEYS, Key
 from monitor.config.toml import Collector, check_keys, open_toml
 from monitor.errors import ConfigError
 from monitor.models import FIELDS, Topic, Watchlist
-from monitor.query import QueryError, caret, holds_on_nothing, parse, scopes, terms
+from monitor.query import QueryError, caret, empty_truth, parse, scopes, terms
 from monitor.regex import RegexError, compile_regex
 from monitor.text import normalize
 
@@ -148,9 +148,13 @@ def _load_topics(
             elif fields != ("title",):
                 out.add([*key, "fields"], 'must be ["title"] or ["title", "text"]')
                 fields = FIELDS
-            if fields == ("title",) and query and "text" in scopes(parse(query)):
-                out.add(
+            in_text = [s for s in scopes(parse(query)) if s.field == "text"] if query else []
+            if fields == ("title",) and query and in_text:
+                _query_problem(
+                    out,
                     [*key, "query"],
+                    query,
+                    in_text[0].offset,
                     "has a text:( … ) scope, but the topic reads the title only "
                     '(fields = ["title"])',
                 )
@@ -221,24 +225,32 @@ def _load_query(table: Mapping[str, Any], key: list[str | int], out: Collector) 
     try:
         node = parse(value)
     except QueryError as e:
-        out.add_in_string(key, value, e.offset, e.message, _indent(caret(value, e.offset)))
+        _query_problem(out, key, value, e.offset, e.message)
         return None
-    if holds_on_nothing(node):
-        out.add(
+    empty_at = empty_truth(node)
+    if empty_at is not None:
+        _query_problem(
+            out,
             key,
+            value,
+            empty_at,
             "would be true on an article without any of its terms (e.g. `NOT a`, `a OR NOT b`): "
             "every query must need at least one hit; add a positive term with AND",
         )
         return None
     for term in terms(node):
         if not term.wildcard and not normalize(term.text):
-            out.add_in_string(key, value, term.offset, f"empty term {term.written!r}")
+            _query_problem(out, key, value, term.offset, f"empty term {term.written!r}")
             return None
     return value
 
 
-def _indent(text: str) -> str:
-    return "\n".join("    " + line for line in text.splitlines())
+def _query_problem(
+    out: Collector, key: list[str | int], query: str, offset: int, message: str
+) -> None:
+    """A problem at `offset` in a query: its line and column, and a caret under the place."""
+    shown = "\n".join("    " + line for line in caret(query, offset).splitlines())
+    out.add_in_string(key, query, offset, message, shown)
 
 
 def _load_strings(value: Any, key: list[str | int], out: Collector) -> tuple[str, ...]:
