@@ -281,6 +281,37 @@ def test_two_transactions_storing_copies_at_once_make_one_story(store: Store, cl
     assert b.suppressed == frozenset({"putin"})  # type: ignore[attr-defined]
 
 
+def test_finding_several_copies_in_one_read_answers_as_one_at_a_time(
+    store: Store, clock: Clock
+) -> None:
+    """`find_near_many` (one read of the candidate roots for a write's worth of articles)
+    gives each article what `find_near` gives it alone: its root and suppressed topics, or
+    None for an article that copies nothing. Nothing is stored by looking."""
+    body = putin_paragraphs()
+    root = _article("root", text_of(body))
+    since = clock.now - timedelta(days=7)
+
+    def check(article: Article) -> NearCheck:
+        return NearCheck(signature(article.text), 0.6, since, frozenset({"putin"}))
+
+    stored = store.store_article(root, [], [], clock.now, near=check(root))
+    assert stored is not None
+    copy = _article("copy", text_of(["（本報訊）", *body[:-1]]))
+    other = _article(
+        "other", "\n".join(f"Unrelated sentence number {n} about tides." for n in range(40))
+    )
+    checks = [check(copy), check(other), check(copy)]
+    many = store.find_near_many(checks)
+    assert many == [store.find_near(c) for c in checks]
+    assert many[1] is None
+    found = many[0]
+    assert found is not None
+    match, story, suppressed = found
+    assert match.article_id == stored.article_id and story == stored.story_id
+    assert suppressed == frozenset({"putin"})  # the root matched it when it was stored
+    assert store.find_near_many([]) == []
+
+
 def test_band_keys_of_roots_older_than_the_window_are_pruned_and_recent_ones_kept(
     store: Store, clock: Clock
 ) -> None:
