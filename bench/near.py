@@ -85,13 +85,18 @@ def fill(store: Store, n: int, *, near: bool, rng: random.Random) -> None:
     print(file=sys.stderr)
     ordered = sorted(keys)
     del keys
-    for first in range(0, len(ordered), CHUNK * 10):
-        bands = [
-            {"band_key": (v >> 32) - (1 << 31), "article_id": v & 0xFFFFFFFF}
-            for v in ordered[first : first + CHUNK * 10]
-        ]
+    step = CHUNK * 50
+    for first in range(0, len(ordered), step):
+        bands = [((v >> 32) - (1 << 31), v & 0xFFFFFFFF) for v in ordered[first : first + step]]
         with store.engine.begin() as connection:
-            connection.execute(near_bands.insert(), bands)
+            if store.engine.dialect.name == "sqlite":  # tuples straight to the driver: 10× faster
+                cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                cursor.executemany(
+                    "INSERT INTO near_bands (band_key, article_id) VALUES (?, ?)", bands
+                )
+            else:
+                rows = [{"band_key": k, "article_id": a} for k, a in bands]
+                connection.execute(near_bands.insert(), rows)
         print(f"  band keys {first + len(bands):,}/{len(ordered):,}", end="\r", file=sys.stderr)
     print(file=sys.stderr)
     if store.engine.dialect.name == "postgresql":
