@@ -78,6 +78,10 @@ def prepare(
     with `matcher` (which folds the texts the content hash folded a moment ago: cached)."""
     article = extract(item)
     signature = (compute_signature(article.text),) if near else None
+    if signature and signature[0] is not None:
+        # Cached on the signature, so it crosses to the writer with it: the writer's thread
+        # (the limit of ingest) would otherwise spend ~50 µs per article computing them.
+        _ = signature[0].distinct_band_keys
     if matcher is None:
         return Prepared(article, signature)
     matches = matcher.match(article.title, article.text, source=article.source, tags=tags)

@@ -4,6 +4,7 @@ on SQLite and PostgreSQL), and the race between two transactions on PostgreSQL."
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -485,3 +486,7 @@ def test_the_extraction_workers_sign_as_the_pipeline_would() -> None:
     assert isinstance(signed, Prepared) and isinstance(unsigned, Prepared)
     assert signed.signature == (compute_signature(signed.article.text),)
     assert unsigned.signature is None  # detection off: no signature work in the workers
+    # The band keys travel with the signature (computed in the worker, not the writer).
+    (sent,) = pickle.loads(pickle.dumps(signed)).signature
+    assert "distinct_band_keys" in vars(sent)
+    assert sent.distinct_band_keys == tuple(sorted(set(sent.band_keys())))
