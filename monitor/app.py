@@ -17,7 +17,9 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -30,7 +32,7 @@ from monitor.config import (
     load_database_feed,
 )
 from monitor.delivery import Deliverer, DeliveryReport
-from monitor.errors import ConfigError, Problem
+from monitor.errors import ConfigError, MonitorError, Problem
 from monitor.housekeeping import PruneReport, backfill, prune
 from monitor.leases import default_owner
 from monitor.match import Matcher
@@ -44,6 +46,8 @@ from monitor.store import Store
 from monitor.workers import WorkerPool
 
 log = logging.getLogger(__name__)
+
+DELIVER_WHILE_POLLING = 0.5  # seconds between delivery passes while `run --once` polls
 
 
 def utc_now() -> datetime:
@@ -286,14 +290,42 @@ class App:
         report = RunReport()
         self.refresh_database_sources()
         if self.sources or self._database:
-            for poll in asyncio.run(self._poll_all()):
+            with self._delivering_meanwhile(report.delivery):
+                polls = asyncio.run(self._poll_all())
+            for poll in polls:
                 report.ingest.add(poll.ingest)
                 if poll.failed:
                     log.error("poll failed source=%s reason=%r", poll.source, poll.error)
                     report.failed_sources.append(poll.source)
             self._log_skipped_sources()
-        report.delivery = self.deliver(retry_now=retry_now)
+        report.delivery.add(self.deliver(retry_now=retry_now))
         return report
+
+    @contextmanager
+    def _delivering_meanwhile(self, total: DeliveryReport) -> Iterator[None]:
+        """Deliver what the polls queue while they run, a pass every DELIVER_WHILE_POLLING
+        seconds in a thread, as the daemon does: a first run's thousands of alerts then go
+        out while the parse workers and the writer work, not all after the last poll (they
+        were a fifth of a first run). Never `retry_now`: that is the last pass's, so a failing
+        notifier is not retried at every pass. The last pass after the polls stays: it sends
+        what the last polls queued, and a store error here is left for it to report."""
+        stop = threading.Event()
+
+        def deliver_until_stopped() -> None:
+            while not stop.wait(DELIVER_WHILE_POLLING):
+                try:
+                    total.add(self.deliver())
+                except MonitorError as e:
+                    log.warning("delivery during the polls stopped reason=%r", str(e))
+                    return
+
+        thread = threading.Thread(target=deliver_until_stopped, name="deliver", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     async def _poll_all(self) -> list[PollReport]:
         fetcher = self.make_fetcher()

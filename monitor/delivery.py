@@ -34,6 +34,11 @@ class DeliveryReport:
     failed: int = 0  # will be retried
     dead: int = 0  # gave up: permanent error or schedule exhausted
 
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.dead += other.dead
+
 
 def next_attempt(
     attempts: int,

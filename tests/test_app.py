@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import shutil
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -125,6 +126,50 @@ def test_a_failed_delivery_waits_and_is_retried_with_the_same_id(
     assert ids == expected
     assert all(d.attempts == 1 for d, _ in flaky.sent)  # attempts before this one
     assert app.store.delivery_counts() == {"sent": 2}
+
+
+def test_run_once_delivers_while_its_polls_run(workdir: Path, clock: Clock) -> None:
+    """A first run's alerts go out while later sources are still polled (a pass every
+    DELIVER_WHILE_POLLING s), not all after the last poll; the last pass still sends the
+    rest, and each alert is delivered once."""
+    import threading
+
+    from monitor.config import SourceSettings
+    from tests.fakes import FakeSource
+
+    recorder = RecordingNotifier("rec")
+    seen_during_poll = threading.Event()
+
+    class SlowSource(FakeSource):
+        def poll(self, state, now):  # type: ignore[no-untyped-def]
+            deadline = time.monotonic() + 10
+            while not recorder.sent and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if recorder.sent:
+                seen_during_poll.set()
+            return super().poll(state, now)
+
+    fast, slow = FakeSource("fast"), SlowSource("slow")
+    fast.add("a.txt", "普丁訪問平壤。" * 10)
+    slow.add("b.txt", "普丁會見金正恩。" * 10)
+    sources = [
+        SourceSettings(id=s.id, type="fake", source=s, interval=timedelta(minutes=5))
+        for s in (fast, slow)
+    ]
+    app = make_app(
+        load_config(workdir / "monitor.toml", env={}), now=clock, sources=sources,
+        notifiers={"rec": recorder},
+    )  # fmt: skip
+    app.start()
+    try:
+        report = app.run_once()
+    finally:
+        app.close()
+    assert seen_during_poll.is_set()  # the fast source's alert left before the slow poll ended
+    assert {d.alert.article.location for d, _ in recorder.sent} == {"a.txt", "b.txt"}
+    ids = [d.id for d, _ in recorder.sent]  # b.txt matches two topics: two alerts
+    assert len(ids) == len(set(ids)) == report.delivery.sent == report.ingest.alerts
+    assert report.ok
 
 
 def test_retry_now_retries_waiting_deliveries(make: Callable[..., App], workdir: Path) -> None:
