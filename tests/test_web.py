@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -175,6 +176,47 @@ def test_every_response_has_the_security_headers(open_app: App) -> None:
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "no-referrer"
         assert headers["x-frame-options"] == "DENY"
+
+
+def assert_secured(response: httpx.Response) -> None:
+    """The security headers, whatever the status (a 500 included)."""
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_non_ascii_credentials_are_refused_not_a_500(token_app: App) -> None:
+    """`hmac.compare_digest` raises TypeError on a str with a non-ASCII character: a feed key,
+    a session cookie or a form's CSRF token with one was a 500 without the headers."""
+    reader = client(token_app)
+    feed = reader.get("/alerts.atom?key=%C3%A9")
+    assert feed.status_code == 401
+    assert_secured(feed)
+    cookie = reader.get(
+        "/api/v1/topics", headers={"cookie": "monitor_session=9999999999.ab.é".encode()}
+    )
+    assert cookie.status_code == 401
+    assert_secured(cookie)
+    c = signed_in(token_app)
+    form = c.post("/explain", data={"text": "x", "csrf": "é"}, headers={"origin": BASE})
+    assert form.status_code == 403
+    assert_secured(form)
+
+
+def test_an_error_in_the_guard_is_a_500_with_the_headers(
+    token_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.web.security import Signer
+
+    def broken(*args: object) -> bool:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Signer, "feed_key_ok", broken)
+    health = Health(1.0)
+    c = TestClient(build_asgi(Web(token_app, health)), base_url=BASE, raise_server_exceptions=False)
+    response = c.get("/alerts.atom?key=x")
+    assert response.status_code == 500
+    assert_secured(response)
 
 
 def test_non_loopback_without_token_serves_only_health_and_metrics(workdir: Path) -> None:

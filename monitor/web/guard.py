@@ -33,19 +33,34 @@ class Guard:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 present = {name for name, _ in headers}
                 headers += [(n, v) for n, v in SECURITY_HEADERS if n not in present]
                 message["headers"] = headers
             await send(message)
 
-        refusal = self.check(scope)
+        try:
+            refusal = self.check(scope)
+        except Exception:  # a bug here must not answer without the headers (uvicorn's 500 would)
+            log.exception("http guard failed path=%s", scope.get("path", "?"))
+            refusal = PlainTextResponse("internal error\n", 500)
         if refusal is not None:
             await refusal(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette answers its handlers' errors itself (through send_with_headers); this
+            # covers anything that fails before a response started. Re-raised: uvicorn logs it.
+            if not started:
+                await PlainTextResponse("internal error\n", 500)(scope, receive, send_with_headers)
+            raise
 
     def check(self, scope: Scope) -> Response | None:
         """None: go on (scope["state"]["auth"] says how the request authenticated)."""

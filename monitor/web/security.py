@@ -62,6 +62,17 @@ def allowed_hosts(host: str, port: int, extra: tuple[str, ...], public_url: str)
     return names
 
 
+def _bytes(value: str) -> bytes:
+    # surrogatepass: a lone surrogate (a form field may carry one) is bytes like any other.
+    return value.encode("utf-8", "surrogatepass")
+
+
+def same(given: str, expected: str) -> bool:
+    """Constant-time equality of a client's string and ours. On bytes: `compare_digest` raises
+    TypeError for a str with any non-ASCII character (`?key=%C3%A9`), which was a 500."""
+    return hmac.compare_digest(_bytes(given), _bytes(expected))
+
+
 @dataclass
 class Signer:
     """HMACs under the token (or a per-process key when there is none)."""
@@ -80,7 +91,7 @@ class Signer:
         if not self.token:
             return False
         return hmac.compare_digest(
-            hashlib.sha256(given.encode()).digest(), hashlib.sha256(self.token.encode()).digest()
+            hashlib.sha256(_bytes(given)).digest(), hashlib.sha256(_bytes(self.token)).digest()
         )
 
     # --- session cookies -----------------------------------------------------------------
@@ -94,9 +105,9 @@ class Signer:
     def session_ok(self, cookie: str, now: float) -> bool:
         expires, _, rest = cookie.partition(".")
         nonce, _, mac = rest.partition(".")
-        if not expires.isdigit() or not self.token:
+        if not (expires.isascii() and expires.isdigit()) or not self.token:
             return False
-        good = hmac.compare_digest(mac, self.sign("session", f"{expires}.{nonce}"))
+        good = same(mac, self.sign("session", f"{expires}.{nonce}"))
         return good and int(expires) > now
 
     # --- feed keys and CSRF tokens ------------------------------------------------------
@@ -106,14 +117,14 @@ class Signer:
         return self.sign("feed", path)[:32]
 
     def feed_key_ok(self, path: str, key: str) -> bool:
-        return bool(self.token) and hmac.compare_digest(key, self.feed_key(path))
+        return bool(self.token) and same(key, self.feed_key(path))
 
     def csrf(self, session: str) -> str:
         """The form token of a session (of the process, when no sign-in is needed)."""
         return self.sign("csrf", session)[:32]
 
     def csrf_ok(self, session: str, given: str) -> bool:
-        return hmac.compare_digest(given, self.csrf(session))
+        return same(given, self.csrf(session))
 
 
 @dataclass
