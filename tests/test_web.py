@@ -303,6 +303,58 @@ def test_posts_need_the_csrf_token_and_a_same_origin(token_app: App) -> None:
     assert ok.status_code == 200 and "<mark>普丁</mark>" in ok.text
 
 
+def reconfigure(app: App, http: str, env: dict[str, str]) -> None:
+    """Replace the [http] table `configure` appended and apply it as a reload does."""
+    toml = app.settings.path
+    base = toml.read_text().rsplit("\n[http]\n", 1)[0]
+    toml.write_text(f"{base}\n[http]\n{http}\n")
+    app.reconfigure(load_config(toml, env=env))
+
+
+def test_a_reload_applies_token_hosts_public_url_and_allow_edit(token_app: App) -> None:
+    """Everything of [http] but `listen` follows a reload: a new token revokes the old one,
+    sessions and feed keys at once; the Host list, absolute links and the editor follow."""
+    web = Web(token_app, Health(1.0))
+    c = TestClient(build_asgi(web), base_url=BASE, follow_redirects=False)
+    old_bearer = {"authorization": f"Bearer {TOKEN}"}
+    assert c.get("/api/v1/topics", headers=old_bearer).status_code == 200
+    key = web.signer.feed_key("/alerts.atom")
+    assert c.get(f"/alerts.atom?key={key}").status_code == 200
+    session = web.signer.new_session(web.wall_clock())
+    with_cookie = {"cookie": f"monitor_session={session}"}
+    assert c.get("/api/v1/topics", headers=with_cookie).status_code == 200
+    assert c.get("/watchlist", headers=old_bearer).status_code == 404
+    other = client(token_app, f"http://other.example.org:{PORT}")
+    assert other.get("/api/v1/topics", headers=old_bearer).status_code == 400
+
+    new_token = "n" * 40
+    reconfigure(
+        token_app,
+        f'listen = "127.0.0.1:{PORT}"\ntoken = {{ env = "WEB_TOKEN" }}\n'
+        'hosts = ["other.example.org"]\npublic_url = "https://news.example.net"\n'
+        "allow_edit = true",
+        {"WEB_TOKEN": new_token},
+    )
+    assert c.get("/api/v1/topics", headers=old_bearer).status_code == 401
+    assert c.get(f"/alerts.atom?key={key}").status_code == 401
+    assert c.get("/api/v1/topics", headers=with_cookie).status_code == 401
+    new_bearer = {"authorization": f"Bearer {new_token}"}
+    assert c.get("/api/v1/topics", headers=new_bearer).status_code == 200
+    assert c.get("/watchlist", headers=new_bearer).status_code == 200
+    other = TestClient(build_asgi(web), base_url=f"http://other.example.org:{PORT}")
+    assert other.get("/api/v1/topics", headers=new_bearer).status_code == 200
+    gone = TestClient(build_asgi(web), base_url=f"http://monitor.example.org:{PORT}")
+    assert gone.get("/api/v1/topics", headers=new_bearer).status_code == 400
+    feed = c.get("/alerts.atom", headers=new_bearer).text
+    assert 'href="https://news.example.net/alerts.atom"' in feed
+
+    reconfigure(
+        token_app, f'listen = "127.0.0.1:{PORT}"\ntoken = {{ env = "WEB_TOKEN" }}',
+        {"WEB_TOKEN": new_token},
+    )  # fmt: skip
+    assert c.get("/watchlist", headers=new_bearer).status_code == 404
+
+
 # --- pages ---------------------------------------------------------------------------------
 
 
