@@ -5,6 +5,7 @@ SQLite file (and PostgreSQL where the store is queried) through Starlette's test
 
 from __future__ import annotations
 
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -714,8 +715,6 @@ def test_a_stale_editor_save_is_refused_with_the_difference(edit_app: App) -> No
 def test_check_refuses_allow_edit_on_a_folder_it_cannot_write(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import os
-
     from monitor.cli import main
 
     toml = workdir / "monitor.toml"
@@ -734,6 +733,121 @@ def test_check_refuses_allow_edit_on_a_folder_it_cannot_write(
     )
     assert main(["--config", str(toml), "check"]) == 1
     assert f"{workdir} is not writable" in capsys.readouterr().out
+    monkeypatch.setattr("monitor.cli.check.os.access", real_access)
+
+    class ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr("monitor.config.watchlist.os.statvfs", lambda path: ReadOnly())
+    assert main(["--config", str(toml), "check"]) == 1
+    assert f"{workdir} is on a read-only file system" in capsys.readouterr().out
+
+
+def unsaveable_editor(app: App) -> None:
+    """The editor of a watchlist the daemon cannot write: the page says so up front and Save
+    is refused, the file untouched."""
+    path = app.settings.watchlist_path
+    before = path.read_text(encoding="utf-8")
+    c = editor_client(app, [])
+    page = c.get("/watchlist")
+    assert page.status_code == 200
+    notice = re.search(r'<p class="error" id="unwritable">([^<]*)</p>', page.text)
+    assert notice and "cannot be saved" in notice[1] and "systemd drop-in" in notice[1]
+    assert re.search(r'value="save" disabled>Save<', page.text)
+    saved = c.post("/watchlist/save", data={**editor_form(page.text), "text": before + "\n"})
+    assert saved.status_code == 403 and "not saved" in saved.text
+    assert path.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to any folder, read-only or not")
+def test_the_editor_says_a_read_only_folder_cannot_be_saved(edit_app: App, tmp_path: Path) -> None:
+    path = edit_app.settings.watchlist_path
+    real = tmp_path / "ro" / "watchlist.toml"
+    real.parent.mkdir()
+    real.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    path.unlink()
+    path.symlink_to(real)
+    real.parent.chmod(0o555)
+    try:
+        unsaveable_editor(edit_app)
+    finally:
+        real.parent.chmod(0o755)
+
+
+@pytest.mark.parametrize("why", ["read-only mount", "no write permission"])
+def test_the_editor_says_an_unwritable_watchlist_cannot_be_saved(
+    edit_app: App, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    """What the daemon's own process may do decides (root passes os.access everywhere: the
+    system calls are stubbed), be it a read-only mount (ProtectSystem=) or permissions."""
+    import monitor.config.watchlist as module
+
+    folder = str(edit_app.settings.watchlist_path.resolve().parent)
+    if why == "read-only mount":
+        real_statvfs = os.statvfs
+
+        class ReadOnly:
+            f_flag = os.ST_RDONLY
+
+        monkeypatch.setattr(
+            module.os, "statvfs",
+            lambda p: ReadOnly() if str(p) == folder else real_statvfs(p),
+        )  # fmt: skip
+    else:
+        real_access = os.access
+        monkeypatch.setattr(
+            module.os, "access",
+            lambda p, mode: False if str(p) == folder else real_access(p, mode),
+        )  # fmt: skip
+    unsaveable_editor(edit_app)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_log(app: App, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the web server logs as the daemon starts it (then it stops)."""
+    import asyncio
+    import logging
+
+    from monitor.web import WebServer
+
+    async def start_and_stop() -> None:
+        server = WebServer(Web(app, Health(1.0)))
+        await server.start()
+        server.stop()
+        await server.wait()
+
+    with caplog.at_level(logging.INFO, logger="monitor.web"):
+        asyncio.run(start_and_stop())
+    return [r.getMessage() for r in caplog.records if r.name.startswith("monitor.web")]
+
+
+def test_the_daemon_says_at_start_that_the_editor_cannot_save(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = configure(
+        workdir,
+        f'listen = "127.0.0.1:{free_port()}"\ntoken = {{ env = "WEB_TOKEN" }}\nallow_edit = true',
+    )
+    try:
+        assert not [line for line in start_log(app, caplog) if "editor" in line]
+        caplog.clear()
+        folder = str(app.settings.watchlist_path.resolve().parent)
+        real_access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda p, mode: False if str(p) == folder else real_access(p, mode)
+        )
+        lines = [line for line in start_log(app, caplog) if "editor cannot save" in line]
+    finally:
+        app.close()
+    assert len(lines) == 1 and f"{folder} is not writable by this process" in lines[0], lines
+    assert "systemd drop-in" in lines[0]
 
 
 def test_a_preview_stops_at_its_limits_and_when_cancelled(
@@ -773,7 +887,6 @@ def test_a_preview_stops_at_its_limits_and_when_cancelled(
 def test_the_daemon_keeps_its_signals_with_the_web_server_running(workdir: Path) -> None:
     """uvicorn runs in the daemon's loop without signal handlers of its own: SIGHUP still
     reloads, SIGTERM still drains and exits 0, and the port is closed afterwards."""
-    import os
     import signal
     import socket
     import subprocess

@@ -63,11 +63,13 @@ def _check(args: argparse.Namespace) -> int:
             if left_out:
                 print(f"           not expressible as a query: {', '.join(left_out)}")
     if settings.http.allow_edit:
-        editable = os.path.dirname(os.path.realpath(settings.watchlist_path))
-        if not os.access(editable, os.W_OK):
+        from monitor.config import watchlist_unwritable
+
+        problem = watchlist_unwritable(settings.watchlist_path)
+        if problem is not None:
             print(
-                f"error      [http] allow_edit = true but {editable} is not writable by this user: "
-                "the editor saves by writing a new file there and renaming it (README, "
+                f"error      [http] allow_edit = true but {problem}: the editor saves by writing "
+                "a new file in the watchlist's folder and renaming it (README, "
                 '"Watchlist editor", has the systemd set-up)'
             )
             return EXIT_FAILURES
