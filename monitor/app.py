@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import (
     DedupeSettings,
     FeedSettings,
+    FetchSettings,
     FolderSettings,
     Settings,
     SourceSettings,
@@ -44,6 +45,20 @@ from monitor.store import Store
 from monitor.workers import WorkerPool
 
 log = logging.getLogger(__name__)
+
+
+def fetch_limits(fetch: FetchSettings) -> FetchLimits:
+    """`[fetch]` as the fetcher's limits: the daemon's feeds, and a URL the web page explains."""
+    return FetchLimits(
+        connect_timeout=fetch.connect_timeout.total_seconds(),
+        read_timeout=fetch.read_timeout.total_seconds(),
+        deadline=fetch.deadline.total_seconds(),
+        max_body=fetch.max_body,
+        max_redirects=fetch.max_redirects,
+        concurrency=fetch.concurrency,
+        per_host=fetch.per_host,
+        user_agent=fetch.user_agent or USER_AGENT,
+    )
 
 
 def utc_now() -> datetime:
@@ -258,19 +273,7 @@ class App:
             self.pipeline.executor = None
 
     def make_fetcher(self) -> Fetcher:
-        fetch = self.settings.fetch
-        return Fetcher(
-            FetchLimits(
-                connect_timeout=fetch.connect_timeout.total_seconds(),
-                read_timeout=fetch.read_timeout.total_seconds(),
-                deadline=fetch.deadline.total_seconds(),
-                max_body=fetch.max_body,
-                max_redirects=fetch.max_redirects,
-                concurrency=fetch.concurrency,
-                per_host=fetch.per_host,
-                user_agent=fetch.user_agent or USER_AGENT,
-            )
-        )
+        return Fetcher(fetch_limits(self.settings.fetch))
 
     # --- one-shot runs -------------------------------------------------------------------
 

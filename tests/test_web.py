@@ -539,6 +539,69 @@ def test_api_sources_topics_explain_and_openapi(open_app: App) -> None:
     assert spec["openapi"].startswith("3.") and "/api/v1/alerts" in spec["paths"]
 
 
+def test_explain_by_url_fetches_with_the_fetch_settings(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page and the API fetch a URL with [fetch]'s limits, as the daemon's feeds are
+    fetched: a body over `max_body` is refused for the reason a feed's poll would give."""
+    from tests.hostile.server import HostileServer, Route
+
+    item = "<item><title>普丁訪問北韓</title><description>{}</description></item>"
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        + item.format("北韓 " * 1000)
+        + "</channel></rss>"
+    ).encode()
+    assert len(feed) > 4096
+    server = HostileServer()
+    server.routes["/feed.xml"] = Route(feed, headers={"content-type": "application/rss+xml"})
+    # The test server is on loopback, which the page never fetches: let this one through.
+    monkeypatch.setattr("monitor.sources.http.is_public_address", lambda address: True)
+    app = configure(workdir, f'listen = "127.0.0.1:{PORT}"')
+    try:
+        c = client(app)
+        url = server.url("/feed.xml")
+        fetched = c.post("/api/v1/explain", json={"url": url})
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.json()["entries"][0]["title"] == "普丁訪問北韓"
+        reconfigure(app, f'listen = "127.0.0.1:{PORT}"\n[fetch]\nmax_body = "4KiB"', {})
+        refused = c.post("/api/v1/explain", json={"url": url})
+        assert refused.status_code == 422
+        assert refused.json()["error"] == "body larger than 4096 bytes (decoded)"
+        csrf = csrf_of(c.get("/explain").text)
+        page = c.post("/explain", data={"url": url, "csrf": csrf}, headers={"origin": BASE})
+        assert "body larger than 4096 bytes (decoded)" in page.text
+    finally:
+        app.close()
+        server.close()
+
+
+def test_explaining_reuses_the_compiled_watchlist(
+    open_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiling a large watchlist takes a fifth of a second: the pages and the API explain
+    with the pipeline's compiled one, and never compile one on the event loop."""
+    from monitor.match import Matcher
+
+    alert = store_alert(open_app, title="普丁訪問北韓", text="普丁今日抵達平壤。")
+    compiled: list[str] = []
+    real_init = Matcher.__init__
+
+    def counting(self: Matcher, *args: object, **kwargs: object) -> None:
+        compiled.append("compiled")
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Matcher, "__init__", counting)
+    c = client(open_app)
+    assert "<mark>普丁</mark>" in c.get(f"/alerts/{alert.id}").text
+    csrf = csrf_of(c.get("/explain").text)
+    page = c.post("/explain", data={"text": "普丁\n訪問", "csrf": csrf}, headers={"origin": BASE})
+    assert "<mark>普丁</mark>" in page.text
+    api = c.post("/api/v1/explain", json={"title": "普丁", "text": ""})
+    assert any(t["matched"] for t in api.json()["entries"][0]["topics"])
+    assert compiled == []
+
+
 def test_sources_page_by_keyset(
     workdir: Path, clock: Clock, copy_seeds: Callable[[Path], list[Path]]
 ) -> None:

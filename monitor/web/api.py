@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from monitor.evaluate import query_json
-from monitor.match import Matcher, TermResult, Verdict
+from monitor.match import TermResult, Verdict
 from monitor.models import Alert, Article, SourceHealth
-from monitor.usecases import explain_url
 from monitor.web.atom import rfc3339
 from monitor.web.context import (
     BadRequest,
@@ -25,7 +24,7 @@ from monitor.web.context import (
     query_instant,
     query_limit,
 )
-from monitor.web.pages import MAX_EXPLAIN_TEXT
+from monitor.web.pages import MAX_EXPLAIN_TEXT, explain_by_url
 
 MAX_LIMIT = 500
 
@@ -187,9 +186,8 @@ async def explain(web: Web, request: Request) -> Response:
         raise BadRequest("the body is not JSON") from None
     if not isinstance(data, dict):
         raise BadRequest('expected {"text": "...", "title": "..."} or {"url": "..."}')
-    watchlist = web.settings.watchlist
     if isinstance(data.get("url"), str) and data["url"]:
-        explained = await web.run(explain_url, data["url"], watchlist, allow_private_network=False)
+        explained = await web.run(explain_by_url, web, data["url"])
         entries = []
         for item in explained:
             if item.article is None:
@@ -201,7 +199,7 @@ async def explain(web: Web, request: Request) -> Response:
         raise BadRequest('expected {"text": "...", "title": "..."} or {"url": "..."}')
     if len(text) > MAX_EXPLAIN_TEXT:
         raise BadRequest(f"text is longer than {MAX_EXPLAIN_TEXT:,} characters")
-    verdicts = await web.run(Matcher(watchlist).explain, title, text)
+    verdicts = await web.run(web.app.pipeline.matcher.explain, title, text)
     article = Article("pasted", "pasted text", None, None, title, text, None, "")
     return JSONResponse({"entries": [_explained(article, verdicts)]})
 

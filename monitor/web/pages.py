@@ -18,9 +18,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from monitor.match import Matcher, Verdict
+from monitor.app import fetch_limits
+from monitor.match import Verdict
 from monitor.models import Alert, Article
-from monitor.usecases import explain_url
+from monitor.usecases import Explained, explain_url
 from monitor.web.atom import render_feed, safe_link
 from monitor.web.context import BadRequest, Web, decode_cursor, encode_cursor
 from monitor.web.security import SESSION_COOKIE, SESSION_SECONDS
@@ -240,12 +241,13 @@ async def alert_page(web: Web, request: Request) -> Response:
     alert = await web.run(web.app.store.alert, request.path_params["alert_id"])
     if alert is None:
         return _not_found(web, request, "no such alert")
-    topic = next((t for t in web.settings.watchlist.topics if t.id == alert.topic.id), None)
+    # The pipeline's compiled watchlist: compiling one here would stall the event loop.
+    matcher = web.app.pipeline.matcher
+    topic = next((t for t in matcher.watchlist.topics if t.id == alert.topic.id), None)
     verdict = None
     if topic is not None:
         article = alert.article
         tags = web.app.pipeline.tags.get(article.source, ())
-        matcher = Matcher(web.settings.watchlist)
         verdicts = await web.run(
             matcher.explain, article.title, article.text, source=article.source, tags=tags
         )
@@ -264,11 +266,11 @@ async def explain_form(web: Web, request: Request) -> Response:
 async def explain_post(web: Web, request: Request) -> Response:
     fields = await form(web, request)
     text, url = fields.get("text", ""), fields.get("url", "").strip()
-    watchlist = web.settings.watchlist
+    matcher = web.app.pipeline.matcher  # compiled already (not on the event loop)
     error = None
     results: list[tuple[Article, list[Verdict]]] = []
     if url:
-        explained = await web.run(explain_url, url, watchlist, allow_private_network=False)
+        explained = await web.run(explain_by_url, web, url)
         for item in explained:
             if item.article is None:
                 error = item.error
@@ -278,7 +280,7 @@ async def explain_post(web: Web, request: Request) -> Response:
         if len(text) > MAX_EXPLAIN_TEXT:
             raise BadRequest(f"the text is longer than {MAX_EXPLAIN_TEXT:,} characters")
         article = _pasted(text)
-        verdicts = await web.run(Matcher(watchlist).explain, article.title, article.text)
+        verdicts = await web.run(matcher.explain, article.title, article.text)
         results.append((article, verdicts))
     else:
         error = "paste a text or give a feed URL"
@@ -289,6 +291,16 @@ async def explain_post(web: Web, request: Request) -> Response:
     return render(
         web, request, "explain.html", title="explain", results=shown, error=error,
         text=text, url=url,
+    )  # fmt: skip
+
+
+def explain_by_url(web: Web, url: str) -> list[Explained]:
+    """A URL fetched as the daemon's feeds are (`[fetch]` limits, address checks) but never
+    with a private-network override, whatever the config says: the page is no way in to the
+    server's network. Runs in a worker thread."""
+    return explain_url(
+        url, web.app.pipeline.matcher.watchlist, allow_private_network=False,
+        limits=fetch_limits(web.settings.fetch), matcher=web.app.pipeline.matcher,
     )  # fmt: skip
 
 
