@@ -105,7 +105,7 @@ def test_db_upgrade_and_status(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert run(workdir, "db", "status") == 0
     assert "revision none" in capsys.readouterr().out
     assert run(workdir, "db", "upgrade") == 0
-    assert "upgraded from empty to 0011" in capsys.readouterr().out
+    assert "upgraded from empty to 0012" in capsys.readouterr().out
     assert run(workdir, "db", "upgrade") == 0
     assert "up to date" in capsys.readouterr().out
 

@@ -23,7 +23,7 @@ from monitor.errors import ConfigError
 from monitor.metrics import Health
 from monitor.models import Alert, Article, TopicRef
 from monitor.pipeline import alert_id
-from monitor.store import Store
+from monitor.store import NewDelivery, Store
 from monitor.text import content_hash
 from monitor.web import Web
 from monitor.web.routes import build_asgi
@@ -633,7 +633,8 @@ def test_store_views_on_each_database(store: Store, clock: Clock) -> None:
         at = start + timedelta(minutes=n // 3)  # three alerts share each time: ids break ties
         alert = Alert(alert_id(article.content_hash, "putin"), TopicRef("putin", "Putin"),
                       article, ("普京",), ("普丁",), text, at)  # fmt: skip
-        store.add_article(article, [alert], [], at)
+        delivery = NewDelivery(f"msg_{n}", alert.id, "ops")
+        store.add_article(article, [alert], [delivery], at)
     seen: list[str] = []
     before = None
     while page := store.alerts_page(topic="putin", before=before, limit=5):
@@ -648,6 +649,56 @@ def test_store_views_on_each_database(store: Store, clock: Clock) -> None:
     assert [s.id for s in store.sources_page(after="s2", limit=3)] == ["s3", "s4", "s5"]
     assert store.source_counts().total == 7
     assert store.failing_sources() == []
+    now = start + timedelta(hours=12)
+    assert store.topic_counts(now) == {"putin": (12, 12)}
+    assert store.topic_counts(now, ["putin", "nuclear", "putin"]) == {"putin": (12, 12)}
+    assert store.topic_counts(now + timedelta(days=3), ["putin"]) == {"putin": (0, 12)}
+    assert store.topic_counts(now + timedelta(days=8), ["putin"]) == {}
+    store.mark_sent_many(["msg_0", "msg_1", "msg_2"], start)
+    store.mark_sent_many(["msg_3"], start - timedelta(days=2))
+    store.mark_failed("msg_4", start, "HTTP 503", start + timedelta(minutes=5))
+    store.mark_failed("msg_5", start, "HTTP 404", None)
+    assert store.queue_summary(now) == {"pending": 7, "failing": 1, "dead": 1, "sent_24h": 3}
+
+
+# The only whole reads allowed: the newest alerts (read in index order, stopped by LIMIT), and
+# the count of every source by health (which needs every source: from the smallest index).
+WHOLE_INDEX_READS = {
+    "SCAN CONSTANT ROW",
+    "SCAN alerts USING INDEX ix_alerts_created_id",
+    "SCAN sources USING COVERING INDEX ix_sources_health",
+}
+
+
+def test_the_pages_queries_read_index_ranges(open_app: App) -> None:
+    """SQLite's plan of every statement behind the dashboard and the lists (as bench/web.py
+    --plans prints them): index ranges, no whole table or index but the two above. The
+    delivery queue's counts used to read every delivery ever sent, at each dashboard load."""
+    import sqlalchemy as sa
+
+    from bench.web import page_queries
+
+    engine = open_app.store.engine
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: object,
+                *args: object) -> None:  # fmt: skip
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        for call in page_queries(open_app.store).values():
+            call()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    assert len(sent) >= 10
+    with engine.connect() as c:
+        for statement, parameters in sent:
+            plan = [row[-1] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                         parameters)]  # type: ignore[arg-type]  # fmt: skip
+            scans = [p for p in plan if p.startswith("SCAN ") and p not in WHOLE_INDEX_READS]
+            assert scans == [], (statement, plan)
 
 
 # --- the watchlist editor ------------------------------------------------------------------

@@ -124,7 +124,10 @@ async def sources(web: Web, request: Request) -> Response:
 
 
 async def topics(web: Web, request: Request) -> Response:
-    counts = await web.run(web.app.store.topic_counts, web.app.clock())
+    watchlist = web.settings.watchlist
+    counts = await web.run(
+        web.app.store.topic_counts, web.app.clock(), [t.id for t in watchlist.topics]
+    )
     return JSONResponse(
         {
             "topics": [
@@ -134,7 +137,7 @@ async def topics(web: Web, request: Request) -> Response:
                     "alerts_24h": counts.get(t.id, (0, 0))[0],
                     "alerts_7d": counts.get(t.id, (0, 0))[1],
                 }
-                for t in web.settings.watchlist.topics
+                for t in watchlist.topics
             ]
         }
     )
