@@ -86,11 +86,22 @@ def token_app(workdir: Path) -> Iterator[App]:
     app.close()
 
 
-def signed_in(app: App) -> TestClient:
-    c = client(app)
+def signin_fields(c: TestClient) -> dict[str, str]:
+    """GET the sign-in form as a browser does: its CSRF cookie and the form's token."""
     page = c.get("/signin")
     assert page.status_code == 200
-    response = c.post("/signin", data={"token": TOKEN, "next": "/sources"})
+    cookie = page.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/signin" in cookie
+    if "Secure" in cookie:  # the test client sends no Secure cookie over http: by hand
+        value = re.match(r"monitor_signin=([^;]+)", cookie)
+        assert value
+        c.cookies.set("monitor_signin", value[1])
+    return {"csrf": csrf_of(page.text)}
+
+
+def signed_in(app: App) -> TestClient:
+    c = client(app)
+    response = c.post("/signin", data={"token": TOKEN, "next": "/sources", **signin_fields(c)})
     assert response.status_code == 303 and response.headers["location"] == "/sources"
     # The cookie is Secure (public_url is https): set it by hand for this plain-HTTP client.
     value = re.match(r"monitor_session=([^;]+)", response.headers["set-cookie"])
@@ -239,7 +250,9 @@ def test_token_mode_signs_in_with_a_strict_cookie(token_app: App) -> None:
     assert first.headers["location"] == "/signin?next=%2Ftopics%2Fputin%3Fx%3D1"
     assert c.get("/api/v1/alerts").status_code == 401
     assert c.get("/alerts.atom").status_code == 401
-    response = c.post("/signin", data={"token": TOKEN, "next": "//evil.example/"})
+    response = c.post(
+        "/signin", data={"token": TOKEN, "next": "//evil.example/", **signin_fields(c)}
+    )
     assert response.headers["location"] == "/"  # never an open redirect
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
@@ -255,9 +268,46 @@ def test_token_mode_signs_in_with_a_strict_cookie(token_app: App) -> None:
 
 def test_sign_in_is_rate_limited(token_app: App) -> None:
     c = client(token_app)
+    form = signin_fields(c)
     for _ in range(SIGNIN_FAILURES):
-        assert c.post("/signin", data={"token": "wrong"}).status_code == 401
-    assert c.post("/signin", data={"token": TOKEN}).status_code == 429  # even the right one
+        assert c.post("/signin", data={"token": "wrong", **form}).status_code == 401
+    assert c.post("/signin", data={"token": TOKEN, **form}).status_code == 429  # even right
+
+
+def test_sign_in_needs_its_form_token_and_cookie(token_app: App) -> None:
+    """A signed double-submit: the form's token is the HMAC of the nonce in the form's own
+    cookie, so a page elsewhere can neither post the form nor make a token that passes."""
+    c = client(token_app)
+    bare = c.post("/signin", data={"token": TOKEN})
+    assert bare.status_code == 403 and "out of date" in bare.text
+    assert "monitor_session" not in bare.headers.get("set-cookie", "")
+    form = signin_fields(c)
+    forged = c.post("/signin", data={"token": TOKEN, "csrf": "0" * 32})
+    assert forged.status_code == 403
+    other = client(token_app)  # the token of one form, without its cookie
+    assert other.post("/signin", data={"token": TOKEN, **form}).status_code == 403
+    for _ in range(SIGNIN_FAILURES):  # refused forms are no failed sign-ins
+        assert other.post("/signin", data={"token": "wrong"}).status_code == 403
+    ok = c.post("/signin", data={"token": TOKEN, **form})
+    assert ok.status_code == 303 and "monitor_session=" in ok.headers["set-cookie"]
+
+
+def test_an_api_post_with_the_session_cookie_needs_the_csrf_header(token_app: App) -> None:
+    """A browser's API POST rides on its cookie: it must carry the page's CSRF token in
+    X-CSRF-Token; a script with the Bearer token needs none."""
+    c = signed_in(token_app)
+    body = {"title": "普丁訪問北韓", "text": ""}
+    refused = c.post("/api/v1/explain", json=body, headers={"origin": BASE})
+    assert refused.status_code == 403 and "X-CSRF-Token" in refused.json()["error"]
+    wrong = c.post("/api/v1/explain", json=body, headers={"x-csrf-token": "0" * 32})
+    assert wrong.status_code == 403
+    csrf = csrf_of(c.get("/explain").text)
+    ok = c.post("/api/v1/explain", json=body, headers={"x-csrf-token": csrf, "origin": BASE})
+    assert ok.status_code == 200 and ok.json()["entries"]
+    script = client(token_app)
+    bearer = script.post("/api/v1/explain", json=body,
+                         headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert bearer.status_code == 200
 
 
 def test_the_api_takes_a_bearer_token(token_app: App) -> None:
@@ -722,7 +772,7 @@ def editor_client(app: App, reloads: list[str]) -> TestClient:
 
     web = Web(app, health, reload=reload, reload_result=lambda: "ok")
     c = TestClient(build_asgi(web), base_url=BASE, follow_redirects=False)
-    response = c.post("/signin", data={"token": TOKEN, "next": "/watchlist"})
+    response = c.post("/signin", data={"token": TOKEN, "next": "/watchlist", **signin_fields(c)})
     assert response.status_code == 303
     return c
 

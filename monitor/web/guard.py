@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.web.context import Web
-from monitor.web.security import OPEN_PATHS, SECURITY_HEADERS, SESSION_COOKIE
+from monitor.web.security import CSRF_HEADER, OPEN_PATHS, SECURITY_HEADERS, SESSION_COOKIE
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,15 @@ class Guard:
                 return RedirectResponse(f"/signin?{_next(target)}", 303)
             return PlainTextResponse("sign in first, or use the feed's link with its key\n", 401)
         if request.method not in ("GET", "HEAD") and state["auth"] != "bearer":
+            if state["auth"] == "session" and path.startswith("/api/"):
+                # A browser's API POST rides on its cookie: it must show the page's CSRF token
+                # too, as the page's forms do (a script elsewhere cannot read it).
+                given = request.headers.get(CSRF_HEADER, "")
+                if not web.signer.csrf_ok(session, given):
+                    return JSONResponse(
+                        {"error": "send the page's CSRF token in X-CSRF-Token, or use "
+                                  "Authorization: Bearer"}, 403,
+                    )  # fmt: skip
             return self.check_origin(request)
         return None
 

@@ -24,7 +24,12 @@ from monitor.models import Alert, Article
 from monitor.usecases import Explained, explain_url
 from monitor.web.atom import render_feed, safe_link
 from monitor.web.context import BadRequest, Web, decode_cursor, encode_cursor
-from monitor.web.security import SESSION_COOKIE, SESSION_SECONDS
+from monitor.web.security import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    SIGNIN_COOKIE,
+    SIGNIN_FORM_SECONDS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -313,12 +318,27 @@ def _pasted(text: str) -> Article:
 # --- sign-in -------------------------------------------------------------------------------
 
 
+def _signin_page(
+    web: Web, request: Request, status: int = 200, *, target: str, error: str | None = None
+) -> Response:
+    """The sign-in form with a fresh CSRF nonce in its own cookie (there is no session to
+    bind the form's token to yet)."""
+    nonce = web.signer.new_signin_nonce()
+    response = render(
+        web, request, "signin.html", status, title="sign in", next=target, error=error,
+        signin_csrf=web.signer.signin_csrf(nonce),
+    )  # fmt: skip
+    response.set_cookie(
+        SIGNIN_COOKIE, nonce, max_age=SIGNIN_FORM_SECONDS, httponly=True, samesite="strict",
+        path="/signin", secure=web.settings.http.public_url.startswith("https://"),
+    )  # fmt: skip
+    return response
+
+
 async def signin_form(web: Web, request: Request) -> Response:
     if web.mode != "token":
         return RedirectResponse("/", 303)
-    return render(
-        web, request, "signin.html", title="sign in", next=_safe_next(request), error=None
-    )
+    return _signin_page(web, request, target=_safe_next(request))
 
 
 async def signin_post(web: Web, request: Request) -> Response:
@@ -328,17 +348,22 @@ async def signin_post(web: Web, request: Request) -> Response:
     data = await request.form(max_files=0, max_fields=5, max_part_size=4096)
     token = str(data.get("token", ""))
     target = _safe_next(request, str(data.get("next", "/")))
+    nonce = request.cookies.get(SIGNIN_COOKIE, "")
+    if not web.signer.signin_csrf_ok(nonce, str(data.get("csrf", ""))):
+        log.warning("http sign-in refused client=%s (no valid form token)", client)
+        return _signin_page(
+            web, request, 403, target=target,
+            error="the sign-in form is out of date (or not from this page): sign in again",
+        )  # fmt: skip
     if not web.signin_limit.allowed(client):
         log.warning("http sign-in refused client=%s (too many failures)", client)
-        return render(
-            web, request, "signin.html", 429, title="sign in", next=target,
-            error="too many failed sign-ins: wait a minute",
-        )  # fmt: skip
+        return _signin_page(
+            web, request, 429, target=target, error="too many failed sign-ins: wait a minute"
+        )
     if not web.signer.check_token(token):
         web.signin_limit.failed(client)
         log.warning("http sign-in failed client=%s", client)
-        return render(web, request, "signin.html", 401, title="sign in", next=target,
-                      error="wrong token")  # fmt: skip
+        return _signin_page(web, request, 401, target=target, error="wrong token")
     log.info("http signed in client=%s", client)
     response = RedirectResponse(target, 303)
     response.set_cookie(
@@ -346,6 +371,7 @@ async def signin_post(web: Web, request: Request) -> Response:
         httponly=True, samesite="strict", path="/",
         secure=web.settings.http.public_url.startswith("https://"),
     )  # fmt: skip
+    response.delete_cookie(SIGNIN_COOKIE, path="/signin")
     return response
 
 

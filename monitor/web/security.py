@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 
 SESSION_COOKIE = "monitor_session"
 SESSION_SECONDS = 30 * 86400
+# The sign-in form's own CSRF cookie (there is no session yet): a random nonce, and the form
+# carries its HMAC (a signed double-submit cookie; OWASP's CSRF cheat sheet).
+SIGNIN_COOKIE = "monitor_signin"
+SIGNIN_FORM_SECONDS = 3600
+CSRF_HEADER = "x-csrf-token"  # the page's CSRF token, for an API POST made with the cookie
 SIGNIN_FAILURES = 5  # failed sign-ins allowed per client per window
 SIGNIN_FAILURES_ALL = 20  # …and from everyone together
 SIGNIN_WINDOW = 60.0  # s
@@ -125,6 +130,17 @@ class Signer:
 
     def csrf_ok(self, session: str, given: str) -> bool:
         return same(given, self.csrf(session))
+
+    def new_signin_nonce(self) -> str:
+        return secrets.token_hex(16)
+
+    def signin_csrf(self, nonce: str) -> str:
+        """The sign-in form's token for the nonce in its cookie: only this server can make
+        it, so a page elsewhere cannot post the form (it cannot read the cookie either)."""
+        return self.sign("signin", nonce)[:32]
+
+    def signin_csrf_ok(self, nonce: str, given: str) -> bool:
+        return bool(nonce) and same(given, self.signin_csrf(nonce))
 
 
 @dataclass
