@@ -197,6 +197,7 @@ def main() -> int:
         "/?source=feed-000042",
         "/sources",
         f"/sources?after=feed-{args.sources // 2:06d}",
+        "/sources?health=failing",
         "/topics/topic-03",
         f"/topics/topic-03?cursor={cursor}",
         "/alerts.atom",
@@ -239,6 +240,9 @@ def page_queries(store: Any) -> dict[str, Callable[[], object]]:
         ),
         "one alert": lambda: store.alert(f"alert_{7:032x}"),
         "sources, keyset": lambda: store.sources_page(after="feed-050000", limit=100),
+        "failing sources, keyset": lambda: store.sources_page(
+            after="feed-000500", limit=100, health="failing"
+        ),
         "dashboard: sources by health (Views.source_counts)": store.source_counts,
         "dashboard: failing sources": lambda: store.failing_sources(20),
         "dashboard: delivery queue (Outbox.queue_summary)": lambda: store.queue_summary(NOW),

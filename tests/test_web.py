@@ -673,6 +673,41 @@ def test_sources_page_by_keyset(
         app.close()
 
 
+def test_the_dashboard_links_to_every_failing_source(open_app: App, clock: Clock) -> None:
+    """The dashboard lists the 20 longest failing; a link leads to all of them, on pages of
+    /sources?health=failing by keyset (never OFFSET)."""
+    from monitor.store.schema import sources
+
+    rows = [(f"feed-{n:03d}", "feed", f"https://example.org/{n}", None) for n in range(250)]
+    rows.append(("inbox", "folder", open_app.settings.folders[0].source.target(), None))
+    open_app.store.sync_sources(rows, clock())
+    failing = {f"feed-{n:03d}" for n in range(0, 250, 2)}  # 125 of them
+    with open_app.store.engine.begin() as connection:
+        connection.execute(
+            sources.update().where(sources.c.id.in_(failing)).values(consecutive_failures=3)
+        )
+        connection.execute(sources.update().where(sources.c.id == "feed-001").values(active=False))
+    c = client(open_app)
+    dashboard = c.get("/").text
+    link = re.search(
+        r'<a href="(/sources\?health=failing)" id="all-failing">all 125 failing', dashboard
+    )
+    assert link, dashboard
+    ids: list[str] = []
+    url: str | None = link[1]
+    while url:
+        page = c.get(url).text
+        ids += re.findall(r'<tr class="source"><td>([a-z0-9-]+)', page)
+        m = re.search(r'href="([^"]+)">more sources', page)
+        url = m[1].replace("&amp;", "&") if m else None
+    assert ids == sorted(failing)
+    disabled = c.get("/sources", params={"health": "disabled"}).text
+    assert re.findall(r'<tr class="source"><td>([a-z0-9-]+)', disabled) == ["feed-001"]
+    assert c.get("/sources", params={"health": "sick"}).status_code == 400
+    api = c.get("/api/v1/sources", params={"health": "failing", "limit": "500"}).json()
+    assert len(api["sources"]) == 125 and api["next_cursor"] is None
+
+
 def test_store_views_on_each_database(store: Store, clock: Clock) -> None:
     """The keyset queries behind the pages, on SQLite and PostgreSQL alike."""
     start = datetime(2026, 11, 20, tzinfo=UTC)

@@ -24,7 +24,7 @@ from monitor.web.context import (
     query_instant,
     query_limit,
 )
-from monitor.web.pages import MAX_EXPLAIN_TEXT, explain_by_url
+from monitor.web.pages import MAX_EXPLAIN_TEXT, explain_by_url, query_health
 
 MAX_LIMIT = 500
 
@@ -114,7 +114,9 @@ async def alerts(web: Web, request: Request) -> Response:
 async def sources(web: Web, request: Request) -> Response:
     limit = query_limit(request, 100, MAX_LIMIT)
     after = request.query_params.get("cursor") or None
-    rows = await web.run(web.app.store.sources_page, after=after, limit=limit)
+    rows = await web.run(
+        web.app.store.sources_page, after=after, limit=limit, health=query_health(request)
+    )
     return JSONResponse(
         {
             "sources": [source_json(r) for r in rows],
@@ -260,6 +262,7 @@ OPENAPI: dict[str, Any] = {
             _param("cursor", "next_cursor of the page before"),
         ], "AlertPage"),
         "/api/v1/sources": _get("Every source by id, with its health", [
+            _param("health", "only the failing or the disabled sources"),
             _param("limit", "page size (default 100)", "integer"),
             _param("cursor", "next_cursor of the page before"),
         ], "SourcePage"),

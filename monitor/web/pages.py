@@ -110,13 +110,28 @@ async def dashboard(web: Web, request: Request) -> Response:
     )  # fmt: skip
 
 
+SOURCE_HEALTH = ("failing", "disabled")  # the filters of /sources (`?health=`)
+
+
+def query_health(request: Request) -> str | None:
+    health = request.query_params.get("health") or None
+    if health is not None and health not in SOURCE_HEALTH:
+        raise BadRequest(f"health must be one of {', '.join(SOURCE_HEALTH)}")
+    return health
+
+
 async def sources_page(web: Web, request: Request) -> Response:
     after = request.query_params.get("after") or None
-    rows = await web.run(web.app.store.sources_page, after=after, limit=SOURCES_PAGE)
+    health = query_health(request)
+    rows = await web.run(web.app.store.sources_page, after=after, limit=SOURCES_PAGE, health=health)
     next_url = None
     if len(rows) == SOURCES_PAGE:
-        next_url = "/sources?" + urlencode({"after": rows[-1].id})
-    return render(web, request, "sources.html", title="sources", sources=rows, next_url=next_url)
+        params = {"after": rows[-1].id, **({"health": health} if health else {})}
+        next_url = "/sources?" + urlencode(params)
+    return render(
+        web, request, "sources.html", title=f"{health} sources" if health else "sources",
+        sources=rows, next_url=next_url, health=health,
+    )  # fmt: skip
 
 
 async def topic_page(web: Web, request: Request) -> Response:
