@@ -332,6 +332,26 @@ def test_feed_keys_open_one_feed_each(token_app: App) -> None:
     assert everything and reader.get(everything[1]).status_code == 200
 
 
+def test_a_feed_read_with_its_key_links_to_itself_with_the_key(token_app: App) -> None:
+    """rel="self" is the address the reader subscribed to: with its key, or a reader that
+    follows it gets 401; a signed-in browser's copy has no key to keep."""
+    c = signed_in(token_app)
+    m = re.search(r'href="/topics/putin\.atom\?key=([0-9a-f]+)"', c.get("/topics/putin").text)
+    assert m
+
+    def self_link(body: bytes) -> str | None:
+        feed = ET.fromstring(body)
+        link = next(x for x in feed.findall(f"{ATOM}link") if x.get("rel") == "self")
+        return link.get("href")
+
+    read = client(token_app).get(f"/topics/putin.atom?key={m[1]}")
+    assert read.status_code == 200
+    assert self_link(read.content) == f"https://monitor.example.org/topics/putin.atom?key={m[1]}"
+    assert self_link(c.get("/topics/putin.atom").content) == (
+        "https://monitor.example.org/topics/putin.atom"
+    )
+
+
 def test_posts_need_the_csrf_token_and_a_same_origin(token_app: App) -> None:
     c = signed_in(token_app)
     csrf = csrf_of(c.get("/explain").text)

@@ -192,8 +192,14 @@ def _feed(
     web: Web, request: Request, path: str, page: str, title: str, alerts: list[Alert]
 ) -> Response:
     base = web.base_url()
+    self_url = base + path
+    key = request.query_params.get("key", "")
+    if key and web.signer.feed_key_ok(path, key):
+        # The reader's own address: without its key, a reader that follows rel="self" (to
+        # resubscribe, or when it moves the subscription) would get 401.
+        self_url += "?" + urlencode({"key": key})
     body, updated = render_feed(
-        title=title, feed_id=f"urn:monitor:feed:{path}", self_url=base + path,
+        title=title, feed_id=f"urn:monitor:feed:{path}", self_url=self_url,
         page_url=base + page, base_url=base, alerts=alerts,
     )  # fmt: skip
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
