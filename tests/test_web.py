@@ -1047,6 +1047,21 @@ def start_log(app: App, caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name.startswith("monitor.web")]
 
 
+def test_closed_mode_says_why_at_start(workdir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Not loopback and no token: the start-up line says that only /healthz and /metrics are
+    served, and what would serve the rest."""
+    port = free_port()
+    app = configure(workdir, f'listen = "0.0.0.0:{port}"')
+    try:
+        lines = [line for line in start_log(app, caplog) if line.startswith("http listening")]
+    finally:
+        app.close()
+    assert lines == [
+        f"http listening address=0.0.0.0:{port} mode=closed paths=/healthz,/metrics only: set "
+        "[http] token to serve the page and API on a non-loopback address"
+    ]
+
+
 def test_the_daemon_says_at_start_that_the_editor_cannot_save(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
