@@ -10,6 +10,7 @@ import os
 
 from monitor.cli.common import EXIT_FAILURES, EXIT_OK, load_settings
 from monitor.cli.render import duration, mask_url
+from monitor.config import Settings, parse_listen
 
 
 def add_parsers(
@@ -24,6 +25,23 @@ def add_parsers(
         help="also print each topic's all/any/none as a query, and what a query cannot say",
     )
     check.set_defaults(func=_check)
+
+
+def _http_warnings(settings: Settings) -> list[str]:
+    """Absolute links (the Atom feeds') come from `public_url`, else the listen address:
+    a wildcard address is none a reader can reach."""
+    http = settings.http
+    if not http.listen or http.public_url:
+        return []
+    host, port = parse_listen(http.listen)
+    if host not in ("0.0.0.0", "::"):
+        return []
+    shown = f"[{host}]" if ":" in host else host
+    return [
+        f"[http] listen = {http.listen!r} is a wildcard address and [http] public_url is not "
+        f"set: the feeds' absolute links would point at http://{shown}:{port}; set public_url "
+        "to the address people reach the page by"
+    ]
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -45,6 +63,7 @@ def _check(args: argparse.Namespace) -> int:
     for notifier in settings.notifiers:
         print(f"notifier   {notifier.name} ({notifier.type})")
     warnings = find_warnings(watchlist)
+    warnings += _http_warnings(settings)
     if settings.database_sources is None:
         warnings.append(
             "the database cannot be read: ids not checked against its feeds, nor topics' `sources`"
