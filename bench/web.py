@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -271,8 +272,14 @@ def print_plans(store: Any) -> None:
         with engine.connect() as c:
             for statement, parameters in sent:
                 plan = c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+                # One line per step; a statement of many like subqueries (alerts per topic)
+                # prints each step once, with how many times it occurs.
+                steps: dict[str, int] = {}
                 for row in plan:
-                    print("   ", row[-1])
+                    step = re.sub(r"SCALAR SUBQUERY \d+", "SCALAR SUBQUERY", row[-1])
+                    steps[step] = steps.get(step, 0) + 1
+                for step, times in steps.items():
+                    print("   ", step + (f" (×{times})" if times > 1 else ""))
 
 
 if __name__ == "__main__":
