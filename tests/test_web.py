@@ -288,6 +288,10 @@ def test_sign_in_needs_its_form_token_and_cookie(token_app: App) -> None:
     assert other.post("/signin", data={"token": TOKEN, **form}).status_code == 403
     for _ in range(SIGNIN_FAILURES):  # refused forms are no failed sign-ins
         assert other.post("/signin", data={"token": "wrong"}).status_code == 403
+    # Another GET of the form (a second tab; a browser's /favicon.ico is a 404, never a
+    # redirect here) keeps the nonce: the form already open stays valid.
+    assert signin_fields(c) == form
+    assert c.get("/favicon.ico").status_code == 404
     ok = c.post("/signin", data={"token": TOKEN, **form})
     assert ok.status_code == 303 and "monitor_session=" in ok.headers["set-cookie"]
 

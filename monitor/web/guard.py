@@ -20,7 +20,8 @@ from monitor.web.security import CSRF_HEADER, OPEN_PATHS, SECURITY_HEADERS, SESS
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PAGES = frozenset({"/signin", "/static/style.css"})
+# /favicon.ico: browsers ask for it by themselves; a 404, not a redirect to /signin.
+PUBLIC_PAGES = frozenset({"/signin", "/static/style.css", "/favicon.ico"})
 
 
 class Guard:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -342,9 +343,12 @@ def _pasted(text: str) -> Article:
 def _signin_page(
     web: Web, request: Request, status: int = 200, *, target: str, error: str | None = None
 ) -> Response:
-    """The sign-in form with a fresh CSRF nonce in its own cookie (there is no session to
-    bind the form's token to yet)."""
-    nonce = web.signer.new_signin_nonce()
+    """The sign-in form, its CSRF token bound to the nonce in its own cookie (there is no
+    session yet). A nonce the browser already has is kept: another GET of /signin (a second
+    tab, the browser's own /favicon.ico redirected here) must not make the open form stale."""
+    nonce = request.cookies.get(SIGNIN_COOKIE, "")
+    if not re.fullmatch(r"[0-9a-f]{32}", nonce):
+        nonce = web.signer.new_signin_nonce()
     response = render(
         web, request, "signin.html", status, title="sign in", next=target, error=error,
         signin_csrf=web.signer.signin_csrf(nonce),
