@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from monitor.cli.common import EXIT_FAILURES, EXIT_OK, load_settings
 from monitor.cli.render import duration, mask_url
-from monitor.config import Settings, parse_listen
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
 
 
 def add_parsers(
@@ -30,6 +33,8 @@ def add_parsers(
 def _http_warnings(settings: Settings) -> list[str]:
     """Absolute links (the Atom feeds') come from `public_url`, else the listen address:
     a wildcard address is none a reader can reach."""
+    from monitor.config import parse_listen
+
     http = settings.http
     if not http.listen or http.public_url:
         return []
