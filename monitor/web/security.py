@@ -89,7 +89,7 @@ class Signer:
         self._key = hashlib.sha256(b"monitor web v1\0" + secret).digest()
 
     def sign(self, purpose: str, value: str) -> str:
-        return hmac.new(self._key, f"{purpose}\0{value}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._key, _bytes(f"{purpose}\0{value}"), hashlib.sha256).hexdigest()
 
     def check_token(self, given: str) -> bool:
         """Constant time, whatever the lengths."""
