@@ -9,7 +9,8 @@ bulk inserts: --articles (default 1,000,000, ~200 characters of text each), --al
 through Starlette's in-process test client (no socket: what is timed is the app, its queries
 and its rendering). Printed per page: median and worst wall ms, and median CPU ms of the
 process (the store's worker threads included). `--plans` prints SQLite's query plan of each
-query behind the pages, to check that every one uses an index.
+statement the store sends for the pages (the dashboard's counts included), captured as it runs
+them, to check that every one reads an index (tests/test_web.py checks the same list).
 
     .venv/bin/python bench/web.py                           # the issue's sizes
     .venv/bin/python bench/web.py --articles 100000 --alerts 10000 --sources 10000
@@ -20,12 +21,15 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -194,6 +198,7 @@ def main() -> int:
         "/?source=feed-000042",
         "/sources",
         f"/sources?after=feed-{args.sources // 2:06d}",
+        "/sources?health=failing",
         "/topics/topic-03",
         f"/topics/topic-03?cursor={cursor}",
         "/alerts.atom",
@@ -217,34 +222,64 @@ def main() -> int:
         print(f"{page[:48]:<48} {statistics.median(walls):>10.1f} {max(walls):>9.1f} "
               f"{statistics.median(cpus):>7.1f}")  # fmt: skip
     if args.plans and url.startswith("sqlite"):
-        print_plans(app.store.engine)
+        print_plans(app.store)
     app.close()
     return 0
 
 
-def print_plans(engine: sa.Engine) -> None:
-    queries = {
-        "latest alerts": "SELECT * FROM alerts JOIN articles ON articles.id = alerts.article_id "
-        "ORDER BY alerts.created_at DESC, alerts.id DESC LIMIT 50",
-        "a topic's alerts, keyset": "SELECT * FROM alerts JOIN articles ON articles.id = "
-        "alerts.article_id WHERE alerts.topic_id = 'topic-03' AND (alerts.created_at, alerts.id) "
-        "< ('2026-11-20', 'x') ORDER BY alerts.created_at DESC, alerts.id DESC LIMIT 50",
-        "a source's alerts": "SELECT * FROM alerts JOIN articles ON articles.id = "
-        "alerts.article_id WHERE articles.source = 'feed-000042' ORDER BY alerts.created_at "
-        "DESC, alerts.id DESC LIMIT 50",
-        "sources, keyset": "SELECT * FROM sources WHERE id > 'feed-050000' ORDER BY id LIMIT 100",
-        "sources by health": "SELECT count(*) FILTER (WHERE active AND consecutive_failures = 0), "
-        "count(*) FILTER (WHERE active AND consecutive_failures > 0), count(*) FILTER (WHERE NOT "
-        "active) FROM sources",
-        "failing sources": "SELECT * FROM sources WHERE active AND consecutive_failures > 0 "
-        "ORDER BY consecutive_failures DESC, id LIMIT 20",
+def page_queries(store: Any) -> dict[str, Callable[[], object]]:
+    """Every store call behind the pages and the API, with arguments as the pages pass them."""
+    keyset = (NOW - timedelta(days=10), "alert_x")
+    return {
+        "latest alerts": lambda: store.alerts_page(limit=50),
+        "a topic's alerts, keyset": lambda: store.alerts_page(
+            topic="topic-03", before=keyset, limit=50
+        ),
+        "a source's alerts": lambda: store.alerts_page(source="feed-000042", limit=50),
+        "alerts in a time window (API)": lambda: store.alerts_page(
+            since=NOW - timedelta(days=2), until=NOW - timedelta(days=1), limit=100
+        ),
+        "one alert": lambda: store.alert(f"alert_{7:032x}"),
+        "sources, keyset": lambda: store.sources_page(after="feed-050000", limit=100),
+        "failing sources, keyset": lambda: store.sources_page(
+            after="feed-000500", limit=100, health="failing"
+        ),
+        "dashboard: sources by health (Views.source_counts)": store.source_counts,
+        "dashboard: failing sources": lambda: store.failing_sources(20),
+        "dashboard: delivery queue (Outbox.queue_summary)": lambda: store.queue_summary(NOW),
+        "API topics: alerts per topic (topic_counts)": lambda: store.topic_counts(NOW, TOPICS),
     }
-    with engine.connect() as c:
-        for name, query in queries.items():
-            plan = c.execute(sa.text("EXPLAIN QUERY PLAN " + query)).all()
-            print(f"\n{name}:")
-            for row in plan:
-                print("   ", row[-1])
+
+
+def print_plans(store: Any) -> None:
+    """SQLite's plan of each statement the store really sends for the pages (captured as it
+    runs them, so no hand-written copy of a query can drift from the code)."""
+    engine: sa.Engine = store.engine
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            sent.append((statement, parameters))
+
+    for name, call in page_queries(store).items():
+        sent.clear()
+        sa.event.listen(engine, "before_cursor_execute", capture)
+        try:
+            call()
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", capture)
+        print(f"\n{name}:")
+        with engine.connect() as c:
+            for statement, parameters in sent:
+                plan = c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+                # One line per step; a statement of many like subqueries (alerts per topic)
+                # prints each step once, with how many times it occurs.
+                steps: dict[str, int] = {}
+                for row in plan:
+                    step = re.sub(r"SCALAR SUBQUERY \d+", "SCALAR SUBQUERY", row[-1])
+                    steps[step] = steps.get(step, 0) + 1
+                for step, times in steps.items():
+                    print("   ", step + (f" (×{times})" if times > 1 else ""))
 
 
 if __name__ == "__main__":

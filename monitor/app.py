@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import (
     DedupeSettings,
     FeedSettings,
+    FetchSettings,
     FolderSettings,
     Settings,
     SourceSettings,
@@ -48,6 +49,20 @@ from monitor.workers import WorkerPool
 log = logging.getLogger(__name__)
 
 DELIVER_WHILE_POLLING = 0.5  # seconds between delivery passes while `run --once` polls
+
+
+def fetch_limits(fetch: FetchSettings) -> FetchLimits:
+    """`[fetch]` as the fetcher's limits: the daemon's feeds, and a URL the web page explains."""
+    return FetchLimits(
+        connect_timeout=fetch.connect_timeout.total_seconds(),
+        read_timeout=fetch.read_timeout.total_seconds(),
+        deadline=fetch.deadline.total_seconds(),
+        max_body=fetch.max_body,
+        max_redirects=fetch.max_redirects,
+        concurrency=fetch.concurrency,
+        per_host=fetch.per_host,
+        user_agent=fetch.user_agent or USER_AGENT,
+    )
 
 
 def utc_now() -> datetime:
@@ -262,19 +277,7 @@ class App:
             self.pipeline.executor = None
 
     def make_fetcher(self) -> Fetcher:
-        fetch = self.settings.fetch
-        return Fetcher(
-            FetchLimits(
-                connect_timeout=fetch.connect_timeout.total_seconds(),
-                read_timeout=fetch.read_timeout.total_seconds(),
-                deadline=fetch.deadline.total_seconds(),
-                max_body=fetch.max_body,
-                max_redirects=fetch.max_redirects,
-                concurrency=fetch.concurrency,
-                per_host=fetch.per_host,
-                user_agent=fetch.user_agent or USER_AGENT,
-            )
-        )
+        return Fetcher(fetch_limits(self.settings.fetch))
 
     # --- one-shot runs -------------------------------------------------------------------
 

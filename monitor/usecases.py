@@ -31,9 +31,10 @@ from monitor.models import (
 )
 from monitor.near import NearCheck, signature
 from monitor.pipeline import alert_id, delivery_id
-from monitor.plugins import Notifier
+from monitor.plugins import Notifier, SourceResources
 from monitor.sources.feed import FeedSource
 from monitor.sources.folder import FolderSource
+from monitor.sources.http import Fetcher, FetchLimits
 from monitor.store import Store
 from monitor.text import content_hash
 
@@ -139,13 +140,22 @@ def explain_files(
 
 
 def explain_url(
-    url: str, watchlist: Watchlist, *, allow_private_network: bool = False
+    url: str,
+    watchlist: Watchlist,
+    *,
+    allow_private_network: bool = False,
+    limits: FetchLimits | None = None,
+    matcher: Matcher | None = None,
 ) -> list[Explained]:
-    """Fetch `url` as a feed (same limits and address checks) and explain every entry."""
-    result = probe_feed(url, watchlist, allow_private_network=allow_private_network)
+    """Fetch `url` as a feed (the address checks of feeds; `limits`: `[fetch]`'s, see
+    `probe_feed`) and explain every entry. `matcher`: the watchlist already compiled."""
+    matcher = matcher or Matcher(watchlist)
+    result = probe_feed(
+        url, watchlist, allow_private_network=allow_private_network, limits=limits,
+        matcher=matcher,
+    )  # fmt: skip
     if result.error:
         return [Explained(url, None, result.error, ())]
-    matcher = Matcher(watchlist)
     return [
         Explained(
             article.url or article.location,
@@ -264,15 +274,25 @@ class FeedProbe:
     error: str | None = None
 
 
-def probe_feed(url: str, watchlist: Watchlist, *, allow_private_network: bool = False) -> FeedProbe:
+def probe_feed(
+    url: str,
+    watchlist: Watchlist,
+    *,
+    allow_private_network: bool = False,
+    limits: FetchLimits | None = None,
+    matcher: Matcher | None = None,
+) -> FeedProbe:
+    """Poll `url` once as a feed through a fetcher of its own (this runs in its own event
+    loop), bounded by `limits`: pass `app.fetch_limits(settings.fetch)` to fetch as the
+    daemon's feeds do (body size, deadline, timeouts, User-Agent); None: the defaults."""
     try:
         source = FeedSource("test", url=url, allow_private_network=allow_private_network)
     except ValueError as e:
         return FeedProbe(error=str(e))
-    poll = asyncio.run(_poll_once(source))
+    poll = asyncio.run(_poll_once(source, limits or FetchLimits()))
     if poll.outcome is not Outcome.OK:
         return FeedProbe(error=poll.reason or poll.outcome.value)
-    matcher = Matcher(watchlist)
+    matcher = matcher or Matcher(watchlist)
     entries = []
     skipped = 0
     for item in poll.items:
@@ -289,8 +309,13 @@ def probe_feed(url: str, watchlist: Watchlist, *, allow_private_network: bool = 
     return FeedProbe(tuple(entries), skipped)
 
 
-async def _poll_once(source: FeedSource) -> Poll:
-    return await source.poll(None, utc_now())
+async def _poll_once(source: FeedSource, limits: FetchLimits) -> Poll:
+    fetcher = Fetcher(limits)
+    source.use(SourceResources(fetcher=fetcher))
+    try:
+        return await source.poll(None, utc_now())
+    finally:
+        await fetcher.aclose()
 
 
 # --- notifiers test ----------------------------------------------------------------------

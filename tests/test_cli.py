@@ -62,6 +62,30 @@ def test_check_prints_a_summary_and_warnings(
     assert "one-character term '核'" in out
 
 
+@pytest.mark.parametrize("listen", ["0.0.0.0:9464", "[::]:9464"])
+def test_check_warns_of_a_wildcard_listen_without_public_url(
+    workdir: Path, capsys: pytest.CaptureFixture[str], listen: str
+) -> None:
+    """The Atom feeds' absolute links come from public_url, else the listen address: a
+    wildcard one would send readers to 0.0.0.0."""
+    toml = workdir / "monitor.toml"
+    base = toml.read_text()
+    toml.write_text(base + f'\n[http]\nlisten = "{listen}"\n')
+    assert run(workdir, "check") == 0
+    out = capsys.readouterr().out
+    shown = listen.rsplit(":", 1)[0]
+    assert (
+        f"warning    [http] listen = '{listen}' is a wildcard address and [http] public_url is "
+        f"not set: the feeds' absolute links would point at http://{shown}:9464" in out
+    ), out
+    toml.write_text(base + f'\n[http]\nlisten = "{listen}"\npublic_url = "https://m.example"\n')
+    assert run(workdir, "check") == 0
+    assert "is a wildcard address" not in capsys.readouterr().out
+    toml.write_text(base + '\n[http]\nlisten = "127.0.0.1:9464"\n')
+    assert run(workdir, "check") == 0
+    assert "is a wildcard address" not in capsys.readouterr().out
+
+
 def test_explain_json_writes_nothing(
     workdir: Path, copy_seeds: Callable[[Path], list[Path]], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,7 +129,7 @@ def test_db_upgrade_and_status(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert run(workdir, "db", "status") == 0
     assert "revision none" in capsys.readouterr().out
     assert run(workdir, "db", "upgrade") == 0
-    assert "upgraded from empty to 0011" in capsys.readouterr().out
+    assert "upgraded from empty to 0012" in capsys.readouterr().out
     assert run(workdir, "db", "upgrade") == 0
     assert "up to date" in capsys.readouterr().out
 

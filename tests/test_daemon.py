@@ -233,6 +233,32 @@ def test_a_reload_freezes_what_it_built_and_a_rejected_one_leaves_the_collector_
         app.close()
 
 
+def test_a_reload_says_a_new_listen_address_takes_a_restart(
+    workdir: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The web page's socket is bound once: a reload that changes [http] listen says that it
+    takes effect at restart (the rest of [http] follows the reload; tests/test_web.py)."""
+    config = workdir / "monitor.toml"
+    base = config.read_text()
+    config.write_text(base + '\n[http]\nlisten = "127.0.0.1:9464"\n')
+    app = make_app(load_config(config, env={}), now=clock)
+    app.start()
+    daemon = Daemon(app, reload_config=lambda: load_config(config, env={}))
+    try:
+        with caplog.at_level(logging.INFO):
+            assert asyncio.run(daemon.reload()), daemon.reload_result
+            assert "restart" not in caplog.text
+            config.write_text(base + '\n[http]\nlisten = "127.0.0.1:9465"\n')
+            assert asyncio.run(daemon.reload()), daemon.reload_result
+        lines = [r.getMessage() for r in caplog.records if "restart" in r.getMessage()]
+        assert lines == [
+            "reload restart needed key=[http].listen value='127.0.0.1:9465': takes effect at "
+            "restart (serving '127.0.0.1:9464' until then)"
+        ]
+    finally:
+        app.close()
+
+
 @pytest.mark.parametrize("delay", [0.0, 30.0])
 def test_work_cancelled_before_it_began_is_closed_not_left_unawaited(
     app: App, delay: float

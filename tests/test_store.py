@@ -39,10 +39,10 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
 
 def test_migrations_apply_once_and_report_status(tmp_path: Path) -> None:
     s = Store.open(f"sqlite:///{tmp_path}/m.db")
-    assert s.migration_status() == (None, "0011")
-    assert s.upgrade() == (None, "0011")
-    assert s.upgrade() == ("0011", "0011")
-    assert s.migration_status() == ("0011", "0011")
+    assert s.migration_status() == (None, "0012")
+    assert s.upgrade() == (None, "0012")
+    assert s.upgrade() == ("0012", "0012")
+    assert s.migration_status() == ("0012", "0012")
     s.close()
 
 
@@ -54,7 +54,7 @@ def test_a_database_of_release_0001_upgrades_and_keeps_folder_state(tmp_path: Pa
             sa.text("INSERT INTO source_state (source, state, updated_at) VALUES (:s, :st, :u)"),
             {"s": "inbox", "st": '{"files": {"a.txt": [1, 2, "h"]}}', "u": "2026-11-01 00:00:00"},
         )
-    assert s.upgrade() == ("0001", "0011")
+    assert s.upgrade() == ("0001", "0012")
     assert s.load_state("inbox") == {"files": {"a.txt": [1, 2, "h"]}}
     (row,) = s.list_sources()
     assert (row.id, row.kind, row.active) == ("inbox", "folder", True)
@@ -93,8 +93,8 @@ def test_a_database_at_head_is_recognised_with_one_select(store: Store) -> None:
     def _record(_c: object, _cursor: object, statement: str, *_: object) -> None:
         statements.append(statement)
 
-    assert store.upgrade() == ("0011", "0011")
-    assert store.migration_status() == ("0011", "0011")
+    assert store.upgrade() == ("0012", "0012")
+    assert store.migration_status() == ("0012", "0012")
     # (SQLite's transactions open with BEGIN IMMEDIATE: monitor/store/base.py, DB-1)
     queries = [s for s in statements if s != "BEGIN IMMEDIATE"]
     assert queries == ["SELECT version_num FROM alembic_version"] * 2
@@ -103,7 +103,7 @@ def test_a_database_at_head_is_recognised_with_one_select(store: Store) -> None:
 def test_an_unknown_revision_is_still_refused_by_status_and_upgrade(store: Store) -> None:
     with store.engine.begin() as c:
         c.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
-    assert store.migration_status() == ("9999", "0011")
+    assert store.migration_status() == ("9999", "0012")
     with pytest.raises(StoreError, match="newer than this monitor"):
         store.upgrade()
 
@@ -111,9 +111,9 @@ def test_an_unknown_revision_is_still_refused_by_status_and_upgrade(store: Store
 def test_an_older_database_is_migrated_through_alembic(tmp_path: Path) -> None:
     s = Store.open(f"sqlite:///{tmp_path}/m.db")
     s.upgrade("0010")
-    assert s.migration_status() == ("0010", "0011")
+    assert s.migration_status() == ("0010", "0012")
     assert s.upgrade("0010") == ("0010", "0010")  # an explicit target never takes the shortcut
-    assert s.upgrade() == ("0010", "0011")
+    assert s.upgrade() == ("0010", "0012")
     s.close()
 
 

@@ -5,6 +5,7 @@ SQLite file (and PostgreSQL where the store is queried) through Starlette's test
 
 from __future__ import annotations
 
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -21,7 +23,7 @@ from monitor.errors import ConfigError
 from monitor.metrics import Health
 from monitor.models import Alert, Article, TopicRef
 from monitor.pipeline import alert_id
-from monitor.store import Store
+from monitor.store import NewDelivery, Store
 from monitor.text import content_hash
 from monitor.web import Web
 from monitor.web.routes import build_asgi
@@ -84,11 +86,22 @@ def token_app(workdir: Path) -> Iterator[App]:
     app.close()
 
 
-def signed_in(app: App) -> TestClient:
-    c = client(app)
+def signin_fields(c: TestClient) -> dict[str, str]:
+    """GET the sign-in form as a browser does: its CSRF cookie and the form's token."""
     page = c.get("/signin")
     assert page.status_code == 200
-    response = c.post("/signin", data={"token": TOKEN, "next": "/sources"})
+    cookie = page.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/signin" in cookie
+    if "Secure" in cookie:  # the test client sends no Secure cookie over http: by hand
+        value = re.match(r"monitor_signin=([^;]+)", cookie)
+        assert value
+        c.cookies.set("monitor_signin", value[1])
+    return {"csrf": csrf_of(page.text)}
+
+
+def signed_in(app: App) -> TestClient:
+    c = client(app)
+    response = c.post("/signin", data={"token": TOKEN, "next": "/sources", **signin_fields(c)})
     assert response.status_code == 303 and response.headers["location"] == "/sources"
     # The cookie is Secure (public_url is https): set it by hand for this plain-HTTP client.
     value = re.match(r"monitor_session=([^;]+)", response.headers["set-cookie"])
@@ -177,6 +190,47 @@ def test_every_response_has_the_security_headers(open_app: App) -> None:
         assert headers["x-frame-options"] == "DENY"
 
 
+def assert_secured(response: httpx.Response) -> None:
+    """The security headers, whatever the status (a 500 included)."""
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_non_ascii_credentials_are_refused_not_a_500(token_app: App) -> None:
+    """`hmac.compare_digest` raises TypeError on a str with a non-ASCII character: a feed key,
+    a session cookie or a form's CSRF token with one was a 500 without the headers."""
+    reader = client(token_app)
+    feed = reader.get("/alerts.atom?key=%C3%A9")
+    assert feed.status_code == 401
+    assert_secured(feed)
+    cookie = reader.get(
+        "/api/v1/topics", headers={"cookie": "monitor_session=9999999999.ab.é".encode()}
+    )
+    assert cookie.status_code == 401
+    assert_secured(cookie)
+    c = signed_in(token_app)
+    form = c.post("/explain", data={"text": "x", "csrf": "é"}, headers={"origin": BASE})
+    assert form.status_code == 403
+    assert_secured(form)
+
+
+def test_an_error_in_the_guard_is_a_500_with_the_headers(
+    token_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.web.security import Signer
+
+    def broken(*args: object) -> bool:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Signer, "feed_key_ok", broken)
+    health = Health(1.0)
+    c = TestClient(build_asgi(Web(token_app, health)), base_url=BASE, raise_server_exceptions=False)
+    response = c.get("/alerts.atom?key=x")
+    assert response.status_code == 500
+    assert_secured(response)
+
+
 def test_non_loopback_without_token_serves_only_health_and_metrics(workdir: Path) -> None:
     app = configure(workdir, f'listen = "0.0.0.0:{PORT}"\nhosts = ["box.lan"]')
     try:
@@ -196,7 +250,9 @@ def test_token_mode_signs_in_with_a_strict_cookie(token_app: App) -> None:
     assert first.headers["location"] == "/signin?next=%2Ftopics%2Fputin%3Fx%3D1"
     assert c.get("/api/v1/alerts").status_code == 401
     assert c.get("/alerts.atom").status_code == 401
-    response = c.post("/signin", data={"token": TOKEN, "next": "//evil.example/"})
+    response = c.post(
+        "/signin", data={"token": TOKEN, "next": "//evil.example/", **signin_fields(c)}
+    )
     assert response.headers["location"] == "/"  # never an open redirect
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
@@ -212,9 +268,50 @@ def test_token_mode_signs_in_with_a_strict_cookie(token_app: App) -> None:
 
 def test_sign_in_is_rate_limited(token_app: App) -> None:
     c = client(token_app)
+    form = signin_fields(c)
     for _ in range(SIGNIN_FAILURES):
-        assert c.post("/signin", data={"token": "wrong"}).status_code == 401
-    assert c.post("/signin", data={"token": TOKEN}).status_code == 429  # even the right one
+        assert c.post("/signin", data={"token": "wrong", **form}).status_code == 401
+    assert c.post("/signin", data={"token": TOKEN, **form}).status_code == 429  # even right
+
+
+def test_sign_in_needs_its_form_token_and_cookie(token_app: App) -> None:
+    """A signed double-submit: the form's token is the HMAC of the nonce in the form's own
+    cookie, so a page elsewhere can neither post the form nor make a token that passes."""
+    c = client(token_app)
+    bare = c.post("/signin", data={"token": TOKEN})
+    assert bare.status_code == 403 and "out of date" in bare.text
+    assert "monitor_session" not in bare.headers.get("set-cookie", "")
+    form = signin_fields(c)
+    forged = c.post("/signin", data={"token": TOKEN, "csrf": "0" * 32})
+    assert forged.status_code == 403
+    other = client(token_app)  # the token of one form, without its cookie
+    assert other.post("/signin", data={"token": TOKEN, **form}).status_code == 403
+    for _ in range(SIGNIN_FAILURES):  # refused forms are no failed sign-ins
+        assert other.post("/signin", data={"token": "wrong"}).status_code == 403
+    # Another GET of the form (a second tab; a browser's /favicon.ico is a 404, never a
+    # redirect here) keeps the nonce: the form already open stays valid.
+    assert signin_fields(c) == form
+    assert c.get("/favicon.ico").status_code == 404
+    ok = c.post("/signin", data={"token": TOKEN, **form})
+    assert ok.status_code == 303 and "monitor_session=" in ok.headers["set-cookie"]
+
+
+def test_an_api_post_with_the_session_cookie_needs_the_csrf_header(token_app: App) -> None:
+    """A browser's API POST rides on its cookie: it must carry the page's CSRF token in
+    X-CSRF-Token; a script with the Bearer token needs none."""
+    c = signed_in(token_app)
+    body = {"title": "普丁訪問北韓", "text": ""}
+    refused = c.post("/api/v1/explain", json=body, headers={"origin": BASE})
+    assert refused.status_code == 403 and "X-CSRF-Token" in refused.json()["error"]
+    wrong = c.post("/api/v1/explain", json=body, headers={"x-csrf-token": "0" * 32})
+    assert wrong.status_code == 403
+    csrf = csrf_of(c.get("/explain").text)
+    ok = c.post("/api/v1/explain", json=body, headers={"x-csrf-token": csrf, "origin": BASE})
+    assert ok.status_code == 200 and ok.json()["entries"]
+    script = client(token_app)
+    bearer = script.post("/api/v1/explain", json=body,
+                         headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert bearer.status_code == 200
 
 
 def test_the_api_takes_a_bearer_token(token_app: App) -> None:
@@ -239,6 +336,26 @@ def test_feed_keys_open_one_feed_each(token_app: App) -> None:
     assert everything and reader.get(everything[1]).status_code == 200
 
 
+def test_a_feed_read_with_its_key_links_to_itself_with_the_key(token_app: App) -> None:
+    """rel="self" is the address the reader subscribed to: with its key, or a reader that
+    follows it gets 401; a signed-in browser's copy has no key to keep."""
+    c = signed_in(token_app)
+    m = re.search(r'href="/topics/putin\.atom\?key=([0-9a-f]+)"', c.get("/topics/putin").text)
+    assert m
+
+    def self_link(body: bytes) -> str | None:
+        feed = ET.fromstring(body)
+        link = next(x for x in feed.findall(f"{ATOM}link") if x.get("rel") == "self")
+        return link.get("href")
+
+    read = client(token_app).get(f"/topics/putin.atom?key={m[1]}")
+    assert read.status_code == 200
+    assert self_link(read.content) == f"https://monitor.example.org/topics/putin.atom?key={m[1]}"
+    assert self_link(c.get("/topics/putin.atom").content) == (
+        "https://monitor.example.org/topics/putin.atom"
+    )
+
+
 def test_posts_need_the_csrf_token_and_a_same_origin(token_app: App) -> None:
     c = signed_in(token_app)
     csrf = csrf_of(c.get("/explain").text)
@@ -259,6 +376,58 @@ def test_posts_need_the_csrf_token_and_a_same_origin(token_app: App) -> None:
         assert answer.status_code == status, headers
     ok = c.post("/explain", data={"text": "普丁訪問\n北韓", "csrf": csrf}, headers={"origin": BASE})
     assert ok.status_code == 200 and "<mark>普丁</mark>" in ok.text
+
+
+def reconfigure(app: App, http: str, env: dict[str, str]) -> None:
+    """Replace the [http] table `configure` appended and apply it as a reload does."""
+    toml = app.settings.path
+    base = toml.read_text().rsplit("\n[http]\n", 1)[0]
+    toml.write_text(f"{base}\n[http]\n{http}\n")
+    app.reconfigure(load_config(toml, env=env))
+
+
+def test_a_reload_applies_token_hosts_public_url_and_allow_edit(token_app: App) -> None:
+    """Everything of [http] but `listen` follows a reload: a new token revokes the old one,
+    sessions and feed keys at once; the Host list, absolute links and the editor follow."""
+    web = Web(token_app, Health(1.0))
+    c = TestClient(build_asgi(web), base_url=BASE, follow_redirects=False)
+    old_bearer = {"authorization": f"Bearer {TOKEN}"}
+    assert c.get("/api/v1/topics", headers=old_bearer).status_code == 200
+    key = web.signer.feed_key("/alerts.atom")
+    assert c.get(f"/alerts.atom?key={key}").status_code == 200
+    session = web.signer.new_session(web.wall_clock())
+    with_cookie = {"cookie": f"monitor_session={session}"}
+    assert c.get("/api/v1/topics", headers=with_cookie).status_code == 200
+    assert c.get("/watchlist", headers=old_bearer).status_code == 404
+    other = client(token_app, f"http://other.example.org:{PORT}")
+    assert other.get("/api/v1/topics", headers=old_bearer).status_code == 400
+
+    new_token = "n" * 40
+    reconfigure(
+        token_app,
+        f'listen = "127.0.0.1:{PORT}"\ntoken = {{ env = "WEB_TOKEN" }}\n'
+        'hosts = ["other.example.org"]\npublic_url = "https://news.example.net"\n'
+        "allow_edit = true",
+        {"WEB_TOKEN": new_token},
+    )
+    assert c.get("/api/v1/topics", headers=old_bearer).status_code == 401
+    assert c.get(f"/alerts.atom?key={key}").status_code == 401
+    assert c.get("/api/v1/topics", headers=with_cookie).status_code == 401
+    new_bearer = {"authorization": f"Bearer {new_token}"}
+    assert c.get("/api/v1/topics", headers=new_bearer).status_code == 200
+    assert c.get("/watchlist", headers=new_bearer).status_code == 200
+    other = TestClient(build_asgi(web), base_url=f"http://other.example.org:{PORT}")
+    assert other.get("/api/v1/topics", headers=new_bearer).status_code == 200
+    gone = TestClient(build_asgi(web), base_url=f"http://monitor.example.org:{PORT}")
+    assert gone.get("/api/v1/topics", headers=new_bearer).status_code == 400
+    feed = c.get("/alerts.atom", headers=new_bearer).text
+    assert 'href="https://news.example.net/alerts.atom"' in feed
+
+    reconfigure(
+        token_app, f'listen = "127.0.0.1:{PORT}"\ntoken = {{ env = "WEB_TOKEN" }}',
+        {"WEB_TOKEN": new_token},
+    )  # fmt: skip
+    assert c.get("/watchlist", headers=new_bearer).status_code == 404
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -444,6 +613,69 @@ def test_api_sources_topics_explain_and_openapi(open_app: App) -> None:
     assert spec["openapi"].startswith("3.") and "/api/v1/alerts" in spec["paths"]
 
 
+def test_explain_by_url_fetches_with_the_fetch_settings(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page and the API fetch a URL with [fetch]'s limits, as the daemon's feeds are
+    fetched: a body over `max_body` is refused for the reason a feed's poll would give."""
+    from tests.hostile.server import HostileServer, Route
+
+    item = "<item><title>普丁訪問北韓</title><description>{}</description></item>"
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        + item.format("北韓 " * 1000)
+        + "</channel></rss>"
+    ).encode()
+    assert len(feed) > 4096
+    server = HostileServer()
+    server.routes["/feed.xml"] = Route(feed, headers={"content-type": "application/rss+xml"})
+    # The test server is on loopback, which the page never fetches: let this one through.
+    monkeypatch.setattr("monitor.sources.http.is_public_address", lambda address: True)
+    app = configure(workdir, f'listen = "127.0.0.1:{PORT}"')
+    try:
+        c = client(app)
+        url = server.url("/feed.xml")
+        fetched = c.post("/api/v1/explain", json={"url": url})
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.json()["entries"][0]["title"] == "普丁訪問北韓"
+        reconfigure(app, f'listen = "127.0.0.1:{PORT}"\n[fetch]\nmax_body = "4KiB"', {})
+        refused = c.post("/api/v1/explain", json={"url": url})
+        assert refused.status_code == 422
+        assert refused.json()["error"] == "body larger than 4096 bytes (decoded)"
+        csrf = csrf_of(c.get("/explain").text)
+        page = c.post("/explain", data={"url": url, "csrf": csrf}, headers={"origin": BASE})
+        assert "body larger than 4096 bytes (decoded)" in page.text
+    finally:
+        app.close()
+        server.close()
+
+
+def test_explaining_reuses_the_compiled_watchlist(
+    open_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiling a large watchlist takes a fifth of a second: the pages and the API explain
+    with the pipeline's compiled one, and never compile one on the event loop."""
+    from monitor.match import Matcher
+
+    alert = store_alert(open_app, title="普丁訪問北韓", text="普丁今日抵達平壤。")
+    compiled: list[str] = []
+    real_init = Matcher.__init__
+
+    def counting(self: Matcher, *args: object, **kwargs: object) -> None:
+        compiled.append("compiled")
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Matcher, "__init__", counting)
+    c = client(open_app)
+    assert "<mark>普丁</mark>" in c.get(f"/alerts/{alert.id}").text
+    csrf = csrf_of(c.get("/explain").text)
+    page = c.post("/explain", data={"text": "普丁\n訪問", "csrf": csrf}, headers={"origin": BASE})
+    assert "<mark>普丁</mark>" in page.text
+    api = c.post("/api/v1/explain", json={"title": "普丁", "text": ""})
+    assert any(t["matched"] for t in api.json()["entries"][0]["topics"])
+    assert compiled == []
+
+
 def test_sources_page_by_keyset(
     workdir: Path, clock: Clock, copy_seeds: Callable[[Path], list[Path]]
 ) -> None:
@@ -465,6 +697,41 @@ def test_sources_page_by_keyset(
         app.close()
 
 
+def test_the_dashboard_links_to_every_failing_source(open_app: App, clock: Clock) -> None:
+    """The dashboard lists the 20 longest failing; a link leads to all of them, on pages of
+    /sources?health=failing by keyset (never OFFSET)."""
+    from monitor.store.schema import sources
+
+    rows = [(f"feed-{n:03d}", "feed", f"https://example.org/{n}", None) for n in range(250)]
+    rows.append(("inbox", "folder", open_app.settings.folders[0].source.target(), None))
+    open_app.store.sync_sources(rows, clock())
+    failing = {f"feed-{n:03d}" for n in range(0, 250, 2)}  # 125 of them
+    with open_app.store.engine.begin() as connection:
+        connection.execute(
+            sources.update().where(sources.c.id.in_(failing)).values(consecutive_failures=3)
+        )
+        connection.execute(sources.update().where(sources.c.id == "feed-001").values(active=False))
+    c = client(open_app)
+    dashboard = c.get("/").text
+    link = re.search(
+        r'<a href="(/sources\?health=failing)" id="all-failing">all 125 failing', dashboard
+    )
+    assert link, dashboard
+    ids: list[str] = []
+    url: str | None = link[1]
+    while url:
+        page = c.get(url).text
+        ids += re.findall(r'<tr class="source"><td>([a-z0-9-]+)', page)
+        m = re.search(r'href="([^"]+)">more sources', page)
+        url = m[1].replace("&amp;", "&") if m else None
+    assert ids == sorted(failing)
+    disabled = c.get("/sources", params={"health": "disabled"}).text
+    assert re.findall(r'<tr class="source"><td>([a-z0-9-]+)', disabled) == ["feed-001"]
+    assert c.get("/sources", params={"health": "sick"}).status_code == 400
+    api = c.get("/api/v1/sources", params={"health": "failing", "limit": "500"}).json()
+    assert len(api["sources"]) == 125 and api["next_cursor"] is None
+
+
 def test_store_views_on_each_database(store: Store, clock: Clock) -> None:
     """The keyset queries behind the pages, on SQLite and PostgreSQL alike."""
     start = datetime(2026, 11, 20, tzinfo=UTC)
@@ -475,7 +742,8 @@ def test_store_views_on_each_database(store: Store, clock: Clock) -> None:
         at = start + timedelta(minutes=n // 3)  # three alerts share each time: ids break ties
         alert = Alert(alert_id(article.content_hash, "putin"), TopicRef("putin", "Putin"),
                       article, ("普京",), ("普丁",), text, at)  # fmt: skip
-        store.add_article(article, [alert], [], at)
+        delivery = NewDelivery(f"msg_{n}", alert.id, "ops")
+        store.add_article(article, [alert], [delivery], at)
     seen: list[str] = []
     before = None
     while page := store.alerts_page(topic="putin", before=before, limit=5):
@@ -490,6 +758,56 @@ def test_store_views_on_each_database(store: Store, clock: Clock) -> None:
     assert [s.id for s in store.sources_page(after="s2", limit=3)] == ["s3", "s4", "s5"]
     assert store.source_counts().total == 7
     assert store.failing_sources() == []
+    now = start + timedelta(hours=12)
+    assert store.topic_counts(now) == {"putin": (12, 12)}
+    assert store.topic_counts(now, ["putin", "nuclear", "putin"]) == {"putin": (12, 12)}
+    assert store.topic_counts(now + timedelta(days=3), ["putin"]) == {"putin": (0, 12)}
+    assert store.topic_counts(now + timedelta(days=8), ["putin"]) == {}
+    store.mark_sent_many(["msg_0", "msg_1", "msg_2"], start)
+    store.mark_sent_many(["msg_3"], start - timedelta(days=2))
+    store.mark_failed("msg_4", start, "HTTP 503", start + timedelta(minutes=5))
+    store.mark_failed("msg_5", start, "HTTP 404", None)
+    assert store.queue_summary(now) == {"pending": 7, "failing": 1, "dead": 1, "sent_24h": 3}
+
+
+# The only whole reads allowed: the newest alerts (read in index order, stopped by LIMIT), and
+# the count of every source by health (which needs every source: from the smallest index).
+WHOLE_INDEX_READS = {
+    "SCAN CONSTANT ROW",
+    "SCAN alerts USING INDEX ix_alerts_created_id",
+    "SCAN sources USING COVERING INDEX ix_sources_health",
+}
+
+
+def test_the_pages_queries_read_index_ranges(open_app: App) -> None:
+    """SQLite's plan of every statement behind the dashboard and the lists (as bench/web.py
+    --plans prints them): index ranges, no whole table or index but the two above. The
+    delivery queue's counts used to read every delivery ever sent, at each dashboard load."""
+    import sqlalchemy as sa
+
+    from bench.web import page_queries
+
+    engine = open_app.store.engine
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: object,
+                *args: object) -> None:  # fmt: skip
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        for call in page_queries(open_app.store).values():
+            call()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    assert len(sent) >= 10
+    with engine.connect() as c:
+        for statement, parameters in sent:
+            plan = [row[-1] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                         parameters)]  # type: ignore[arg-type]  # fmt: skip
+            scans = [p for p in plan if p.startswith("SCAN ") and p not in WHOLE_INDEX_READS]
+            assert scans == [], (statement, plan)
 
 
 # --- the watchlist editor ------------------------------------------------------------------
@@ -513,7 +831,7 @@ def editor_client(app: App, reloads: list[str]) -> TestClient:
 
     web = Web(app, health, reload=reload, reload_result=lambda: "ok")
     c = TestClient(build_asgi(web), base_url=BASE, follow_redirects=False)
-    response = c.post("/signin", data={"token": TOKEN, "next": "/watchlist"})
+    response = c.post("/signin", data={"token": TOKEN, "next": "/watchlist", **signin_fields(c)})
     assert response.status_code == 303
     return c
 
@@ -620,8 +938,6 @@ def test_a_stale_editor_save_is_refused_with_the_difference(edit_app: App) -> No
 def test_check_refuses_allow_edit_on_a_folder_it_cannot_write(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import os
-
     from monitor.cli import main
 
     toml = workdir / "monitor.toml"
@@ -640,6 +956,136 @@ def test_check_refuses_allow_edit_on_a_folder_it_cannot_write(
     )
     assert main(["--config", str(toml), "check"]) == 1
     assert f"{workdir} is not writable" in capsys.readouterr().out
+    monkeypatch.setattr("monitor.cli.check.os.access", real_access)
+
+    class ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr("monitor.config.watchlist.os.statvfs", lambda path: ReadOnly())
+    assert main(["--config", str(toml), "check"]) == 1
+    assert f"{workdir} is on a read-only file system" in capsys.readouterr().out
+
+
+def unsaveable_editor(app: App) -> None:
+    """The editor of a watchlist the daemon cannot write: the page says so up front and Save
+    is refused, the file untouched."""
+    path = app.settings.watchlist_path
+    before = path.read_text(encoding="utf-8")
+    c = editor_client(app, [])
+    page = c.get("/watchlist")
+    assert page.status_code == 200
+    notice = re.search(r'<p class="error" id="unwritable">([^<]*)</p>', page.text)
+    assert notice and "cannot be saved" in notice[1] and "systemd drop-in" in notice[1]
+    assert re.search(r'value="save" disabled>Save<', page.text)
+    saved = c.post("/watchlist/save", data={**editor_form(page.text), "text": before + "\n"})
+    assert saved.status_code == 403 and "not saved" in saved.text
+    assert path.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to any folder, read-only or not")
+def test_the_editor_says_a_read_only_folder_cannot_be_saved(edit_app: App, tmp_path: Path) -> None:
+    path = edit_app.settings.watchlist_path
+    real = tmp_path / "ro" / "watchlist.toml"
+    real.parent.mkdir()
+    real.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    path.unlink()
+    path.symlink_to(real)
+    real.parent.chmod(0o555)
+    try:
+        unsaveable_editor(edit_app)
+    finally:
+        real.parent.chmod(0o755)
+
+
+@pytest.mark.parametrize("why", ["read-only mount", "no write permission"])
+def test_the_editor_says_an_unwritable_watchlist_cannot_be_saved(
+    edit_app: App, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    """What the daemon's own process may do decides (root passes os.access everywhere: the
+    system calls are stubbed), be it a read-only mount (ProtectSystem=) or permissions."""
+    import monitor.config.watchlist as module
+
+    folder = str(edit_app.settings.watchlist_path.resolve().parent)
+    if why == "read-only mount":
+        real_statvfs = os.statvfs
+
+        class ReadOnly:
+            f_flag = os.ST_RDONLY
+
+        monkeypatch.setattr(
+            module.os, "statvfs",
+            lambda p: ReadOnly() if str(p) == folder else real_statvfs(p),
+        )  # fmt: skip
+    else:
+        real_access = os.access
+        monkeypatch.setattr(
+            module.os, "access",
+            lambda p, mode: False if str(p) == folder else real_access(p, mode),
+        )  # fmt: skip
+    unsaveable_editor(edit_app)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_log(app: App, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the web server logs as the daemon starts it (then it stops)."""
+    import asyncio
+    import logging
+
+    from monitor.web import WebServer
+
+    async def start_and_stop() -> None:
+        server = WebServer(Web(app, Health(1.0)))
+        await server.start()
+        server.stop()
+        await server.wait()
+
+    with caplog.at_level(logging.INFO, logger="monitor.web"):
+        asyncio.run(start_and_stop())
+    return [r.getMessage() for r in caplog.records if r.name.startswith("monitor.web")]
+
+
+def test_closed_mode_says_why_at_start(workdir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Not loopback and no token: the start-up line says that only /healthz and /metrics are
+    served, and what would serve the rest."""
+    port = free_port()
+    app = configure(workdir, f'listen = "0.0.0.0:{port}"')
+    try:
+        lines = [line for line in start_log(app, caplog) if line.startswith("http listening")]
+    finally:
+        app.close()
+    assert lines == [
+        f"http listening address=0.0.0.0:{port} mode=closed paths=/healthz,/metrics only: set "
+        "[http] token to serve the page and API on a non-loopback address"
+    ]
+
+
+def test_the_daemon_says_at_start_that_the_editor_cannot_save(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = configure(
+        workdir,
+        f'listen = "127.0.0.1:{free_port()}"\ntoken = {{ env = "WEB_TOKEN" }}\nallow_edit = true',
+    )
+    try:
+        assert not [line for line in start_log(app, caplog) if "editor" in line]
+        caplog.clear()
+        folder = str(app.settings.watchlist_path.resolve().parent)
+        real_access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda p, mode: False if str(p) == folder else real_access(p, mode)
+        )
+        lines = [line for line in start_log(app, caplog) if "editor cannot save" in line]
+    finally:
+        app.close()
+    assert len(lines) == 1 and f"{folder} is not writable by this process" in lines[0], lines
+    assert "systemd drop-in" in lines[0]
 
 
 def test_a_preview_stops_at_its_limits_and_when_cancelled(
@@ -679,7 +1125,6 @@ def test_a_preview_stops_at_its_limits_and_when_cancelled(
 def test_the_daemon_keeps_its_signals_with_the_web_server_running(workdir: Path) -> None:
     """uvicorn runs in the daemon's loop without signal handlers of its own: SIGHUP still
     reloads, SIGTERM still drains and exits 0, and the port is closed afterwards."""
-    import os
     import signal
     import socket
     import subprocess

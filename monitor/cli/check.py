@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from monitor.cli.common import EXIT_FAILURES, EXIT_OK, load_settings
 from monitor.cli.render import duration, mask_url
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
 
 
 def add_parsers(
@@ -24,6 +28,25 @@ def add_parsers(
         help="also print each topic's all/any/none as a query, and what a query cannot say",
     )
     check.set_defaults(func=_check)
+
+
+def _http_warnings(settings: Settings) -> list[str]:
+    """Absolute links (the Atom feeds') come from `public_url`, else the listen address:
+    a wildcard address is none a reader can reach."""
+    from monitor.config import parse_listen
+
+    http = settings.http
+    if not http.listen or http.public_url:
+        return []
+    host, port = parse_listen(http.listen)
+    if host not in ("0.0.0.0", "::"):
+        return []
+    shown = f"[{host}]" if ":" in host else host
+    return [
+        f"[http] listen = {http.listen!r} is a wildcard address and [http] public_url is not "
+        f"set: the feeds' absolute links would point at http://{shown}:{port}; set public_url "
+        "to the address people reach the page by"
+    ]
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -45,6 +68,7 @@ def _check(args: argparse.Namespace) -> int:
     for notifier in settings.notifiers:
         print(f"notifier   {notifier.name} ({notifier.type})")
     warnings = find_warnings(watchlist)
+    warnings += _http_warnings(settings)
     if settings.database_sources is None:
         warnings.append(
             "the database cannot be read: ids not checked against its feeds, nor topics' `sources`"
@@ -63,11 +87,13 @@ def _check(args: argparse.Namespace) -> int:
             if left_out:
                 print(f"           not expressible as a query: {', '.join(left_out)}")
     if settings.http.allow_edit:
-        editable = os.path.dirname(os.path.realpath(settings.watchlist_path))
-        if not os.access(editable, os.W_OK):
+        from monitor.config import watchlist_unwritable
+
+        problem = watchlist_unwritable(settings.watchlist_path)
+        if problem is not None:
             print(
-                f"error      [http] allow_edit = true but {editable} is not writable by this user: "
-                "the editor saves by writing a new file there and renaming it (README, "
+                f"error      [http] allow_edit = true but {problem}: the editor saves by writing "
+                "a new file in the watchlist's folder and renaming it (README, "
                 '"Watchlist editor", has the systemd set-up)'
             )
             return EXIT_FAILURES

@@ -58,6 +58,7 @@ def add_parsers(
 
 def _explain(args: argparse.Namespace) -> int:
     """Needs no config with `--watchlist` (unless `--article`: the database is in the config)."""
+    from monitor.app import fetch_limits
     from monitor.config import load_config, load_watchlist
     from monitor.store import peek_database_sources
     from monitor.usecases import explain_files, explain_stored, explain_url
@@ -79,8 +80,9 @@ def _explain(args: argparse.Namespace) -> int:
     for target in args.targets:
         if re.match(r"(?i)^https?://", target):
             results += explain_url(
-                target, watchlist, allow_private_network=args.allow_private_network
-            )
+                target, watchlist, allow_private_network=args.allow_private_network,
+                limits=fetch_limits(settings.fetch) if settings is not None else None,
+            )  # fmt: skip
         else:
             results += explain_files([Path(target)], watchlist, folders)
     if args.article:

@@ -349,17 +349,22 @@ def _both(settings: Settings, source_id: str) -> str:
 
 def _test(args: argparse.Namespace) -> int:
     """Works without a valid config (the watchlist of a valid one adds the matches)."""
+    from monitor.app import fetch_limits
     from monitor.config import load_config
     from monitor.errors import ConfigError
     from monitor.models import Watchlist
     from monitor.usecases import probe_feed
 
     watchlist = Watchlist((), ())
+    limits = None  # the fetcher's defaults
     try:
-        watchlist = load_config(config_path(args)).watchlist
+        settings = load_config(config_path(args))
+        watchlist, limits = settings.watchlist, fetch_limits(settings.fetch)
     except ConfigError:
         print("monitor: no valid config: showing entries without matching", file=sys.stderr)
-    result = probe_feed(args.url, watchlist, allow_private_network=args.allow_private_network)
+    result = probe_feed(
+        args.url, watchlist, allow_private_network=args.allow_private_network, limits=limits
+    )
     if result.error:
         print(f"monitor: {args.url}: {result.error}", file=sys.stderr)
         return EXIT_FAILURES

@@ -39,7 +39,7 @@ from monitor.config.sources import (
     load_database_feed,
 )
 from monitor.config.values import Secret, parse_duration, parse_instant, parse_listen, parse_size
-from monitor.config.watchlist import load_watchlist
+from monitor.config.watchlist import load_watchlist, watchlist_unwritable
 
 __all__ = [
     "DATABASE_FEED_KEYS",
@@ -78,4 +78,5 @@ __all__ = [
     "parse_listen",
     "parse_size",
     "plugin_options",
+    "watchlist_unwritable",
 ]

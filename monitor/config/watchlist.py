@@ -7,6 +7,7 @@ compiling them exactly as the matcher will (`monitor.regex`).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,26 @@ _TOPIC = {k.name: k for k in TOPIC_KEYS}
 
 def _names(keys: Sequence[Key]) -> list[str]:
     return [k.name for k in keys]
+
+
+def watchlist_unwritable(path: Path) -> str | None:
+    """Why this process cannot save the watchlist as the web editor does (a new file in the
+    target's folder, renamed over it; a symlink resolved), or None if it can. Asked of the
+    process that will write: `monitor check` run as root passes where the shipped unit's
+    dynamic user, under a read-only /etc, cannot."""
+    target = Path(os.path.realpath(path))
+    folder = target.parent
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError as e:
+        return f"{folder} cannot be read: {e.strerror}"
+    if read_only:  # ProtectSystem= mounts /etc read-only, whoever the user is
+        return f"{folder} is on a read-only file system"
+    if not os.access(folder, os.W_OK):
+        return f"{folder} is not writable by this process (uid {os.getuid()})"
+    if target.exists() and not os.access(target, os.W_OK):
+        return f"{target} is not writable by this process (uid {os.getuid()})"
+    return None
 
 
 def load_watchlist(

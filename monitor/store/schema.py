@@ -137,6 +137,7 @@ deliveries = Table(
     Column("seq", BigInteger),  # the order alerts were made in (article id × 4096 + n)
     UniqueConstraint("alert_id", "notifier", name="uq_deliveries_alert_notifier"),
     Index("ix_deliveries_due", "status", "next_attempt_at", "seq"),
+    Index("ix_deliveries_status_updated", "status", "updated_at", "attempts"),
 )
 
 sources = Table(

@@ -77,11 +77,22 @@ class Views(StoreBase):
             row = connection.execute(query).first()
         return _to_alert(row) if row is not None else None
 
-    def sources_page(self, *, after: str | None = None, limit: int = 100) -> list[SourceHealth]:
-        """Every source (config, database, disabled) by id; `after`: the last id shown."""
-        query = sa.select(sources).order_by(sources.c.id).limit(max(1, min(limit, MAX_PAGE)))
+    def sources_page(
+        self, *, after: str | None = None, limit: int = 100, health: str | None = None
+    ) -> list[SourceHealth]:
+        """Every source (config, database, disabled) by id; `after`: the last id shown.
+        `health`: "failing" (active, last poll failed) or "disabled" only, read from their
+        range of `ix_sources_health` (a few of all sources; sorted by id after)."""
+        s = sources.c
+        query = sa.select(sources).order_by(s.id).limit(max(1, min(limit, MAX_PAGE)))
         if after is not None:
-            query = query.where(sources.c.id > after)
+            query = query.where(s.id > after)
+        if health == "failing":
+            query = query.where(s.active.is_(True), s.consecutive_failures > 0)
+        elif health == "disabled":
+            query = query.where(s.active.is_(False))
+        elif health is not None:
+            raise ValueError(f"health must be failing or disabled, not {health!r}")
         with self._transaction() as connection:
             return [to_source(row) for row in connection.execute(query)]
 

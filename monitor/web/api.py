@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from monitor.evaluate import query_json
-from monitor.match import Matcher, TermResult, Verdict
+from monitor.match import TermResult, Verdict
 from monitor.models import Alert, Article, SourceHealth
-from monitor.usecases import explain_url
 from monitor.web.atom import rfc3339
 from monitor.web.context import (
     BadRequest,
@@ -25,7 +24,7 @@ from monitor.web.context import (
     query_instant,
     query_limit,
 )
-from monitor.web.pages import MAX_EXPLAIN_TEXT
+from monitor.web.pages import MAX_EXPLAIN_TEXT, explain_by_url, query_health
 
 MAX_LIMIT = 500
 
@@ -115,7 +114,9 @@ async def alerts(web: Web, request: Request) -> Response:
 async def sources(web: Web, request: Request) -> Response:
     limit = query_limit(request, 100, MAX_LIMIT)
     after = request.query_params.get("cursor") or None
-    rows = await web.run(web.app.store.sources_page, after=after, limit=limit)
+    rows = await web.run(
+        web.app.store.sources_page, after=after, limit=limit, health=query_health(request)
+    )
     return JSONResponse(
         {
             "sources": [source_json(r) for r in rows],
@@ -125,7 +126,10 @@ async def sources(web: Web, request: Request) -> Response:
 
 
 async def topics(web: Web, request: Request) -> Response:
-    counts = await web.run(web.app.store.topic_counts, web.app.clock())
+    watchlist = web.settings.watchlist
+    counts = await web.run(
+        web.app.store.topic_counts, web.app.clock(), [t.id for t in watchlist.topics]
+    )
     return JSONResponse(
         {
             "topics": [
@@ -135,7 +139,7 @@ async def topics(web: Web, request: Request) -> Response:
                     "alerts_24h": counts.get(t.id, (0, 0))[0],
                     "alerts_7d": counts.get(t.id, (0, 0))[1],
                 }
-                for t in web.settings.watchlist.topics
+                for t in watchlist.topics
             ]
         }
     )
@@ -187,9 +191,8 @@ async def explain(web: Web, request: Request) -> Response:
         raise BadRequest("the body is not JSON") from None
     if not isinstance(data, dict):
         raise BadRequest('expected {"text": "...", "title": "..."} or {"url": "..."}')
-    watchlist = web.settings.watchlist
     if isinstance(data.get("url"), str) and data["url"]:
-        explained = await web.run(explain_url, data["url"], watchlist, allow_private_network=False)
+        explained = await web.run(explain_by_url, web, data["url"])
         entries = []
         for item in explained:
             if item.article is None:
@@ -201,7 +204,7 @@ async def explain(web: Web, request: Request) -> Response:
         raise BadRequest('expected {"text": "...", "title": "..."} or {"url": "..."}')
     if len(text) > MAX_EXPLAIN_TEXT:
         raise BadRequest(f"text is longer than {MAX_EXPLAIN_TEXT:,} characters")
-    verdicts = await web.run(Matcher(watchlist).explain, title, text)
+    verdicts = await web.run(web.app.pipeline.matcher.explain, title, text)
     article = Article("pasted", "pasted text", None, None, title, text, None, "")
     return JSONResponse({"entries": [_explained(article, verdicts)]})
 
@@ -259,6 +262,7 @@ OPENAPI: dict[str, Any] = {
             _param("cursor", "next_cursor of the page before"),
         ], "AlertPage"),
         "/api/v1/sources": _get("Every source by id, with its health", [
+            _param("health", "only the failing or the disabled sources"),
             _param("limit", "page size (default 100)", "integer"),
             _param("cursor", "next_cursor of the page before"),
         ], "SourcePage"),

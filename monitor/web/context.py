@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from monitor.app import App
-from monitor.config import Settings, parse_listen
+from monitor.config import HttpSettings, Settings, parse_listen
 from monitor.metrics import Health
 from monitor.web.security import Signer, SignInLimit, allowed_hosts, is_loopback
 
@@ -45,15 +45,38 @@ class Web:
     preview_cancel: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
+        # The address bound at start: `listen` takes a restart (the daemon's reload says so).
         http = self.settings.http
         self.host, self.port = parse_listen(http.listen) if http.listen else ("127.0.0.1", 0)
-        self.signer = Signer(http.token)
-        self.hosts = allowed_hosts(self.host, self.port, http.hosts, http.public_url)
         self.loopback = is_loopback(self.host)
+        self._http: HttpSettings | None = None
+        self._signer = Signer(http.token)
+        self._hosts: set[str] = set()
 
     @property
     def settings(self) -> Settings:
         return self.app.settings  # swapped on reload
+
+    def _follow_reload(self) -> None:
+        """Derive the signer and the Host list from the live `[http]` settings, again after a
+        reload changed them: a new token revokes every session and feed key at once."""
+        http = self.settings.http
+        if http is self._http:
+            return
+        if http.token != self._signer.token:
+            self._signer = Signer(http.token)
+        self._hosts = allowed_hosts(self.host, self.port, http.hosts, http.public_url)
+        self._http = http
+
+    @property
+    def signer(self) -> Signer:
+        self._follow_reload()
+        return self._signer
+
+    @property
+    def hosts(self) -> set[str]:
+        self._follow_reload()
+        return self._hosts
 
     @property
     def mode(self) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from monitor.config import load_watchlist
+from monitor.config import load_watchlist, watchlist_unwritable
 from monitor.errors import ConfigError, Problem
 from monitor.match import Matcher
 from monitor.models import Article, Watchlist
@@ -184,22 +184,32 @@ def _read(path: Path) -> str:
 
 async def page(web: Web, request: Request) -> Response:
     text = await web.run(_read, web.settings.watchlist_path)
-    return _render(web, request, text=text, loaded=sha256(text))
+    return await _render(web, request, text=text, loaded=sha256(text))
+
+
+UNWRITABLE = (
+    "This watchlist cannot be saved from here: {problem}. Preview works; to save, make the "
+    'folder writable by the daemon (README, "Watchlist editor", has the systemd drop-in).'
+)
 
 
 async def preview(web: Web, request: Request) -> Response:
     fields = await form(web, request)
     if fields.get("action") == "cancel":
         web.preview_cancel.set()
-        return _render(web, request, text=fields.get("text", ""), loaded=fields.get("loaded", ""),
-                       message="the running preview was asked to stop")  # fmt: skip
+        return await _render(
+            web, request, text=fields.get("text", ""), loaded=fields.get("loaded", ""),
+            message="the running preview was asked to stop",
+        )  # fmt: skip
     text, loaded = _edited(fields)
     watchlist, issues = await web.run(validate, web, text)
     if watchlist is None:
-        return _render(web, request, 422, text=text, loaded=loaded, issues=issues)
+        return await _render(web, request, 422, text=text, loaded=loaded, issues=issues)
     if web.preview_lock.locked():
-        return _render(web, request, 409, text=text, loaded=loaded,
-                       message="another preview is running: wait for it, or cancel it")  # fmt: skip
+        return await _render(
+            web, request, 409, text=text, loaded=loaded,
+            message="another preview is running: wait for it, or cancel it",
+        )  # fmt: skip
     async with web.preview_lock:
         web.preview_cancel.clear()
         since = web.app.clock() - timedelta(days=web.settings.http.preview_days)
@@ -207,7 +217,7 @@ async def preview(web: Web, request: Request) -> Response:
             run_preview, web.app.store, web.settings.watchlist, watchlist,
             dict(web.app.pipeline.tags), since, web.preview_cancel,
         )  # fmt: skip
-    return _render(web, request, text=text, loaded=loaded, preview=result)
+    return await _render(web, request, text=text, loaded=loaded, preview=result)
 
 
 async def save(web: Web, request: Request) -> Response:
@@ -215,9 +225,12 @@ async def save(web: Web, request: Request) -> Response:
     text, loaded = _edited(fields)
     watchlist, issues = await web.run(validate, web, text)
     if watchlist is None:
-        return _render(web, request, 422, text=text, loaded=loaded, issues=issues,
-                       message="not saved: the watchlist has errors")  # fmt: skip
+        return await _render(web, request, 422, text=text, loaded=loaded, issues=issues,
+                             message="not saved: the watchlist has errors")  # fmt: skip
     path = web.settings.watchlist_path
+    if await web.run(watchlist_unwritable, path) is not None:
+        return await _render(web, request, 403, text=text, loaded=loaded,
+                             message="not saved: the daemon cannot write the file")  # fmt: skip
     on_disk = await web.run(_read, path)
     if sha256(on_disk) != loaded:
         diff = "".join(
@@ -226,7 +239,7 @@ async def save(web: Web, request: Request) -> Response:
                 "on disk now", "your edit",
             )
         )  # fmt: skip
-        return _render(
+        return await _render(
             web, request, 409, text=text, loaded=loaded, diff=diff,
             message="not saved: the file changed on disk since you loaded it. The difference "
             "from the file on disk to your edit is below; reload the page to start from the "
@@ -235,11 +248,11 @@ async def save(web: Web, request: Request) -> Response:
     try:
         await web.run(write_atomically, path, text)
     except OSError as e:
-        return _render(web, request, 500, text=text, loaded=loaded,
-                       message=f"not saved: cannot write {path}: {e.strerror}")  # fmt: skip
+        return await _render(web, request, 500, text=text, loaded=loaded,
+                             message=f"not saved: cannot write {path}: {e.strerror}")  # fmt: skip
     reloaded = await web.reload() if web.reload is not None else None
     result = web.reload_result() if reloaded is not None else "no daemon to reload"
-    return _render(web, request, text=text, loaded=sha256(text), saved=True, reload=result)
+    return await _render(web, request, text=text, loaded=sha256(text), saved=True, reload=result)
 
 
 def _edited(fields: dict[str, str]) -> tuple[str, str]:
@@ -249,10 +262,15 @@ def _edited(fields: dict[str, str]) -> tuple[str, str]:
     return text, fields.get("loaded", "")
 
 
-def _render(web: Web, request: Request, status: int = 200, **values: Any) -> Response:
+async def _render(web: Web, request: Request, status: int = 200, **values: Any) -> Response:
+    """The editor's page; it says up front when Save cannot work (asked at every page: a few
+    system calls, and the folder's permissions may change while the daemon runs)."""
     values.setdefault("issues", [])
+    path = web.settings.watchlist_path
+    problem = await web.run(watchlist_unwritable, path)
     return render(
         web, request, "watchlist.html", status, title="watchlist",
-        path=str(web.settings.watchlist_path), preview_days=web.settings.http.preview_days,
-        reload_result=web.reload_result(), **values,
+        path=str(path), preview_days=web.settings.http.preview_days,
+        reload_result=web.reload_result(),
+        unwritable=UNWRITABLE.format(problem=problem) if problem else None, **values,
     )  # fmt: skip

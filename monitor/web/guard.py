@@ -16,11 +16,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.web.context import Web
-from monitor.web.security import OPEN_PATHS, SECURITY_HEADERS, SESSION_COOKIE
+from monitor.web.security import CSRF_HEADER, OPEN_PATHS, SECURITY_HEADERS, SESSION_COOKIE
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PAGES = frozenset({"/signin", "/static/style.css"})
+# /favicon.ico: browsers ask for it by themselves; a 404, not a redirect to /signin.
+PUBLIC_PAGES = frozenset({"/signin", "/static/style.css", "/favicon.ico"})
 
 
 class Guard:
@@ -33,19 +34,34 @@ class Guard:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 present = {name for name, _ in headers}
                 headers += [(n, v) for n, v in SECURITY_HEADERS if n not in present]
                 message["headers"] = headers
             await send(message)
 
-        refusal = self.check(scope)
+        try:
+            refusal = self.check(scope)
+        except Exception:  # a bug here must not answer without the headers (uvicorn's 500 would)
+            log.exception("http guard failed path=%s", scope.get("path", "?"))
+            refusal = PlainTextResponse("internal error\n", 500)
         if refusal is not None:
             await refusal(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette answers its handlers' errors itself (through send_with_headers); this
+            # covers anything that fails before a response started. Re-raised: uvicorn logs it.
+            if not started:
+                await PlainTextResponse("internal error\n", 500)(scope, receive, send_with_headers)
+            raise
 
     def check(self, scope: Scope) -> Response | None:
         """None: go on (scope["state"]["auth"] says how the request authenticated)."""
@@ -96,6 +112,15 @@ class Guard:
                 return RedirectResponse(f"/signin?{_next(target)}", 303)
             return PlainTextResponse("sign in first, or use the feed's link with its key\n", 401)
         if request.method not in ("GET", "HEAD") and state["auth"] != "bearer":
+            if state["auth"] == "session" and path.startswith("/api/"):
+                # A browser's API POST rides on its cookie: it must show the page's CSRF token
+                # too, as the page's forms do (a script elsewhere cannot read it).
+                given = request.headers.get(CSRF_HEADER, "")
+                if not web.signer.csrf_ok(session, given):
+                    return JSONResponse(
+                        {"error": "send the page's CSRF token in X-CSRF-Token, or use "
+                                  "Authorization: Bearer"}, 403,
+                    )  # fmt: skip
             return self.check_origin(request)
         return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -18,12 +19,18 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from monitor.match import Matcher, Verdict
+from monitor.app import fetch_limits
+from monitor.match import Verdict
 from monitor.models import Alert, Article
-from monitor.usecases import explain_url
+from monitor.usecases import Explained, explain_url
 from monitor.web.atom import render_feed, safe_link
 from monitor.web.context import BadRequest, Web, decode_cursor, encode_cursor
-from monitor.web.security import SESSION_COOKIE, SESSION_SECONDS
+from monitor.web.security import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    SIGNIN_COOKIE,
+    SIGNIN_FORM_SECONDS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +111,28 @@ async def dashboard(web: Web, request: Request) -> Response:
     )  # fmt: skip
 
 
+SOURCE_HEALTH = ("failing", "disabled")  # the filters of /sources (`?health=`)
+
+
+def query_health(request: Request) -> str | None:
+    health = request.query_params.get("health") or None
+    if health is not None and health not in SOURCE_HEALTH:
+        raise BadRequest(f"health must be one of {', '.join(SOURCE_HEALTH)}")
+    return health
+
+
 async def sources_page(web: Web, request: Request) -> Response:
     after = request.query_params.get("after") or None
-    rows = await web.run(web.app.store.sources_page, after=after, limit=SOURCES_PAGE)
+    health = query_health(request)
+    rows = await web.run(web.app.store.sources_page, after=after, limit=SOURCES_PAGE, health=health)
     next_url = None
     if len(rows) == SOURCES_PAGE:
-        next_url = "/sources?" + urlencode({"after": rows[-1].id})
-    return render(web, request, "sources.html", title="sources", sources=rows, next_url=next_url)
+        params = {"after": rows[-1].id, **({"health": health} if health else {})}
+        next_url = "/sources?" + urlencode(params)
+    return render(
+        web, request, "sources.html", title=f"{health} sources" if health else "sources",
+        sources=rows, next_url=next_url, health=health,
+    )  # fmt: skip
 
 
 async def topic_page(web: Web, request: Request) -> Response:
@@ -171,8 +193,14 @@ def _feed(
     web: Web, request: Request, path: str, page: str, title: str, alerts: list[Alert]
 ) -> Response:
     base = web.base_url()
+    self_url = base + path
+    key = request.query_params.get("key", "")
+    if key and web.signer.feed_key_ok(path, key):
+        # The reader's own address: without its key, a reader that follows rel="self" (to
+        # resubscribe, or when it moves the subscription) would get 401.
+        self_url += "?" + urlencode({"key": key})
     body, updated = render_feed(
-        title=title, feed_id=f"urn:monitor:feed:{path}", self_url=base + path,
+        title=title, feed_id=f"urn:monitor:feed:{path}", self_url=self_url,
         page_url=base + page, base_url=base, alerts=alerts,
     )  # fmt: skip
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
@@ -240,12 +268,13 @@ async def alert_page(web: Web, request: Request) -> Response:
     alert = await web.run(web.app.store.alert, request.path_params["alert_id"])
     if alert is None:
         return _not_found(web, request, "no such alert")
-    topic = next((t for t in web.settings.watchlist.topics if t.id == alert.topic.id), None)
+    # The pipeline's compiled watchlist: compiling one here would stall the event loop.
+    matcher = web.app.pipeline.matcher
+    topic = next((t for t in matcher.watchlist.topics if t.id == alert.topic.id), None)
     verdict = None
     if topic is not None:
         article = alert.article
         tags = web.app.pipeline.tags.get(article.source, ())
-        matcher = Matcher(web.settings.watchlist)
         verdicts = await web.run(
             matcher.explain, article.title, article.text, source=article.source, tags=tags
         )
@@ -264,11 +293,11 @@ async def explain_form(web: Web, request: Request) -> Response:
 async def explain_post(web: Web, request: Request) -> Response:
     fields = await form(web, request)
     text, url = fields.get("text", ""), fields.get("url", "").strip()
-    watchlist = web.settings.watchlist
+    matcher = web.app.pipeline.matcher  # compiled already (not on the event loop)
     error = None
     results: list[tuple[Article, list[Verdict]]] = []
     if url:
-        explained = await web.run(explain_url, url, watchlist, allow_private_network=False)
+        explained = await web.run(explain_by_url, web, url)
         for item in explained:
             if item.article is None:
                 error = item.error
@@ -278,7 +307,7 @@ async def explain_post(web: Web, request: Request) -> Response:
         if len(text) > MAX_EXPLAIN_TEXT:
             raise BadRequest(f"the text is longer than {MAX_EXPLAIN_TEXT:,} characters")
         article = _pasted(text)
-        verdicts = await web.run(Matcher(watchlist).explain, article.title, article.text)
+        verdicts = await web.run(matcher.explain, article.title, article.text)
         results.append((article, verdicts))
     else:
         error = "paste a text or give a feed URL"
@@ -292,6 +321,16 @@ async def explain_post(web: Web, request: Request) -> Response:
     )  # fmt: skip
 
 
+def explain_by_url(web: Web, url: str) -> list[Explained]:
+    """A URL fetched as the daemon's feeds are (`[fetch]` limits, address checks) but never
+    with a private-network override, whatever the config says: the page is no way in to the
+    server's network. Runs in a worker thread."""
+    return explain_url(
+        url, web.app.pipeline.matcher.watchlist, allow_private_network=False,
+        limits=fetch_limits(web.settings.fetch), matcher=web.app.pipeline.matcher,
+    )  # fmt: skip
+
+
 def _pasted(text: str) -> Article:
     """Pasted text: the first line is the title, as in a dropped file."""
     title, _, body = text.strip().partition("\n")
@@ -301,12 +340,30 @@ def _pasted(text: str) -> Article:
 # --- sign-in -------------------------------------------------------------------------------
 
 
+def _signin_page(
+    web: Web, request: Request, status: int = 200, *, target: str, error: str | None = None
+) -> Response:
+    """The sign-in form, its CSRF token bound to the nonce in its own cookie (there is no
+    session yet). A nonce the browser already has is kept: another GET of /signin (a second
+    tab, the browser's own /favicon.ico redirected here) must not make the open form stale."""
+    nonce = request.cookies.get(SIGNIN_COOKIE, "")
+    if not re.fullmatch(r"[0-9a-f]{32}", nonce):
+        nonce = web.signer.new_signin_nonce()
+    response = render(
+        web, request, "signin.html", status, title="sign in", next=target, error=error,
+        signin_csrf=web.signer.signin_csrf(nonce),
+    )  # fmt: skip
+    response.set_cookie(
+        SIGNIN_COOKIE, nonce, max_age=SIGNIN_FORM_SECONDS, httponly=True, samesite="strict",
+        path="/signin", secure=web.settings.http.public_url.startswith("https://"),
+    )  # fmt: skip
+    return response
+
+
 async def signin_form(web: Web, request: Request) -> Response:
     if web.mode != "token":
         return RedirectResponse("/", 303)
-    return render(
-        web, request, "signin.html", title="sign in", next=_safe_next(request), error=None
-    )
+    return _signin_page(web, request, target=_safe_next(request))
 
 
 async def signin_post(web: Web, request: Request) -> Response:
@@ -316,17 +373,22 @@ async def signin_post(web: Web, request: Request) -> Response:
     data = await request.form(max_files=0, max_fields=5, max_part_size=4096)
     token = str(data.get("token", ""))
     target = _safe_next(request, str(data.get("next", "/")))
+    nonce = request.cookies.get(SIGNIN_COOKIE, "")
+    if not web.signer.signin_csrf_ok(nonce, str(data.get("csrf", ""))):
+        log.warning("http sign-in refused client=%s (no valid form token)", client)
+        return _signin_page(
+            web, request, 403, target=target,
+            error="the sign-in form is out of date (or not from this page): sign in again",
+        )  # fmt: skip
     if not web.signin_limit.allowed(client):
         log.warning("http sign-in refused client=%s (too many failures)", client)
-        return render(
-            web, request, "signin.html", 429, title="sign in", next=target,
-            error="too many failed sign-ins: wait a minute",
-        )  # fmt: skip
+        return _signin_page(
+            web, request, 429, target=target, error="too many failed sign-ins: wait a minute"
+        )
     if not web.signer.check_token(token):
         web.signin_limit.failed(client)
         log.warning("http sign-in failed client=%s", client)
-        return render(web, request, "signin.html", 401, title="sign in", next=target,
-                      error="wrong token")  # fmt: skip
+        return _signin_page(web, request, 401, target=target, error="wrong token")
     log.info("http signed in client=%s", client)
     response = RedirectResponse(target, 303)
     response.set_cookie(
@@ -334,6 +396,7 @@ async def signin_post(web: Web, request: Request) -> Response:
         httponly=True, samesite="strict", path="/",
         secure=web.settings.http.public_url.startswith("https://"),
     )  # fmt: skip
+    response.delete_cookie(SIGNIN_COOKIE, path="/signin")
     return response
 
 

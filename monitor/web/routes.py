@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from monitor.errors import StoreError
 from monitor.metrics import CONTENT_TYPE
-from monitor.web import api, pages
+from monitor.web import api, editor, pages
 from monitor.web.context import BadRequest, Web
 from monitor.web.guard import Guard
 from monitor.web.pages import Forbidden
@@ -81,14 +81,11 @@ def build_asgi(web: Web) -> Guard:
         Route("/api/v1/openapi.json", bind(api.openapi), methods=get),
         Mount("/static", StaticFiles(directory=str(files("monitor.web") / "static"))),
     ]
-    if web.settings.http.allow_edit:
-        from monitor.web import editor
-
-        routes += [
-            Route("/watchlist", bind(editor.page), methods=get),
-            Route("/watchlist/preview", bind(editor.preview), methods=["POST"]),
-            Route("/watchlist/save", bind(editor.save), methods=["POST"]),
-        ]
+    routes += [
+        Route("/watchlist", bind(editing(editor.page)), methods=get),
+        Route("/watchlist/preview", bind(editing(editor.preview)), methods=["POST"]),
+        Route("/watchlist/save", bind(editing(editor.save)), methods=["POST"]),
+    ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -99,6 +96,18 @@ def build_asgi(web: Web) -> Guard:
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     return Guard(app, web)
+
+
+def editing(handler: Handler) -> Handler:
+    """An editor route: always routed, 404 while `[http] allow_edit` is off, so that a reload
+    turns the editor on or off without a restart."""
+
+    async def endpoint(web: Web, request: Request) -> Response:
+        if not web.settings.http.allow_edit:
+            return _error(web, request, 404, "not found")
+        return await handler(web, request)
+
+    return endpoint
 
 
 def _error(web: Web, request: Request, status: int, message: str) -> Response:

@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 
 SESSION_COOKIE = "monitor_session"
 SESSION_SECONDS = 30 * 86400
+# The sign-in form's own CSRF cookie (there is no session yet): a random nonce, and the form
+# carries its HMAC (a signed double-submit cookie; OWASP's CSRF cheat sheet).
+SIGNIN_COOKIE = "monitor_signin"
+SIGNIN_FORM_SECONDS = 3600
+CSRF_HEADER = "x-csrf-token"  # the page's CSRF token, for an API POST made with the cookie
 SIGNIN_FAILURES = 5  # failed sign-ins allowed per client per window
 SIGNIN_FAILURES_ALL = 20  # …and from everyone together
 SIGNIN_WINDOW = 60.0  # s
@@ -62,6 +67,17 @@ def allowed_hosts(host: str, port: int, extra: tuple[str, ...], public_url: str)
     return names
 
 
+def _bytes(value: str) -> bytes:
+    # surrogatepass: a lone surrogate (a form field may carry one) is bytes like any other.
+    return value.encode("utf-8", "surrogatepass")
+
+
+def same(given: str, expected: str) -> bool:
+    """Constant-time equality of a client's string and ours. On bytes: `compare_digest` raises
+    TypeError for a str with any non-ASCII character (`?key=%C3%A9`), which was a 500."""
+    return hmac.compare_digest(_bytes(given), _bytes(expected))
+
+
 @dataclass
 class Signer:
     """HMACs under the token (or a per-process key when there is none)."""
@@ -73,14 +89,14 @@ class Signer:
         self._key = hashlib.sha256(b"monitor web v1\0" + secret).digest()
 
     def sign(self, purpose: str, value: str) -> str:
-        return hmac.new(self._key, f"{purpose}\0{value}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._key, _bytes(f"{purpose}\0{value}"), hashlib.sha256).hexdigest()
 
     def check_token(self, given: str) -> bool:
         """Constant time, whatever the lengths."""
         if not self.token:
             return False
         return hmac.compare_digest(
-            hashlib.sha256(given.encode()).digest(), hashlib.sha256(self.token.encode()).digest()
+            hashlib.sha256(_bytes(given)).digest(), hashlib.sha256(_bytes(self.token)).digest()
         )
 
     # --- session cookies -----------------------------------------------------------------
@@ -94,9 +110,9 @@ class Signer:
     def session_ok(self, cookie: str, now: float) -> bool:
         expires, _, rest = cookie.partition(".")
         nonce, _, mac = rest.partition(".")
-        if not expires.isdigit() or not self.token:
+        if not (expires.isascii() and expires.isdigit()) or not self.token:
             return False
-        good = hmac.compare_digest(mac, self.sign("session", f"{expires}.{nonce}"))
+        good = same(mac, self.sign("session", f"{expires}.{nonce}"))
         return good and int(expires) > now
 
     # --- feed keys and CSRF tokens ------------------------------------------------------
@@ -106,14 +122,25 @@ class Signer:
         return self.sign("feed", path)[:32]
 
     def feed_key_ok(self, path: str, key: str) -> bool:
-        return bool(self.token) and hmac.compare_digest(key, self.feed_key(path))
+        return bool(self.token) and same(key, self.feed_key(path))
 
     def csrf(self, session: str) -> str:
         """The form token of a session (of the process, when no sign-in is needed)."""
         return self.sign("csrf", session)[:32]
 
     def csrf_ok(self, session: str, given: str) -> bool:
-        return hmac.compare_digest(given, self.csrf(session))
+        return same(given, self.csrf(session))
+
+    def new_signin_nonce(self) -> str:
+        return secrets.token_hex(16)
+
+    def signin_csrf(self, nonce: str) -> str:
+        """The sign-in form's token for the nonce in its cookie: only this server can make
+        it, so a page elsewhere cannot post the form (it cannot read the cookie either)."""
+        return self.sign("signin", nonce)[:32]
+
+    def signin_csrf_ok(self, nonce: str, given: str) -> bool:
+        return bool(nonce) and same(given, self.signin_csrf(nonce))
 
 
 @dataclass

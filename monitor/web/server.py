@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from monitor.config import watchlist_unwritable
 from monitor.web.context import Web
 from monitor.web.routes import build_asgi
 
@@ -59,6 +60,13 @@ class WebServer:
             " paths=/healthz,/metrics only: set [http] token to serve the page and API on a "
             "non-loopback address" if web.mode == "closed" else "",
         )  # fmt: skip
+        if web.settings.http.allow_edit:
+            # Found now, not at the first save: `monitor check` may have run as another user.
+            problem = await web.run(watchlist_unwritable, web.settings.watchlist_path)
+            if problem is not None:
+                log.error("http editor cannot save watchlist=%s reason=%r (README, \"Watchlist "
+                          "editor\", has the systemd drop-in)", web.settings.watchlist_path,
+                          problem)  # fmt: skip
 
     def stop(self) -> None:
         """Stop accepting at once; open requests get SHUTDOWN_GRACE (`wait`)."""
