@@ -123,6 +123,16 @@ def test_a_reload_closes_the_old_notifiers_after_the_pass_using_them(
     assert old.closed == 1  # never twice
 
 
+def one_tick(daemon: Daemon) -> None:
+    """One sources tick, and every poll it started run to its end."""
+
+    async def tick() -> None:
+        await daemon.sources_tick()
+        await asyncio.gather(*daemon.in_flight)
+
+    asyncio.run(tick())
+
+
 def test_one_tick_keeps_claiming_as_polls_finish(
     workdir: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -151,11 +161,7 @@ def test_one_tick_keeps_claiming_as_polls_finish(
     try:
         daemon = Daemon(app)
 
-        async def one_tick() -> None:
-            await daemon.sources_tick()
-            await asyncio.gather(*daemon.in_flight)
-
-        asyncio.run(one_tick())
+        one_tick(daemon)
         polled = [s for s in sources if s.source.states]  # type: ignore[attr-defined]
         assert len(polled) == 10  # budget 2 (concurrency 1 × 2), yet all ten in one tick
         assert all(r.last_result == "ok" for r in app.store.list_sources() if r.id != "inbox")
@@ -181,23 +187,19 @@ def test_a_scheduled_poll_records_how_late_it_started(workdir: Path, clock: Cloc
     try:
         daemon = Daemon(app)
 
-        async def one_tick() -> None:
-            await daemon.sources_tick()
-            await asyncio.gather(*daemon.in_flight)
-
         def observed(le: str) -> float:
             value = app.metrics.registry.get_sample_value(
                 "monitor_poll_lateness_seconds_bucket", {"le": le}
             )
             return value or 0.0
 
-        asyncio.run(one_tick())  # the first round: due now, not late
+        one_tick(daemon)  # the first round: due now, not late
         first = observed("+Inf")
         assert first >= 3 and observed("0.25") == first
         clock.advance(minutes=10)  # every source came due (jittered) 4–6 minutes ago
         due = {r.id: r.next_poll_at for r in app.store.list_sources() if r.id in ("s0", "s1")}
         late = sum((clock.now - at).total_seconds() for at in due.values())
-        asyncio.run(one_tick())
+        one_tick(daemon)
         assert observed("+Inf") == first + 3
         assert observed("60.0") == first and observed("900.0") == first + 3
         total = app.metrics.registry.get_sample_value("monitor_poll_lateness_seconds_sum")
