@@ -234,6 +234,12 @@ class App:
     def reconfigure(self, settings: Settings) -> None:
         """Swap in a validated new config: watchlist first (atomic), then sources and notifiers
         (the old notifiers are closed once the delivery pass using them ends)."""
+        if settings.http.listen != self.settings.http.listen:
+            # The socket is bound once; the rest of [http] follows the reload (monitor.web).
+            log.warning(
+                "reload restart needed key=[http].listen value=%r: takes effect at restart "
+                "(serving %r until then)", settings.http.listen, self.settings.http.listen,
+            )  # fmt: skip
         self.pipeline.set_watchlist(settings.watchlist)
         notifiers = {n.name: n.notifier for n in settings.notifiers}
         digests = {n.name: n.digest for n in settings.notifiers if n.digest is not None}

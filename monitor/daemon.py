@@ -196,7 +196,6 @@ class Daemon:
     async def _reload(self) -> bool:
         assert self.reload_config is not None
         self.systemd.reloading()
-        before = self.app.settings
         try:
             with building_heap():
                 settings = await asyncio.to_thread(self.reload_config)
@@ -221,12 +220,6 @@ class Daemon:
             len(settings.sources), len(settings.feeds), len(settings.folders),
             len(settings.watchlist.topics),
         )  # fmt: skip
-        if settings.http.listen != before.http.listen:
-            # The socket is bound once; the rest of [http] follows the reload (monitor.web).
-            log.warning(
-                "reload restart needed key=[http].listen value=%r: takes effect at restart "
-                "(serving %r until then)", settings.http.listen, before.http.listen,
-            )  # fmt: skip
         self.systemd.ready(status=await self._status_line())
         return True
 
