@@ -18,6 +18,7 @@ the other, the second seeing the first's band rows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import json
 from collections import Counter
@@ -27,7 +28,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from monitor.models import Article
@@ -54,21 +54,29 @@ _INSERT_BANDS = sa.text(
 # renders a placeholder per key into new SQL text on every write, which cost SQLAlchemy 2–3
 # times what the database spent on the lookup.
 _KEYS_JSON = sa.func.json_each(sa.bindparam("keys_json", type_=sa.String)).table_valued("value")
-_KEY_ROOTS = {
-    dialect: sa.select(near_bands.c.band_key, near_bands.c.article_id)
-    .select_from(near_bands.join(articles, articles.c.id == near_bands.c.article_id))
-    .where(
-        keys_in, articles.c.first_seen >= sa.bindparam("since", type_=articles.c.first_seen.type)
+
+
+@functools.cache
+def _key_roots(dialect: str) -> sa.Select[Any]:
+    """The statement for `dialect` ("sqlite" or "postgresql"), built on first use: SQLAlchemy's
+    PostgreSQL dialect costs ~35 ms to import, which a SQLite process never needs."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        keys = sa.cast(sa.bindparam("keys"), postgresql.ARRAY(sa.Integer))
+        keys_in = near_bands.c.band_key == sa.any_(keys)
+    else:
+        keys_in = near_bands.c.band_key.in_(sa.select(_KEYS_JSON.c.value))
+    return (
+        sa.select(near_bands.c.band_key, near_bands.c.article_id)
+        .select_from(near_bands.join(articles, articles.c.id == near_bands.c.article_id))
+        .where(
+            keys_in,
+            articles.c.first_seen >= sa.bindparam("since", type_=articles.c.first_seen.type),
+        )
     )
-    for dialect, keys_in in (
-        ("sqlite", near_bands.c.band_key.in_(sa.select(_KEYS_JSON.c.value))),
-        (
-            "postgresql",
-            near_bands.c.band_key
-            == sa.any_(sa.cast(sa.bindparam("keys"), postgresql.ARRAY(sa.Integer))),
-        ),
-    )
-}
+
+
 _ROOTS = sa.select(
     articles.c.id,
     articles.c.content_hash,
@@ -146,10 +154,10 @@ class Placer:
             lock_band_keys(self.connection, keys)
         since = min(c.since for c in checks)
         if self._postgres:
-            rows = self.connection.execute(_KEY_ROOTS["postgresql"], {"keys": keys, "since": since})
+            rows = self.connection.execute(_key_roots("postgresql"), {"keys": keys, "since": since})
         else:
             params = {"keys_json": json.dumps(keys), "since": since}
-            rows = self.connection.execute(_KEY_ROOTS["sqlite"], params)
+            rows = self.connection.execute(_key_roots("sqlite"), params)
         for key, root in rows:
             self._by_key.setdefault(key, []).append(root)
             self._unread.add(root)
