@@ -58,7 +58,8 @@ async def reloads(config: Path, rounds: int) -> tuple[float, list[float], list[f
     long again with no reload: what the machine itself costs the probe)."""
     from monitor.app import make_app
     from monitor.config import load_config
-    from monitor.daemon import Daemon, building_heap
+    from monitor.daemon import Daemon
+    from monitor.heap import building_heap
 
     started = time.perf_counter()
     with building_heap():  # as `Daemon.run` starts

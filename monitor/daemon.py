@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.app import App
 from monitor.config import Settings
 from monitor.errors import ConfigError, MonitorError, SourceError
+from monitor.heap import building_heap
 from monitor.metrics import Health
 from monitor.models import SourceHealth
 from monitor.plugins import Source
@@ -525,22 +525,3 @@ class DatabaseFaults:
                 self.failures, time.monotonic() - self.since,
             )  # fmt: skip
             self.failures = 0
-
-
-@contextlib.contextmanager
-def building_heap() -> Iterator[None]:
-    """While start-up or a reload builds what the daemon then keeps (settings, sources, the
-    compiled watchlist), the cyclic garbage collector is off; on success what was built is
-    moved out of its reach (`gc.freeze`). Otherwise the full collections such an allocation
-    burst triggers walk the whole heap while holding the GIL: 80-340 ms with 10,000 feeds, a
-    stall of the loop (bench/reload.py). Frozen objects are still freed when their last
-    reference goes, as what a reload replaces is (the frozen count stays flat across
-    reloads); a failed start or rejected reload leaves its garbage to the collector."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-        gc.freeze()
-    finally:
-        if enabled:
-            gc.enable()
