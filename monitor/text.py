@@ -55,6 +55,12 @@ def normalize(text: str) -> str:
     return _WHITESPACE.sub(" ", fold(text)).strip()
 
 
+def blank(text: str) -> bool:
+    """Nothing left to match once normalized but white space and invisible characters
+    (controls, bidi and zero-width formatting): such a term is an error, not a term."""
+    return not _UNSAFE.sub("", normalize(text)).strip()
+
+
 def content_hash(text: str, *, title: str = "", url: str | None = None) -> str:
     """`v1:` + sha256 of the normalized text (plus title and URL when the text is too short)."""
     # The matcher folds the same text right after; `mapped_text` remembers it for both.

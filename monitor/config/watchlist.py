@@ -19,7 +19,7 @@ from monitor.errors import ConfigError
 from monitor.models import FIELDS, Topic, Watchlist
 from monitor.query import QueryError, caret, empty_truth, parse, scopes, terms
 from monitor.regex import RegexError, compile_regex
-from monitor.text import normalize
+from monitor.text import blank, normalize
 
 _TOPIC = {k.name: k for k in TOPIC_KEYS}
 
@@ -82,7 +82,7 @@ def _load_aliases(value: Any, out: Collector) -> list[tuple[str, ...]]:
         members = (head, *spellings)
         for spelling in members:
             norm = normalize(spelling)
-            if not norm:
+            if blank(spelling):
                 out.add(key, f"empty spelling {spelling!r}")
             elif norm in owner and owner[norm] != head:
                 out.add(
@@ -260,7 +260,7 @@ def _load_query(table: Mapping[str, Any], key: list[str | int], out: Collector) 
         )
         return None
     for term in terms(node):
-        if not term.wildcard and not normalize(term.text):
+        if not term.wildcard and blank(term.text):
             _query_problem(out, key, value, term.offset, f"empty term {term.written!r}")
             return None
     return value
@@ -320,7 +320,7 @@ def _load_terms(
         term = item if isinstance(item, str) else _load_guarded_term(item, [*key, i], out, context)
         if term is None:
             return ()
-        if not normalize(term):
+        if blank(term):
             out.add(key, f"empty term {term!r}")
             return ()
         terms.append(term)
@@ -333,7 +333,7 @@ def _load_guarded_term(
     """`{ term = "中美", except = ["中美洲"] }`: the term, its exceptions kept in `context`."""
     check_keys(table, _names(TERM_KEYS), key, out)
     term = table.get("term")
-    if not isinstance(term, str) or not normalize(term):
+    if not isinstance(term, str) or blank(term):
         out.add([*key, "term"], "required: a non-empty string")
         return None
     exceptions = _load_strings(table.get("except"), [*key, "except"], out)
