@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -148,6 +150,60 @@ def test_concurrent_writers_record_one_article(store: Store) -> None:
     for t in threads:
         t.join()
     assert sorted(results) == [False] * 7 + [True]
+
+
+def _holding_a_write(store: Store, seconds: float, committed: list[float]) -> threading.Thread:
+    """A thread that writes an article inside `batch`, keeps the transaction open for
+    `seconds`, and appends the time it committed to `committed`."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with store.batch():
+            store.add_article(article(f"未提交的文章{len(committed)}" * 20), [], [], NOW)
+            held.set()
+            time.sleep(seconds)
+        committed.append(time.monotonic())
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(5)
+    return thread
+
+
+def test_a_read_does_not_wait_for_a_writer_and_sees_only_what_is_committed(
+    store: Store,
+) -> None:
+    """`status`, the dashboard and the deliverer's checks read while the group commit holds
+    the write lock (on SQLite, the database's only one)."""
+    alert = alert_for(article())
+    store.add_article(article(), [alert], [NewDelivery("d1", alert.id, "n")], NOW)
+    writer = _holding_a_write(store, 1.5, [])
+    started = time.monotonic()
+    assert store.delivery_counts() == {"pending": 1}
+    assert store.disabled_notifiers() == {}
+    assert store.lease_owners(NOW) == set()
+    waited = time.monotonic() - started
+    writer.join()
+    assert waited < 1.0, f"reads waited {waited:.2f} s for the writer"
+    assert store.article_count() == 2
+
+
+def test_a_writer_queued_behind_another_thread_starts_as_soon_as_it_commits(
+    tmp_path: Path,
+) -> None:
+    """SQLite's busy handler sleeps 25–100 ms at a time once a thread has waited a little;
+    this process's writers queue on a lock of their own instead, woken at the release."""
+    store = Store.open(f"sqlite:///{tmp_path}/monitor.db")
+    store.upgrade()
+    delays, committed = [], []
+    for n in range(5):
+        writer = _holding_a_write(store, 0.4, committed)
+        store.add_article(article(f"排隊的文章{n}" * 20), [], [], NOW)  # waits for the batch
+        done = time.monotonic()
+        writer.join()
+        delays.append(done - committed[-1])
+    store.close()
+    assert statistics.median(delays) < 0.02, delays
 
 
 def test_failed_and_dead_deliveries(store: Store) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,10 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD = "0012"
 # Serializes migrations between instances sharing one PostgreSQL database.
 _PG_MIGRATION_LOCK = 0x6D6F6E69  # "moni"
+# How long a thread waits for this process's other SQLite transactions: busy_timeout's 5 s.
+_SQLITE_LOCK_WAIT = 5.0
+_READ_ONLY = "monitor_read_only"  # execution option: a transaction that only reads
+_sqlite_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str) -> Engine:
@@ -59,9 +64,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        # Housekeeping (checkpoint, VACUUM) runs outside any transaction: AUTOCOMMIT.
-        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Housekeeping (checkpoint, VACUUM) runs outside any transaction: AUTOCOMMIT. A
+        # read-only transaction (`StoreBase._reading`) needs no write lock: in WAL mode it
+        # reads a snapshot beside the writer.
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        connection.exec_driver_sql("BEGIN" if options.get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 T = TypeVar("T")
@@ -81,6 +90,7 @@ class StoreBase:
         self.engine = engine
         self._dialect = engine.dialect.name
         self._ambient = threading.local()  # the connection of this thread's `batch`, if any
+        self._in_turn: threading.RLock | None = None
         # Both dialects spell insert-if-absent as INSERT … ON CONFLICT DO NOTHING.
         if self._dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -90,6 +100,7 @@ class StoreBase:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
             self._insert = sqlite_insert
+            self._in_turn = _sqlite_locks.setdefault(engine, threading.RLock())
         else:
             raise StoreError(f"unsupported database {self._dialect!r}: use SQLite or PostgreSQL")
 
@@ -147,10 +158,51 @@ class StoreBase:
             if ambient is not None:  # inside `batch`: its transaction, committed by it
                 yield ambient
                 return
-            with self.engine.begin() as connection:
+            with self._turn(), self.engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as e:
             raise StoreError(f"database error: {e.__class__.__name__}: {e}") from e
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A transaction that only reads. On SQLite it neither takes the write lock nor waits
+        for this process's writers (`_turn`): the deliverer's and the web pages' reads run
+        beside the group commit instead of queueing behind it. A write inside fails."""
+        ambient = getattr(self._ambient, "connection", None)
+        if ambient is not None or self._in_turn is None:
+            with self._transaction() as connection:
+                yield connection
+            return
+        try:
+            with self.engine.connect() as connection:
+                connection.execution_options(**{_READ_ONLY: True})
+                with connection.begin():
+                    yield connection
+        except SQLAlchemyError as e:
+            raise StoreError(f"database error: {e.__class__.__name__}: {e}") from e
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """SQLite: this process's transactions take turns on a lock of their own before
+        `BEGIN IMMEDIATE`. Every SQLite transaction holds the database's only write lock, and a
+        thread that finds it taken sleeps in SQLite's busy handler, 25–100 ms at a time once it
+        has waited a little, however soon the lock is free: the tick's feed claims and the
+        deliverer, queued behind the group commit, spent a third of a first poll asleep there.
+        A Python lock wakes the next thread at the release. Other processes (a second
+        `monitor` command) still meet busy_timeout. Re-entrant, so a nested transaction fails
+        on SQLite's lock as it always did instead of waiting here forever."""
+        if self._in_turn is None:
+            yield
+            return
+        if not self._in_turn.acquire(timeout=_SQLITE_LOCK_WAIT):
+            raise StoreError(
+                f"database error: another transaction of this process held the database for "
+                f"more than {_SQLITE_LOCK_WAIT:.0f} s"
+            )
+        try:
+            yield
+        finally:
+            self._in_turn.release()
 
     # --- schema -------------------------------------------------------------------------
 

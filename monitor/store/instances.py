@@ -32,6 +32,6 @@ class Instances(StoreBase):
             connection.execute(statement)
 
     def list_instances(self) -> list[dict[str, Any]]:
-        with self._transaction() as connection:
+        with self._reading() as connection:
             rows = connection.execute(sa.select(instances).order_by(instances.c.name))
             return [dict(row._mapping) for row in rows]

@@ -81,7 +81,7 @@ class Leases(StoreBase):
 
     def lease_owners(self, now: datetime) -> set[str]:
         """Owners of unexpired leases on deliveries and sources (to spot dead local ones)."""
-        with self._transaction() as connection:
+        with self._reading() as connection:
             owners = set(
                 connection.execute(
                     sa.select(deliveries.c.lease_owner).where(deliveries.c.lease_until >= now)

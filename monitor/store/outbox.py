@@ -144,7 +144,7 @@ class Outbox(StoreBase):
             .order_by(alerts.c.created_at, deliveries.c.id)
             .limit(limit)
         )
-        with self._transaction() as connection:
+        with self._reading() as connection:
             return [to_delivery(row) for row in connection.execute(query)]
 
     def requeue(
@@ -217,7 +217,7 @@ class Outbox(StoreBase):
     def delivery_counts(self) -> dict[str, int]:
         """Deliveries by status, for `status` output and tests."""
         query = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
-        with self._transaction() as connection:
+        with self._reading() as connection:
             return {status: count for status, count in connection.execute(query)}
 
     def queue_summary(self, now: datetime) -> dict[str, int]:
@@ -238,7 +238,7 @@ class Outbox(StoreBase):
             count(d.status == DeliveryStatus.DEAD.value),
             count(d.status == DeliveryStatus.SENT.value, d.updated_at >= now - timedelta(days=1)),
         )
-        with self._transaction() as connection:
+        with self._reading() as connection:
             pending, failing, dead, sent = connection.execute(query).one()
         return {"pending": pending, "failing": failing, "dead": dead, "sent_24h": sent}
 
@@ -261,6 +261,6 @@ class Outbox(StoreBase):
         return bool(result.rowcount)
 
     def disabled_notifiers(self) -> dict[str, DisabledNotifier]:
-        with self._transaction() as connection:
+        with self._reading() as connection:
             rows = connection.execute(sa.select(notifier_state)).all()
         return {r.name: DisabledNotifier(r.name, r.disabled_at, r.reason) for r in rows}
