@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import ipaddress
 import os
 import socket
@@ -234,7 +235,7 @@ def _aiohttp_transport(fetcher: Fetcher) -> httpx.AsyncBaseTransport:
         resolver,
         connections=limits.concurrency,
         per_host=limits.per_host,
-        verify=httpx.create_ssl_context(trust_env=True),
+        verify=functools.partial(httpx.create_ssl_context, trust_env=True),
     )
 
 

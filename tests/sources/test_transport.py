@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
 from monitor.sources.http import Fetcher, FetchError, FetchLimits, FetchResult, proxy_mounts
 
@@ -212,3 +215,41 @@ def test_no_proxy_entries_bypass_the_proxy() -> None:
     assert not proxied("https://a.corp.example/feed")
     assert proxy_mounts({"HTTP_PROXY": "http://p:1", "no_proxy": "*"}, httpx.Limits()) == {}
     assert proxy_mounts({}, httpx.Limits()) == {}
+
+
+def _tls_server_for_loopback(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context with a certificate for 127.0.0.1 from a throwaway CA, and that
+    CA's certificate file."""
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    return server_context, ca_file
+
+
+def test_https_feeds_are_verified_against_the_trusted_certificates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A certificate from an unknown authority is refused; the same one is accepted once
+    SSL_CERT_FILE names its authority (httpx's trust_env rules, applied to the context the
+    transport makes on its first https fetch)."""
+    server_context, ca_file = _tls_server_for_loopback(tmp_path)
+
+    async def feed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(answer(FEED))
+        await writer.drain()
+
+    async def go() -> tuple[str, FetchResult]:
+        server = await asyncio.start_server(feed, "127.0.0.1", 0, ssl=server_context)
+        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/feed"
+        async with server:
+            with pytest.raises(FetchError) as refused:
+                await fetch(url)
+            monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+            return refused.value.reason, await fetch(url)
+
+    reason, accepted = asyncio.run(go())
+    assert "certificate" in reason.lower(), reason
+    assert accepted.status == 200 and accepted.body == FEED
