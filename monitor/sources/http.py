@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -29,6 +30,10 @@ from monitor import __version__
 from monitor.retry_after import parse_retry_after
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-news/monitor; feed reader)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/xml;q=0.9, application/json;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
 _REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -77,37 +82,60 @@ class FetchError(Exception):
 
 @dataclass
 class Fetcher:
-    """One shared client with a global and a per-host concurrency limit."""
+    """One shared transport with a global and a per-host concurrency limit.
+
+    Requests go straight to the transport, not through `httpx.AsyncClient`: the client's layer
+    (merging defaults into every request, auth and redirect generators, a cookie jar parsed
+    through `email.message` on every response) cost as much CPU per 304 as the transport
+    itself, and the fetcher does its own redirects, headers and timeouts anyway. The client is
+    kept only where it does a job, routing to the proxies of the environment (`proxy_mounts`).
+
+    Cookies live for one fetch: those set by a redirect go with the next hops (a feed behind a
+    cookie check still works), and none are kept from one fetch or feed to the next (a shared
+    jar would hand one feed's tracking cookies back on every later poll, as no peer does).
+    """
 
     limits: FetchLimits = field(default_factory=FetchLimits)
     transport: httpx.AsyncBaseTransport | None = None  # tests inject one
     resolver: object = None  # callable(host, port) -> list[str]; tests stub DNS
-    _client: httpx.AsyncClient | None = None
+    _transport: httpx.AsyncBaseTransport | None = None
+    _proxied: httpx.AsyncClient | None = None  # only when proxy variables are set
+    _timeouts: dict[str, float | None] = field(default_factory=dict)
     _global: asyncio.Semaphore | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
-    def _ensure(self) -> httpx.AsyncClient:
-        if self._client is None:
-            limits = self.limits
-            pool_limits = httpx.Limits(
-                max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
-            )
-            self._client = httpx.AsyncClient(
-                transport=self.transport or _aiohttp_transport(self),
-                mounts={} if self.transport else proxy_mounts(os.environ, pool_limits),
-                timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
-                limits=pool_limits,
-                follow_redirects=False,
-                trust_env=True,  # proxies: a client with its own transport ignores them: mounts
-                headers={"User-Agent": limits.user_agent},
-            )
-            self._global = asyncio.Semaphore(limits.concurrency)
-        return self._client
+    def _ensure(self) -> None:
+        if self._transport is not None or self._proxied is not None:
+            return
+        limits = self.limits
+        self._timeouts = httpx.Timeout(
+            limits.read_timeout, connect=limits.connect_timeout
+        ).as_dict()
+        self._global = asyncio.Semaphore(limits.concurrency)
+        pool_limits = httpx.Limits(
+            max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
+        )
+        mounts = {} if self.transport else proxy_mounts(os.environ, pool_limits)
+        transport = self.transport or _aiohttp_transport(self)
+        if not mounts:
+            self._transport = transport
+            return
+        self._proxied = httpx.AsyncClient(
+            transport=transport,
+            mounts=mounts,  # a client with its own transport ignores the environment's proxies
+            limits=pool_limits,
+            follow_redirects=False,
+            trust_env=False,
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=())),  # keeps none
+        )
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._proxied is not None:
+            await self._proxied.aclose()
+            self._proxied = None
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
 
     async def fetch(
         self,
@@ -120,47 +148,57 @@ class Fetcher:
         now: datetime,
     ) -> FetchResult:
         """GET `url` within the deadline; raises `FetchError` for anything but an HTTP answer."""
-        client = self._ensure()
+        self._ensure()
         assert self._global is not None
         host = urlsplit(url).hostname or ""
         per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.limits.per_host))
-        request_headers = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
-        request_headers["Accept"] = (
-            "application/rss+xml, application/atom+xml, application/feed+json, "
-            "application/xml;q=0.9, application/json;q=0.8, text/xml;q=0.8, */*;q=0.5"
-        )
+        request_headers = {"User-Agent": self.limits.user_agent, "Accept-Encoding": "gzip, deflate"}
+        _set_headers(request_headers, headers or {})
+        _set_headers(request_headers, {"Accept": ACCEPT})
         if etag:
-            request_headers["If-None-Match"] = etag
+            _set_headers(request_headers, {"If-None-Match": etag})
         if last_modified:
-            request_headers["If-Modified-Since"] = last_modified
+            _set_headers(request_headers, {"If-Modified-Since": last_modified})
         async with self._global, per_host:
             _ALLOW_PRIVATE.set(allow_private_network)  # this task only (asyncio copies context)
             try:
                 async with asyncio.timeout(self.limits.deadline):
-                    return await self._follow(
-                        client, url, request_headers, allow_private_network, now
-                    )
+                    return await self._follow(url, request_headers, allow_private_network, now)
             except TimeoutError as e:
                 raise FetchError(f"timed out after {self.limits.deadline:g}s") from e
 
+    async def _send(
+        self, url: str, headers: dict[str, str], cookies: httpx.Cookies | None
+    ) -> httpx.Response:
+        """One request, its response still streaming (the caller closes it)."""
+        request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeouts})
+        if cookies is not None:
+            cookies.set_cookie_header(request)
+        if self._proxied is not None:
+            return await self._proxied.send(request, stream=True)
+        assert self._transport is not None
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        return response
+
     async def _follow(
-        self,
-        client: httpx.AsyncClient,
-        url: str,
-        headers: dict[str, str],
-        allow_private: bool,
-        now: datetime,
+        self, url: str, headers: dict[str, str], allow_private: bool, now: datetime
     ) -> FetchResult:
         all_permanent = True
+        cookies: httpx.Cookies | None = None  # set by this fetch's redirects, for its next hops
         for _hop in range(self.limits.max_redirects + 1):
             await self._check_target(url, allow_private)
             try:
-                async with client.stream("GET", url, headers=headers) as response:
+                response = await self._send(url, headers, cookies)
+                try:
                     status = response.status_code
                     if status in _REDIRECTS:
                         location = response.headers.get("location")
                         if not location:
                             raise FetchError(f"HTTP {status} without a Location header")
+                        if "set-cookie" in response.headers:
+                            cookies = cookies if cookies is not None else httpx.Cookies()
+                            cookies.extract_cookies(response)
                         all_permanent = all_permanent and status in _PERMANENT
                         url = urljoin(url, location)
                         if urlsplit(url).scheme not in ("http", "https"):
@@ -177,6 +215,8 @@ class Fetcher:
                         permanent_url=url if all_permanent and _hop > 0 else None,
                         retry_after=parse_retry_after(response.headers.get("retry-after"), now),
                     )
+                finally:
+                    await response.aclose()
             except httpx.TimeoutException as e:
                 raise FetchError(f"timeout ({type(e).__name__})") from e
             except httpx.HTTPError as e:
@@ -215,6 +255,16 @@ class Fetcher:
         except socket.gaierror as e:
             raise FetchError(f"DNS: cannot resolve {host}: {e.strerror}") from e
         return [str(info[4][0]) for info in infos]
+
+
+def _set_headers(headers: dict[str, str], more: Mapping[str, str]) -> None:
+    """Set `more` in `headers`, each replacing the same name in any case: a feed's
+    `user-agent` replaces ours instead of going out beside it."""
+    for name, value in more.items():
+        folded = name.lower()
+        for present in [k for k in headers if k.lower() == folded]:
+            del headers[present]
+        headers[name] = value
 
 
 def _aiohttp_transport(fetcher: Fetcher) -> httpx.AsyncBaseTransport:

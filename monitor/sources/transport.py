@@ -80,7 +80,7 @@ def _result(host: str, address: str, port: int) -> ResolveResult:
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends httpx requests through one aiohttp session (created on first use, on the loop that
-    uses it). Redirects, decompression and cookies stay with httpx and the fetcher."""
+    uses it). Redirects, decompression and cookies stay with the fetcher."""
 
     def __init__(
         self,
@@ -117,7 +117,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
+                cookie_jar=aiohttp.DummyCookieJar(),  # the fetcher keeps a fetch's cookies
                 auto_decompress=False,  # the fetcher decodes, with its size cap
                 trust_env=False,  # proxies are httpx mounts (sources/http.py)
                 skip_auto_headers=("Accept-Encoding", "User-Agent", "Accept"),

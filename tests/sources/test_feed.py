@@ -84,6 +84,18 @@ def test_etag_round_trip_and_304_costs_no_parse() -> None:
 
 
 @respx.mock
+def test_a_feeds_headers_replace_ours_whatever_their_case() -> None:
+    """`headers = {"user-agent" = …}` replaces monitor's User-Agent: one header goes out, the
+    feed's (a second one beside ours would leave the server to pick)."""
+    route = respx.get(URL).respond(200, content=rss(("a", "/a")))
+    poll(source(headers={"user-agent": "Newsroom/2", "Authorization": "Bearer t"}))
+    sent = route.calls[0].request.headers
+    assert sent.get_list("user-agent") == ["Newsroom/2"]
+    assert sent["authorization"] == "Bearer t"
+    assert sent["accept-encoding"] == "gzip, deflate"
+
+
+@respx.mock
 def test_unchanged_body_without_validators_is_not_parsed_again() -> None:
     respx.get(URL).respond(200, content=rss(("a", "/a")))
     first = poll(source())
