@@ -279,8 +279,27 @@ def _own_cpu() -> float:
 
 
 def _children_cpu() -> float:
+    """CPU of the children reaped so far (RUSAGE_CHILDREN) plus that of the live ones (/proc):
+    a difference of two readings is the children's CPU in between, even for a parse worker
+    that lives through several passes and exits in a later one (RUSAGE_CHILDREN alone would
+    charge its whole life to the pass in which it exits)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return children.ru_utime + children.ru_stime
+    return children.ru_utime + children.ru_stime + _live_children_cpu()
+
+
+def _live_children_cpu() -> float:
+    me, total = os.getpid(), 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile: reaped, so in RUSAGE_CHILDREN
+        if int(fields[1]) == me:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def worker(args: argparse.Namespace) -> None:
