@@ -282,6 +282,13 @@ class App:
             self.executor = None
             self.pipeline.executor = None
 
+    @property
+    def polls_in_flight(self) -> int:
+        """How many polls may be between their claim and their write at once, in the daemon
+        and in `run --once`: twice the fetch concurrency, so the parse workers and the writer
+        always have the next feed waiting while fetched bodies held in memory stay bounded."""
+        return self.settings.fetch.concurrency * 2
+
     def make_fetcher(self) -> Fetcher:
         return Fetcher(fetch_limits(self.settings.fetch))
 
@@ -340,7 +347,9 @@ class App:
         fetcher = self.make_fetcher()
         self.use_fetcher(fetcher)
         try:
-            return await self.poller.run_all(extra=len(self._database))
+            return await self.poller.run_all(
+                extra=len(self._database), in_flight=self.polls_in_flight
+            )
         finally:
             await fetcher.aclose()
             self.use_fetcher(None)

@@ -316,7 +316,7 @@ class Daemon:
         by the tick (100,000 feeds due every 5 minutes need 333 polls a second)."""
         self.watchdog.progress()
         self.health.tick()
-        capacity = self.app.settings.fetch.concurrency * 2
+        capacity = self.app.polls_in_flight
         deadline = time.monotonic() + TICK_SECONDS * CLAIM_WITHIN_TICK
         # Even without configured sources: a feed added to the database is due at once.
         while not self.stopping.is_set():

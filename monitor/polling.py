@@ -169,18 +169,28 @@ class SourcePoller:
             return rows[0], None
         return rows[0], _poll_sync(settings.source.poll, rows[0].state, self.clock())
 
-    async def run_all(self, extra: int = 0) -> list[PollReport]:
+    async def run_all(self, extra: int = 0, in_flight: int | None = None) -> list[PollReport]:
         """`run --once`: every active source of this instance, whatever its schedule (not
         a disabled one, nor one under a Retry-After still in force); `extra`: how many more
         than the lifecycle lists (database feeds). A database failure ends the run
-        (`StoreError`)."""
+        (`StoreError`).
+
+        `in_flight`: at most this many polls between their fetch and their write, as in the
+        daemon. Unbounded, fetching outran the parse workers and every fetched body waited
+        in memory: 550 MiB for 10,000 feeds of 31 KiB, none of it faster."""
         rows = await asyncio.to_thread(
             self.claim,
             limit=max(len(self.lifecycle.sources) + extra, 1),
             ignore_schedule=True,
             check_dead=True,
         )
-        return list(await asyncio.gather(*(self.poll(row) for row in rows)))
+        gate = asyncio.Semaphore(in_flight or max(len(rows), 1))
+
+        async def poll(row: SourceHealth) -> PollReport:
+            async with gate:
+                return await self.poll(row)
+
+        return list(await asyncio.gather(*(poll(row) for row in rows)))
 
     async def _poll(self, row: SourceHealth) -> PollReport:
         lock = self._lock(row.id)

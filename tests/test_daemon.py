@@ -169,6 +169,47 @@ def test_one_tick_keeps_claiming_as_polls_finish(
         app.close()
 
 
+def test_run_once_keeps_at_most_twice_the_fetch_concurrency_of_polls_in_flight(
+    workdir: Path, clock: Clock
+) -> None:
+    """`run --once` polls every source, but like the daemon never more than `concurrency × 2`
+    at once: unbounded, 10,000 fetched bodies waited in memory for the parse workers."""
+    import time as real_time
+    from datetime import timedelta
+
+    from monitor.config import SourceSettings
+    from tests.fakes import FakeSource
+
+    lock, running, most = threading.Lock(), [0], [0]
+
+    class CountingSource(FakeSource):
+        def poll(self, state, now):  # type: ignore[no-untyped-def]
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            real_time.sleep(0.02)
+            with lock:
+                running[0] -= 1
+            return super().poll(state, now)
+
+    config = workdir / "monitor.toml"
+    config.write_text(config.read_text() + "\n[fetch]\nconcurrency = 2\n", encoding="utf-8")
+    sources = [
+        SourceSettings(id=f"s{n}", type="fake", source=CountingSource(f"s{n}"),
+                       interval=timedelta(minutes=5))
+        for n in range(12)
+    ]  # fmt: skip
+    app = make_app(load_config(config, env={}), now=clock, sources=sources)
+    app.start()
+    try:
+        report = app.run_once()
+    finally:
+        app.close()
+    assert all(s.source.states for s in sources)  # type: ignore[attr-defined]
+    assert not report.failed_sources
+    assert most[0] == 4  # concurrency 2 × 2: the budget is used, and never exceeded
+
+
 def test_a_scheduled_poll_records_how_late_it_started(workdir: Path, clock: Clock) -> None:
     """`monitor_poll_lateness_seconds`: from a poll's due time (or its Retry-After hold, if
     later) to the tick that starts it; the figure that says a daemon falls behind."""
