@@ -358,7 +358,7 @@ class App:
     def _log_skipped_sources(self) -> None:
         now = self.clock()
         mine = {s.id for s in self.sources} | set(self._database)
-        for row in self.store.list_sources():
+        for row in self.store.list_sources(skipped_at=now):
             if row.id not in mine:
                 continue
             if not row.active:

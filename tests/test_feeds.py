@@ -173,16 +173,23 @@ def test_410_disables_until_enabled(
 
 
 @respx.mock
-def test_retry_after_holds_even_run_once(feed_app, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+def test_retry_after_holds_even_run_once(feed_app, clock: Clock, caplog) -> None:  # type: ignore[no-untyped-def]
     route = respx.get(URL)
     route.respond(429, headers={"Retry-After": "3600"})
     app, _ = feed_app()
     app.run_once()
+    caplog.clear()
     app.run_once()
     assert route.call_count == 1
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")]
+    assert skipped == [
+        "skipped source=news reason='Retry-After in force' until=2026-11-23T09:00:00+00:00"
+    ]
     clock.advance(minutes=61)
     route.respond(200, content=rss(PUTIN))
+    caplog.clear()
     assert app.run_once().ok and route.call_count == 2
+    assert "skipped source" not in caplog.text  # the hold is over: nothing is skipped
 
 
 @respx.mock
