@@ -6,20 +6,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.app import App, make_app
-from monitor.config import load_config
+from monitor.config import SourceSettings, load_config
 from monitor.daemon import Daemon
 from monitor.errors import StoreError
 from monitor.models import Delivery
 from tests.conftest import Clock
-from tests.fakes import RecordingNotifier
+from tests.fakes import FakeSource, RecordingNotifier
 
 
 @pytest.fixture
@@ -133,36 +134,43 @@ def one_tick(daemon: Daemon) -> None:
     asyncio.run(tick())
 
 
+class SlowSource(FakeSource):
+    """A source whose poll takes 20 ms (in a worker thread, as a blocking poll does)."""
+
+    def poll(self, state, now):  # type: ignore[no-untyped-def]
+        time.sleep(0.02)
+        return super().poll(state, now)
+
+
+def slow_sources_app(
+    workdir: Path, clock: Clock, sources: Sequence[FakeSource], *, concurrency: int
+) -> App:
+    """A started app polling `sources` every 5 minutes under `[fetch] concurrency`."""
+    config = workdir / "monitor.toml"
+    config.write_text(
+        config.read_text() + f"\n[fetch]\nconcurrency = {concurrency}\n", encoding="utf-8"
+    )
+    settings = [
+        SourceSettings(id=s.id, type="fake", source=s, interval=timedelta(minutes=5))
+        for s in sources
+    ]
+    app = make_app(load_config(config, env={}), now=clock, sources=settings)
+    app.start()
+    return app
+
+
 def test_one_tick_keeps_claiming_as_polls_finish(
     workdir: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The tick claims up to the concurrency budget, then more as polls finish: the poll
     rate is not capped at `concurrency × 2` per second."""
-    import time as real_time
-    from datetime import timedelta
-
-    from monitor.config import SourceSettings
-    from tests.fakes import FakeSource
-
-    class SlowSource(FakeSource):
-        def poll(self, state, now):  # type: ignore[no-untyped-def]
-            real_time.sleep(0.02)
-            return super().poll(state, now)
-
-    config = workdir / "monitor.toml"
-    config.write_text(config.read_text() + "\n[fetch]\nconcurrency = 1\n", encoding="utf-8")
-    sources = [
-        SourceSettings(id=f"s{n}", type="fake", source=SlowSource(f"s{n}"),
-                       interval=timedelta(minutes=5))
-        for n in range(10)
-    ]  # fmt: skip
-    app = make_app(load_config(config, env={}), now=clock, sources=sources)
-    app.start()
+    sources = [SlowSource(f"s{n}") for n in range(10)]
+    app = slow_sources_app(workdir, clock, sources, concurrency=1)
     try:
         daemon = Daemon(app)
 
         one_tick(daemon)
-        polled = [s for s in sources if s.source.states]  # type: ignore[attr-defined]
+        polled = [s for s in sources if s.states]
         assert len(polled) == 10  # budget 2 (concurrency 1 × 2), yet all ten in one tick
         assert all(r.last_result == "ok" for r in app.store.list_sources() if r.id != "inbox")
     finally:
@@ -174,38 +182,26 @@ def test_run_once_keeps_at_most_twice_the_fetch_concurrency_of_polls_in_flight(
 ) -> None:
     """`run --once` polls every source, but like the daemon never more than `concurrency × 2`
     at once: unbounded, 10,000 fetched bodies waited in memory for the parse workers."""
-    import time as real_time
-    from datetime import timedelta
-
-    from monitor.config import SourceSettings
-    from tests.fakes import FakeSource
-
     lock, running, most = threading.Lock(), [0], [0]
 
-    class CountingSource(FakeSource):
+    class CountingSource(SlowSource):
         def poll(self, state, now):  # type: ignore[no-untyped-def]
             with lock:
                 running[0] += 1
                 most[0] = max(most[0], running[0])
-            real_time.sleep(0.02)
-            with lock:
-                running[0] -= 1
-            return super().poll(state, now)
+            try:
+                return super().poll(state, now)
+            finally:
+                with lock:
+                    running[0] -= 1
 
-    config = workdir / "monitor.toml"
-    config.write_text(config.read_text() + "\n[fetch]\nconcurrency = 2\n", encoding="utf-8")
-    sources = [
-        SourceSettings(id=f"s{n}", type="fake", source=CountingSource(f"s{n}"),
-                       interval=timedelta(minutes=5))
-        for n in range(12)
-    ]  # fmt: skip
-    app = make_app(load_config(config, env={}), now=clock, sources=sources)
-    app.start()
+    sources = [CountingSource(f"s{n}") for n in range(12)]
+    app = slow_sources_app(workdir, clock, sources, concurrency=2)
     try:
         report = app.run_once()
     finally:
         app.close()
-    assert all(s.source.states for s in sources)  # type: ignore[attr-defined]
+    assert all(s.states for s in sources)
     assert not report.failed_sources
     assert most[0] == 4  # concurrency 2 × 2: the budget is used, and never exceeded
 
