@@ -8,6 +8,8 @@ feed fetched once with 200), the server's 304 count over `--seconds` gives the r
 daemon's `monitor_poll_lateness_seconds` histogram (read from its /metrics at both ends of
 the window: the daemon listens on `--port` + 1, which loads the web stack, ~5 MiB) how late
 the polls of the window started: p50 and p99 as the upper bounds of their buckets.
+The tree's RSS is sampled every second: its peak, and its growth (the last minute's mean
+against the first minute's, extrapolated to an hour).
 
     .venv/bin/pip install -c constraints.txt -e '.[bench]'
     .venv/bin/python bench/rate.py --feeds 3000 --interval 10s --seconds 30
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -136,10 +139,10 @@ def main() -> None:
                 before = server.control()["statuses"].get("304", 0)
                 cpu0, t0 = cpu_seconds(pids), time.monotonic()
                 late0 = lateness(args.port + 1)
-                peak = 0.0
+                samples: list[float] = []  # RSS of the tree, once a second
                 while time.monotonic() - t0 < args.seconds:
                     time.sleep(1)
-                    peak = max(peak, rss_mib(tree(daemon.pid)))
+                    samples.append(rss_mib(tree(daemon.pid)))
                 elapsed = time.monotonic() - t0
                 polls = server.control()["statuses"].get("304", 0) - before
                 cpu = cpu_seconds(tree(daemon.pid)) - cpu0
@@ -151,13 +154,19 @@ def main() -> None:
         server.close()
     due = args.feeds / poll_seconds(args.interval)
     rate = polls / elapsed
+    # Growth: the window's last minute against its first (means, so a parse worker starting
+    # or a collection is not read as a trend), extrapolated linearly to an hour.
+    edge = max(1, min(60, len(samples) // 4))
+    first, last = statistics.mean(samples[:edge]), statistics.mean(samples[-edge:])
+    per_hour = (last - first) / max(elapsed - edge, 1) * 3600
     print(
         f"{args.feeds} feeds at {args.interval} ({due:.0f} polls/s due), over "
         f"{args.hosts} loopback hosts; {os.cpu_count()} CPUs\n"
         f"first round (start-up and {args.feeds} × 200): {first_round:.1f} s\n"
         f"304 polls: {rate:.0f}/s over {elapsed:.0f} s ({rate / due:.0%} of what is due); "
         f"CPU {cpu / elapsed:.2f} cores, {cpu / max(polls, 1) * 1000:.2f} ms per poll; "
-        f"RSS of the process tree, peak: {peak:.0f} MiB\n"
+        f"RSS of the process tree, peak: {max(samples):.0f} MiB; first minute {first:.1f} MiB, "
+        f"last minute {last:.1f} MiB ({per_hour:+.1f} MiB per hour if linear)\n"
         f"poll lateness in the window (due → started): p50 {quantile(late0, late1, 0.5)}, "
         f"p99 {quantile(late0, late1, 0.99)}"
     )
