@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import random
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -22,8 +23,10 @@ from monitor.near import NearCheck, signature, similarity, story_id
 from monitor.store import Store
 from tests.conftest import SEEDS, Clock
 from tests.fakes import RecordingNotifier
+from tests.near_reference import reference_signature
 
 PUTIN = SEEDS / "004_afff801dc2e45540.txt"
+NEAR_SET = Path(__file__).parent / "data" / "near"
 T2S = opencc.OpenCC("t2s").convert
 
 
@@ -60,18 +63,59 @@ def test_short_texts_have_no_signature() -> None:
     assert signature("北韓試射導彈。" * 10) is None  # long, but only a few distinct shingles
 
 
+GOLDEN = (
+    "The quick brown fox jumps over the lazy dog near the riverbank while the farmer "
+    "watches from his porch and the children of the village run down the hill to see "
+    "what the noise was about. 普丁時隔24年再訪北韓，北約關切獨裁聯盟。"
+)
+
+
 def test_the_signature_is_stable_across_processes_and_releases() -> None:
     """Stored signatures must compare with tomorrow's: this pins the hash of a tuple of ints
     (CPython's xxHash-based tuple hash) and the token ids (BLAKE2b)."""
-    sig = signature(
-        "The quick brown fox jumps over the lazy dog near the riverbank while the farmer "
-        "watches from his porch and the children of the village run down the hill to see "
-        "what the noise was about. 普丁時隔24年再訪北韓，北約關切獨裁聯盟。"
-    )
+    sig = signature(GOLDEN)
     assert sig is not None
     assert sig.shingles == 52
     assert sig.bins[:4] == (3470035948, 2079560165, 4275462957, 2173422920)
     assert sig.band_keys()[0] == 571591663
+    assert reference_signature(GOLDEN) == sig  # the definition in plain Python agrees
+
+
+def _random_text(rng: random.Random) -> str:
+    """Mixed scripts in runs, with what tokenization must get right: digits inside CJK,
+    accented and Cyrillic letters, underscores (not letters), non-BMP letters (CJK
+    extension B: a run, not an ideograph token) and emoji (dropped). (No lone surrogates:
+    extraction replaces them, and the normalization before the signature cannot take them.)"""
+    pools = [
+        "普丁北韓訪問峰会美國總統記者台北報導中央社的了是在和",  # ideographs
+        "ひらがなカタカナ한국어",  # kana and hangul: one token per character too
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+        "éüñçßøåæœ",
+        "абвгдежзиклмнопрст",
+        "_-.,;:!?()[]「」，。、！？“”  \n\t",
+        "\U00020000\U00020001\U0002a700\U0001d400",  # word characters outside the BMP
+        "\U0001f600\U0001f680\u200b\u0301",  # emoji, a zero-width space, a combining accent
+    ]
+    parts = []
+    for _ in range(rng.randint(5, 60)):
+        pool = rng.choices(pools, weights=[8, 1, 4, 1, 1, 4, 1, 1])[0]
+        parts.append("".join(rng.choices(pool, k=rng.randint(1, 30))))
+    return "".join(parts)
+
+
+def test_the_array_signature_equals_the_definition_in_plain_python() -> None:
+    """`monitor.shingles` recomputes CPython's tuple hash over numpy arrays and classifies
+    characters by table: on any text it must give exactly the plain-Python signature, or
+    stored signatures would stop matching new ones."""
+    rng = random.Random(13)
+    texts = [_random_text(rng) for _ in range(400)]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(NEAR_SET.glob("*/*.txt"))]
+    signed = 0
+    for text in texts:
+        expected = reference_signature(text)
+        assert signature(text) == expected, text[:120]
+        signed += expected is not None
+    assert signed > 300  # most texts were long enough to be compared, not just None == None
 
 
 def test_story_id_is_derived_from_the_root_content_hash() -> None:

@@ -1,7 +1,7 @@
 """What a start costs: the modules a process imports before its first poll. Each check runs in
 a fresh interpreter (this one has imported everything already) and names what it must not load:
-Alembic when the database is at head, bs4 until something is extracted, and the command modules'
-heavy imports until their command runs."""
+Alembic when the database is at head, bs4 and numpy until something is extracted and signed,
+and the command modules' heavy imports until their command runs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 
 from monitor.store import Store
 
-# Not needed before the first extraction (bs4) or while the database is at head (Alembic).
-HEAVY = ("alembic", "bs4")
+# Not needed before the first extraction (bs4), the first near-duplicate signature (numpy),
+# or while the database is at head (Alembic).
+HEAVY = ("alembic", "bs4", "numpy")
 # The matcher's query language: the run path needs it (config, match), `import monitor.cli`
 # does not (only `explain` and the web API do).
 QUERY = ("monitor.evaluate", "monitor.query")
