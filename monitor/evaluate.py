@@ -14,6 +14,7 @@ adds the hits and NEAR distances.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,13 @@ from typing import Any
 from monitor.query import CJK, And, Near, Node, Not, Or, Scope, Term, terms
 from monitor.text import MappedText
 
-_TOKEN = re.compile(f"[{CJK}]|(?:[^\\W_{CJK}]|[\u0300-\u036f])+")
+
+@functools.cache
+def _token() -> re.Pattern[str]:
+    """A token for NEAR distances; compiled on first use (its non-ASCII classes cost sre
+    ~5 ms to compile, which a start that evaluates no NEAR should not pay)."""
+    return re.compile(f"[{CJK}]|(?:[^\\W_{CJK}]|[\u0300-\u036f])+")
+
 
 Spans = dict[int, list[tuple[int, int]]]  # pattern id → (start, end) in the normalized field
 
@@ -74,7 +81,7 @@ class Found:
         tokens = self._tokens.get(name)
         if tokens is None:
             starts, ends = [], []
-            for m in _TOKEN.finditer(self.mapped(name).text):
+            for m in _token().finditer(self.mapped(name).text):
                 starts.append(m.start())
                 ends.append(m.end())
             tokens = self._tokens[name] = (starts, ends)

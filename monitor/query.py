@@ -17,6 +17,7 @@ Grammar, tightest first: `NEAR/n`, `NOT`, AND (explicit or by adjacency), `OR`:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -35,7 +36,6 @@ CJK = (
     "\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff"
     "\uff66-\uff9f\U00020000-\U0003ffff"
 )
-_CJK_CHAR = re.compile(f"[{CJK}]")
 _NEAR = re.compile(r"NEAR(?:/(.*))?\Z", re.IGNORECASE)
 
 
@@ -412,13 +412,20 @@ class _Parser:
         raise self.expected("a term or '('", before)
 
 
+@functools.cache
+def _cjk_char() -> re.Pattern[str]:
+    """Compiled on first use: a class of non-ASCII ranges costs sre ~3 ms to compile, paid
+    on every start otherwise (only a wildcard term needs it)."""
+    return re.compile(f"[{CJK}]")
+
+
 def _term(token: _Token) -> Term:
     """A bare term; a trailing `*` makes it a prefix wildcard, which has rules of its own."""
     text = token.text
     if not text.endswith("*"):
         return Term(text, token.offset)
     prefix = text[:-1]
-    if _CJK_CHAR.search(prefix):
+    if _cjk_char().search(prefix):
         raise QueryError(
             "wildcards are not allowed on Chinese, Japanese or Korean terms: they already "
             "match as substrings (drop the '*')",

@@ -33,9 +33,11 @@ BINS = 64  # a hash's low 6 bits pick its bin
 SHINGLE = 3  # tokens per shingle (the tuple hash below is written for three)
 # CJK ideographs (and kana, hangul): one token per character. All are in the BMP.
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
-_CJK_CHAR = re.compile(f"[{CJK}]")
-_WORD_CHAR = re.compile(f"[^\\W_{CJK}]")  # any other letter or digit
-_WORD_RUN = re.compile(f"{_WORD_CHAR.pattern}+")  # a run of them: one token
+# Compiled with the tables, not at import: each of these classes costs sre ~3 ms to compile,
+# which a process that never signs (an all-304 `run --once`) should not pay.
+_CJK_CHAR = f"[{CJK}]"
+_WORD_CHAR = f"[^\\W_{CJK}]"  # any other letter or digit (for sre, \w is isalnum() or "_")
+_WORD_RUN = f"{_WORD_CHAR}+"  # a run of them: one token
 _DROP, _WORD, _IDEOGRAPH = 0, 1, 2  # a character's class
 _MODULUS = (1 << 61) - 1  # CPython's hash of a non-negative int is the int modulo this
 _RUN_CACHE_LIMIT = 200_000
@@ -47,10 +49,9 @@ def lane(token: str) -> int:
     return int.from_bytes(digest, "little") % _MODULUS
 
 
-def _class_of(char: str) -> int:
-    if _CJK_CHAR.match(char):
-        return _IDEOGRAPH
-    return _WORD if _WORD_CHAR.match(char) else _DROP
+def _wide_class(char: str) -> int:
+    """The class of a character outside the BMP (no CJK range is): sre's \\w is isalnum()."""
+    return _WORD if char.isalnum() else _DROP
 
 
 class _RunLanes(dict[str, int]):
@@ -76,7 +77,8 @@ class _Tables:
         bmp = "".join(map(chr, range(0x10000)))
         self.classes = np.zeros(0x10000, np.uint8)
         for pattern, value in ((_WORD_CHAR, _WORD), (_CJK_CHAR, _IDEOGRAPH)):
-            self.classes[[m.start() for m in pattern.finditer(bmp)]] = value
+            self.classes[[m.start() for m in re.finditer(pattern, bmp)]] = value
+        self.word_run = re.compile(_WORD_RUN)
         self.cjk_lanes = np.zeros(0x10000, np.uint64)
         self.cjk_known = np.zeros(0x10000, np.bool_)
         self.run_lanes = _RunLanes()
@@ -147,7 +149,7 @@ def _token_lanes(t: _Tables, normalized: str) -> np.ndarray[Any, Any]:
     if points.size and int(points.max()) > 0xFFFF:
         wide = points > 0xFFFF
         classes = t.classes[np.where(wide, 0, points)]
-        classes[wide] = [_class_of(chr(p)) for p in points[wide].tolist()]
+        classes[wide] = [_wide_class(chr(p)) for p in points[wide].tolist()]
     else:
         classes = t.classes[points]
     ideograph = classes == _IDEOGRAPH
@@ -158,7 +160,7 @@ def _token_lanes(t: _Tables, normalized: str) -> np.ndarray[Any, Any]:
     lanes = np.empty(kinds.size, np.uint64)
     lanes[kinds == _IDEOGRAPH] = _ideograph_lanes(t, points[ideograph])
     if run_start.any():
-        runs = _WORD_RUN.findall(normalized)
+        runs = t.word_run.findall(normalized)
         lanes[kinds == _WORD] = np.fromiter(
             map(t.run_lanes.__getitem__, runs), np.uint64, count=len(runs)
         )
