@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.config import load_config
+from tests.conftest import SEEDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_UNIT = ROOT / "systemd" / "monitor.service"
@@ -153,3 +156,49 @@ def test_the_service_config_is_valid(tmp_path: Path) -> None:
     settings = load_config(tmp_path / "monitor.toml", env={})
     assert settings.database == "sqlite:////var/lib/monitor/monitor.db"
     assert "MONITOR_DATABASE_URL=" + settings.database in SYSTEM_UNIT.read_text(encoding="utf-8")
+
+
+# The kernel's own form of MemoryDenyWriteExecute= (Linux ≥ 6.3): PR_SET_MDWE with
+# PR_MDWE_REFUSE_EXEC_GAIN refuses any mapping that is, or becomes, writable and executable,
+# and is inherited by the parse workers, as systemd's seccomp filter is.
+_UNDER_MDWE = """
+import ctypes, mmap, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:
+    print("no PR_SET_MDWE here, errno", ctypes.get_errno())
+    sys.exit(77)
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    sys.exit("a writable and executable mapping was allowed: the guard is not on")
+except OSError:
+    pass
+from monitor.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_every_native_library_runs_without_writable_executable_memory(
+    workdir: Path, copy_seeds: Any
+) -> None:
+    """The units set MemoryDenyWriteExecute=yes: a library that JIT-compiles or needs an
+    executable stack would fail at import or first use under it. A whole `run --once` on
+    the seeds runs under the same rule: every native part is used (aiohttp and
+    SQLAlchemy's SQLite, lxml and bs4, OpenCC's tables in the Aho-Corasick matcher, RE2,
+    numpy for the near-duplicate signatures in the parse workers)."""
+    copy_seeds(workdir / "inbox")
+    config = str(workdir / "monitor.toml")
+    done = subprocess.run(
+        [sys.executable, "-c", _UNDER_MDWE, "--config", config, "run", "--once"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode == 77:
+        pytest.skip(f"the kernel has no PR_SET_MDWE (Linux ≥ 6.3): {done.stdout.strip()}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    with sqlite3.connect(workdir / "var" / "monitor.db") as db:
+        stored, signed = db.execute("SELECT count(*), count(signature) FROM articles").fetchone()
+    assert stored == len(list(SEEDS.glob("*.txt")))
+    assert signed == stored  # the parse workers imported numpy and signed under the rule
