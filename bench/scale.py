@@ -8,7 +8,8 @@ addresses. The default watchlist; `first_poll = "alert"` so every new item is ma
 alert; one jsonl notifier shared by the instances.
 
 Every scenario runs with near-duplicate detection on and off (`--near`, issue 13): the same
-feeds, one after the other in the same run, so the two articles/s compare. The items' texts
+feeds, one after the other in the same run, so the two articles/s compare. With `--repeat N`
+the runs interleave (on, off, on, off, …) and the on/off ratio is also printed per round. The items' texts
 are genuinely different (bench/poll.py draws each body's sentences at random from the seeds),
 so near-duplicate detection suppresses nothing and the two runs do the same work otherwise.
 
@@ -585,22 +586,33 @@ def main() -> None:
             f"items ({size:.1f} KiB each) over {args.hosts} loopback hosts; {os.cpu_count()} "
             f"CPUs; Python {sys.version.split()[0]}"
         )
-        for backend, k, near in scenarios:
-            runs = []
-            for _ in range(args.repeat):
+        # Repetitions interleave the scenarios (on, off, on, off, …): this machine drifts
+        # between faster and slower phases within minutes, and a phase must not fall on one
+        # mode's runs only. The near ratio is also given per round (paired runs).
+        runs: dict[tuple[str, int, bool], list[dict[str, Any]]] = {s: [] for s in scenarios}
+        for _ in range(args.repeat):
+            for backend, k, near in scenarios:
                 r = run_scenario(args, server, backend, k, feeds, near)
                 print(
                     f"  {label(r)}: {r['wall']:.2f} s, {r['articles'] / r['wall']:.0f} art/s,"
                     f" checks {'ok' if r['checks']['ok'] else 'FAIL ' + str(r['checks'])}",
                     flush=True,
                 )
-                runs.append(r)
-            runs.sort(key=lambda r: r["wall"])
-            results.append(runs[len(runs) // 2])
+                runs[backend, k, near].append(r)
+        for scenario in scenarios:
+            ordered = sorted(runs[scenario], key=lambda r: r["wall"])
+            results.append(ordered[len(ordered) // 2])
             if args.repeat > 1:
-                walls = [r["wall"] for r in runs]
-                print(f"  walls {', '.join(f'{w:.2f}' for w in walls)}; "
+                walls = [r["wall"] for r in runs[scenario]]
+                print(f"  {label(ordered[0])}: walls {', '.join(f'{w:.2f}' for w in walls)}; "
                       f"median {statistics.median(walls):.2f} s")  # fmt: skip
+        for backend, k, near in scenarios:
+            if near and (backend, k, False) in runs:
+                on, off = runs[backend, k, True], runs[backend, k, False]
+                ratios = [b["wall"] / a["wall"] for a, b in zip(on, off, strict=True)]
+                print(f"  {backend} ×{k} near on / off, per round: "
+                      f"{', '.join(f'{x:.0%}' for x in ratios)}; "
+                      f"median {statistics.median(ratios):.0%}")  # fmt: skip
     finally:
         server.close()
     print_report(results)
