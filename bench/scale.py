@@ -9,9 +9,10 @@ alert; one jsonl notifier shared by the instances.
 
 Every scenario runs with near-duplicate detection on and off (`--near`, issue 13): the same
 feeds, one after the other in the same run, so the two articles/s compare. With `--repeat N`
-the runs interleave (on, off, on, off, …) and the on/off ratio is also printed per round. The items' texts
-are genuinely different (bench/poll.py draws each body's sentences at random from the seeds),
-so near-duplicate detection suppresses nothing and the two runs do the same work otherwise.
+the runs interleave (on, off, on, off, …) and the on/off ratio is also printed per round.
+The items' texts are genuinely different (bench/poll.py draws each body's sentences at random
+from the seeds), so near-duplicate detection suppresses nothing and the two runs do the same
+work otherwise.
 
 Each scenario gets a fresh database (PostgreSQL: `CREATE DATABASE`, dropped afterwards; SQLite:
 a temporary file). The driver migrates it and registers the feeds, then parks them (next poll
