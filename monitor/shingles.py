@@ -14,7 +14,7 @@ compare with new ones:
 - token id: BLAKE2b (8 bytes) of the token, of which only CPython's `hash` (id mod 2⁶¹−1,
   the "lane") enters the shingle hash;
 - shingle hash: CPython's 64-bit tuple hash (xxHash-based, since 3.8) of three consecutive
-  ids, recomputed here over arrays.
+  ids (a shingle is three tokens), recomputed here over arrays.
 `tests/near_reference.py` computes the same in plain Python (`hash` of real tuples). A test
 compares the two on random mixed-script texts, and a golden test pins both.
 """
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 BINS = 64  # a hash's low 6 bits pick its bin
-SHINGLE = 3  # tokens per shingle (the tuple hash below is written for three)
 # CJK ideographs (and kana, hangul): one token per character. All are in the BMP.
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 # Compiled with the tables, not at import: each of these classes costs sre ~3 ms to compile,

@@ -1,7 +1,8 @@
 """The near-duplicate signature's definition in plain Python, which `monitor.shingles` computes
 over numpy arrays. Kept as the specification the fast path is tested against: a regex for the
 tokens, BLAKE2b for their ids, CPython's `hash` of real 3-tuples for the shingles, the
-smallest hash per bin by a plain scan. (This was monitor's own code before the numpy version.)
+smallest hash per bin by a plain scan. (Simpler and slower than monitor's plain-Python code
+before numpy, which computed the same signature.)
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import hashlib
 import re
 
 from monitor.near import BINS, MIN_SHINGLES, Signature, _densify
+from monitor.shingles import CJK
 from monitor.text import MIN_TEXT_FOR_HASH, mapped_text
 
-CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 TOKEN = re.compile(f"[{CJK}]|[^\\W_{CJK}]+")
 
 

@@ -15,8 +15,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -178,7 +178,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_every_native_library_runs_without_writable_executable_memory(
-    workdir: Path, copy_seeds: Any
+    workdir: Path, copy_seeds: Callable[[Path], list[Path]]
 ) -> None:
     """The units set MemoryDenyWriteExecute=yes: a library that JIT-compiles or needs an
     executable stack would fail at import or first use under it. A whole `run --once` on
