@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -70,6 +71,30 @@ def test_an_injected_source_alerts_and_gets_its_state_back(
     assert second.ingest.new == 0 and source.states == [None, {"count": 1}]
     health = row(app, "wire")
     assert health.kind == "fake" and health.last_result == "ok" and health.consecutive_failures == 0
+
+
+def test_a_poll_that_found_nothing_new_logs_at_debug_the_others_at_info_or_warning(
+    build: Callable[..., App], clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = FakeSource("wire")
+    source.add("a.txt", NATO)
+    app = build(fake(source))
+
+    def polled_levels() -> list[str]:
+        levels = [r.levelname for r in caplog.records if r.getMessage().startswith("polled ")]
+        caplog.clear()
+        return levels
+
+    with caplog.at_level(logging.DEBUG, logger="monitor.polling"):
+        app.run_once()
+        assert polled_levels() == ["INFO"]  # new articles
+        clock.advance(minutes=10)
+        app.run_once()
+        assert polled_levels() == ["DEBUG"]  # nothing new: most polls of a large config
+        source.fail_with = "upstream down"
+        clock.advance(minutes=10)
+        app.run_once()
+        assert polled_levels() == ["WARNING"]
 
 
 def test_first_poll_skip_stores_the_backlog_without_alerting(build: Callable[..., App]) -> None:
