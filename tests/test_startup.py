@@ -51,6 +51,20 @@ def test_run_once_on_a_database_at_head_imports_neither_alembic_nor_bs4(workdir:
     assert imported_after(code, cwd=workdir) == set()
 
 
+def test_run_imports_the_transport_in_a_thread_beside_the_main_thread_s_imports() -> None:
+    """`monitor run` starts aiohttp's import (two TLS contexts, the CA bundle read twice) in a
+    thread while the main thread imports the app: both finish, neither waits on the other."""
+    code = (
+        "import threading\n"
+        "from monitor.sources.http import preload_transport\n"
+        "preload_transport()\n"
+        "import monitor.app, monitor.config, monitor.cli.run\n"
+        "[t.join(60) for t in threading.enumerate() if t.name == 'preload-transport']\n"
+    )
+    loaded = ("aiohttp", "monitor.sources.transport", "monitor.app")
+    assert imported_after(code, heavy=loaded + HEAVY) == set(loaded)
+
+
 def test_an_empty_database_is_still_migrated_through_alembic(workdir: Path) -> None:
     code = (
         "from monitor.cli import main\n"

@@ -41,6 +41,9 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # The imports, the settings and the app live as long as the process: the collector is
     # kept off them (a tenth of an all-304 `run --once`), and the daemon's start does the same.
+    from monitor.sources.http import preload_transport
+
+    preload_transport()
     with building_heap():
         from monitor.app import make_app
         from monitor.config import load_config
