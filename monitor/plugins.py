@@ -2,22 +2,26 @@
 
 Built-ins are registered in our own pyproject.toml exactly like third-party plugins, so a
 package adds a notifier or a source with no change to monitor. A plugin sees only this module,
-`monitor.models` and `monitor.errors`. Uses importlib.metadata only: no other monitor import.
+`monitor.models` and `monitor.errors`. Uses importlib.metadata only (and only for a name that
+is not built in): no other monitor import.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, NewType, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NewType, TypeVar
 
 from monitor.models import Delivery, Poll
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 SOURCES = "monitor.sources"
 NOTIFIERS = "monitor.notifiers"
@@ -127,10 +131,32 @@ class PluginError(LookupError):
     """No plugin of that name, or it is not a subclass of the interface."""
 
 
+# The built-in plugins, as pyproject.toml registers them (tests/test_startup.py keeps the two
+# equal), found without scanning the installed distributions: that scan reads the metadata
+# of every one of them, once per group (~7 ms of every start in a venv of 90, for names known
+# in advance). A built-in name always means the built-in class: an installed distribution
+# cannot take over "feed" or "email".
+BUILT_IN: dict[str, dict[str, str]] = {
+    SOURCES: {
+        "folder": "monitor.sources.folder:FolderSource",
+        "feed": "monitor.sources.feed:FeedSource",
+    },
+    NOTIFIERS: {
+        "console": "monitor.notifiers.console:ConsoleNotifier",
+        "jsonl": "monitor.notifiers.jsonl:JsonlNotifier",
+        "webhook": "monitor.notifiers.webhook:WebhookNotifier",
+        "apprise": "monitor.notifiers.apprise:AppriseNotifier",
+        "email": "monitor.notifiers.email:EmailNotifier",
+    },
+}
+
+
 @functools.cache
 def _entry_points(group: str) -> dict[str, EntryPoint]:
     """Name → entry point in `group`, from one scan per process: `entry_points()` reads every
     installed distribution's metadata, far too slow to repeat for each of 10,000 feeds."""
+    from importlib.metadata import entry_points
+
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=group):
         found.setdefault(ep.name, ep)  # the first registration wins, as it always has
@@ -144,15 +170,19 @@ def forget_entry_points() -> None:
 
 
 def available(group: str) -> list[str]:
-    """Names registered in `group`, sorted."""
-    return sorted(_entry_points(group))
+    """Names registered in `group` (built-in or installed), sorted."""
+    return sorted(set(BUILT_IN.get(group, {})) | set(_entry_points(group)))
 
 
 @functools.cache
 def _loaded(group: str, name: str) -> object:
-    """What the entry point `name` of `group` names, loaded once per process: a config of
-    10,000 feeds asks for the same class 10,000 times, and `EntryPoint.load` parses its value
-    and imports the module again on each call."""
+    """What the plugin `name` of `group` names, loaded once per process: a config of 10,000
+    feeds asks for the same class 10,000 times, and `EntryPoint.load` parses its value and
+    imports the module again on each call."""
+    built_in = BUILT_IN.get(group, {}).get(name)
+    if built_in is not None:
+        module, _, attribute = built_in.partition(":")
+        return getattr(importlib.import_module(module), attribute)
     ep = _entry_points(group).get(name)
     if ep is None:
         known = ", ".join(available(group)) or "none"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -566,19 +567,18 @@ def test_a_plugin_class_is_loaded_once_however_many_feeds_use_it(
 ) -> None:
     """Config loading is linear with a small constant: 300 feeds load the feed class once,
     not once per feed (issue 12: 20 % of an all-304 run went to entry points)."""
-    from importlib.metadata import EntryPoint
-
+    import monitor.plugins
     from monitor.plugins import forget_entry_points
 
     loads: list[str] = []
-    real_load = EntryPoint.load
+    real_import = importlib.import_module
 
-    def counting_load(self: EntryPoint) -> object:
-        loads.append(f"{self.group}:{self.name}")
-        return real_load(self)
+    def counting_import(name: str, package: str | None = None) -> object:
+        loads.append(name)
+        return real_import(name, package)
 
     forget_entry_points()
-    monkeypatch.setattr(EntryPoint, "load", counting_load)
+    monkeypatch.setattr(monitor.plugins.importlib, "import_module", counting_import)
     config = workdir / "monitor.toml"
     feeds = "".join(
         f'\n[[feeds]]\nid = "f{n}"\nurl = "https://news{n}.example/rss"\n' for n in range(300)
@@ -586,5 +586,5 @@ def test_a_plugin_class_is_loaded_once_however_many_feeds_use_it(
     config.write_text(config.read_text() + feeds, encoding="utf-8")
     settings = load_config(config, env={})
     assert len([s for s in settings.sources if s.type == "feed"]) == 300
-    assert loads.count("monitor.sources:feed") == 1
+    assert loads.count("monitor.sources.feed") == 1
     forget_entry_points()

@@ -74,3 +74,25 @@ def test_an_empty_database_is_still_migrated_through_alembic(workdir: Path) -> N
     store = Store.open(f"sqlite:///{workdir}/var/monitor.db")
     assert store.migration_status()[0] is not None
     store.close()
+
+
+def test_the_built_in_plugins_are_the_ones_pyproject_registers() -> None:
+    """Built-ins are looked up without scanning entry points; the table must say what
+    pyproject.toml registers, or a third-party tool listing our entry points sees others."""
+    import tomllib
+
+    from monitor.plugins import BUILT_IN
+
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"] == BUILT_IN
+
+
+def test_loading_a_config_scans_no_installed_distribution(workdir: Path) -> None:
+    code = (
+        "import importlib.metadata as m\n"
+        "def refuse(*a, **k): raise AssertionError('entry points scanned')\n"
+        "m.entry_points = refuse\n"
+        "from monitor.config import load_config\n"
+        f"load_config(__import__('pathlib').Path({str(workdir / 'monitor.toml')!r}))\n"
+    )
+    imported_after(code, cwd=workdir)
