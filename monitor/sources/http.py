@@ -18,16 +18,20 @@ import ipaddress
 import os
 import socket
 import zlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import TYPE_CHECKING, Protocol, cast
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from monitor import __version__
 from monitor.retry_after import parse_retry_after
+
+if TYPE_CHECKING:
+    from monitor.sources.transport import AiohttpTransport
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-news/monitor; feed reader)"
 ACCEPT = (
@@ -99,6 +103,7 @@ class Fetcher:
     transport: httpx.AsyncBaseTransport | None = None  # tests inject one
     resolver: object = None  # callable(host, port) -> list[str]; tests stub DNS
     _transport: httpx.AsyncBaseTransport | None = None
+    _direct: AiohttpTransport | None = None  # ours, no proxy: requests skip httpx's models
     _proxied: httpx.AsyncClient | None = None  # only when proxy variables are set
     _timeouts: dict[str, float | None] = field(default_factory=dict)
     _global: asyncio.Semaphore | None = None
@@ -119,6 +124,8 @@ class Fetcher:
         transport = self.transport or _aiohttp_transport(self)
         if not mounts:
             self._transport = transport
+            if self.transport is None:
+                self._direct = cast("AiohttpTransport", transport)
             return
         self._proxied = httpx.AsyncClient(
             transport=transport,
@@ -136,6 +143,7 @@ class Fetcher:
         if self._transport is not None:
             await self._transport.aclose()
             self._transport = None
+            self._direct = None
 
     async def fetch(
         self,
@@ -169,8 +177,12 @@ class Fetcher:
 
     async def _send(
         self, url: str, headers: dict[str, str], cookies: httpx.Cookies | None
-    ) -> httpx.Response:
-        """One request, its response still streaming (the caller closes it)."""
+    ) -> Response:
+        """One request, its response still streaming (the caller closes it). Straight to our
+        transport when it is the only one and no cookie goes along (every fetch but a
+        redirect hop after a Set-Cookie), through httpx's request object otherwise."""
+        if self._direct is not None and cookies is None:
+            return await self._direct.get(url, headers, self._timeouts)
         request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeouts})
         if cookies is not None:
             cookies.set_cookie_header(request)
@@ -198,7 +210,7 @@ class Fetcher:
                             raise FetchError(f"HTTP {status} without a Location header")
                         if "set-cookie" in response.headers:
                             cookies = cookies if cookies is not None else httpx.Cookies()
-                            cookies.extract_cookies(response)
+                            cookies.extract_cookies(_as_httpx_response(response, url))
                         all_permanent = all_permanent and status in _PERMANENT
                         url = urljoin(url, location)
                         if urlsplit(url).scheme not in ("http", "https"):
@@ -362,7 +374,30 @@ def is_public_address(text: str) -> bool:
     return address.is_global and not address.is_multicast
 
 
-async def _read_body(response: httpx.Response, limit: int) -> bytes:
+class Response(Protocol):
+    """What the fetcher reads of a response: an `httpx.Response`, or our transport's `Reply`."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def aiter_raw(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _as_httpx_response(response: Response, url: str) -> httpx.Response:
+    if isinstance(response, httpx.Response):
+        return response
+    from monitor.sources.transport import Reply
+
+    assert isinstance(response, Reply)
+    return response.as_httpx(url)
+
+
+async def _read_body(response: Response, limit: int) -> bytes:
     """Decoded body, at most `limit` bytes; decompression is ours so a bomb is cut off early."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("gzip", "x-gzip"):

@@ -97,11 +97,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._tls: ssl.SSLContext | None = None
         self._session: aiohttp.ClientSession | None = None
 
-    def _tls_for(self, url: httpx.URL) -> ssl.SSLContext | bool:
+    def _tls_for(self, url: str) -> ssl.SSLContext | bool:
         """The verifying TLS context for an https URL, made on the first one: loading the
         CA certificates costs ~40 ms, a tenth of a `run --once` whose feeds are all http.
         (For http, aiohttp ignores the value.)"""
-        if url.scheme != "https":
+        if not url[:6].lower().startswith("https:"):
             return True
         if self._tls is None:
             self._tls = self._make_tls()
@@ -124,24 +124,38 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return self._session
 
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]] | dict[str, str],
+        content: bytes | None,
+        timeout: dict[str, float | None],
+    ) -> aiohttp.ClientResponse:
+        """Send one request; aiohttp's errors leave as aiohttp's (the callers map them)."""
+        return await self._ensure().request(
+            method,
+            url,
+            headers=headers,
+            data=content,
+            allow_redirects=False,
+            ssl=self._tls_for(url),
+            timeout=aiohttp.ClientTimeout(
+                sock_connect=timeout.get("connect"),
+                sock_read=timeout.get("read"),
+                connect=timeout.get("pool"),
+            ),
+        )
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._ensure()
-        timeout = request.extensions.get("timeout", {})
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
         try:
-            response = await session.request(
+            response = await self._request(
                 request.method,
                 str(request.url),
-                headers=[
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
-                ],
-                data=request.content or None,
-                allow_redirects=False,
-                ssl=self._tls_for(request.url),
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                    connect=timeout.get("pool"),
-                ),
+                headers,
+                request.content or None,
+                request.extensions.get("timeout", {}),
             )
         except Exception as e:
             raise _as_httpx(e, request) from e
@@ -156,10 +170,63 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             },
         )
 
+    async def get(
+        self, url: str, headers: dict[str, str], timeout: dict[str, float | None]
+    ) -> Reply:
+        """A GET without httpx's request and response objects, for the fetcher's direct path:
+        building them (URL parsing, two header lists) cost ~40 µs a request, a sixth of what
+        the fetcher spends on a 304. Errors are httpx's, as from `handle_async_request`."""
+        try:
+            response = await self._request("GET", url, headers, None, timeout)
+        except Exception as e:
+            raise _as_httpx(e, None) from e
+        return Reply(response)
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class Reply:
+    """What the fetcher reads of a response (`status_code`, `headers`, `aiter_raw`, `aclose`,
+    as on an `httpx.Response`), straight from aiohttp's. `headers` as `dict(httpx.Headers)`
+    gives them: lower-case names, the values of a repeated name joined with ", ", a value
+    read as UTF-8 when it is, else as Latin-1."""
+
+    __slots__ = ("headers", "response", "status_code")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+        self.status_code = response.status
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in response.raw_headers:
+            name, value = raw_name.decode("latin-1").lower(), _header_text(raw_value)
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self.headers = headers
+
+    def as_httpx(self, url: str) -> httpx.Response:
+        """The same status and headers as an `httpx.Response` (body not included), for what
+        needs one: reading the cookies a redirect sets."""
+        request = httpx.Request("GET", url)
+        return httpx.Response(self.status_code, headers=self.response.raw_headers, request=request)
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.content.iter_chunked(CHUNK):
+                yield chunk
+        except Exception as e:
+            raise _as_httpx(e, None) from e
+
+    async def aclose(self) -> None:
+        self.response.release()
+
+
+def _header_text(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 class _Body(httpx.AsyncByteStream):
@@ -180,7 +247,7 @@ class _Body(httpx.AsyncByteStream):
         self.response.release()
 
 
-def _as_httpx(error: Exception, request: httpx.Request) -> Exception:
+def _as_httpx(error: Exception, request: httpx.Request | None) -> Exception:
     """The httpx exception that says what happened, so the fetcher's one classification holds."""
     if isinstance(error, aiohttp.ClientConnectorError) and isinstance(error.os_error, Refused):
         return httpx.ConnectError(error.os_error.reason, request=request)

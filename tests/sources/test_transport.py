@@ -14,7 +14,14 @@ import httpx
 import pytest
 import trustme
 
-from monitor.sources.http import Fetcher, FetchError, FetchLimits, FetchResult, proxy_mounts
+from monitor.sources.http import (
+    Fetcher,
+    FetchError,
+    FetchLimits,
+    FetchResult,
+    _aiohttp_transport,
+    proxy_mounts,
+)
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -120,6 +127,53 @@ def test_gzip_arrives_raw_and_is_decoded_once_by_the_fetcher() -> None:
             return await fetch(f"http://127.0.0.1:{port}/feed")
 
     assert asyncio.run(go()).body == FEED
+
+
+def test_the_direct_path_sends_and_reads_what_the_httpx_path_does() -> None:
+    """A fetch goes straight to the aiohttp transport (no httpx request or response objects);
+    the same transport behind httpx's objects (as with an injected transport) must send the same
+    request and give the same result: header names lower-cased, a repeated header's values
+    joined with ", ", validators sent as stored."""
+    heads: list[list[str]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await read_head(reader))
+        writer.write(
+            answer(
+                FEED,
+                'ETag: "v2"',
+                "Cache-Control: max-age=60",
+                "cache-control: public",
+                "X-Note: caf\xe9",
+                status="200 OK",
+            )
+        )
+        await writer.drain()
+
+    async def go() -> list[FetchResult]:
+        server, port, _ = await serve(handler)
+        results = []
+        async with server:
+            for direct in (True, False):
+                fetcher = Fetcher(FetchLimits(deadline=5, read_timeout=2))
+                if not direct:
+                    fetcher.transport = _aiohttp_transport(fetcher)
+                url = f"http://127.0.0.1:{port}/feed"
+                results.append(await fetch(url, fetcher, etag='"v1"', headers={"X-Api": "k"}))
+        return results
+
+    direct, through_httpx = asyncio.run(go())
+    assert direct.headers == through_httpx.headers, (direct.headers, through_httpx.headers)
+    assert direct == through_httpx
+    assert direct.headers["cache-control"] == "max-age=60, public"
+    assert direct.headers["etag"] == '"v2"' and direct.headers["x-note"] == "caf\xe9"
+
+    def sent(head: list[str]) -> list[str]:
+        return sorted(h.lower() for h in head[1:])
+
+    assert sent(heads[0]) == sent(heads[1])
+    assert 'if-none-match: "v1"' in sent(heads[0]) and "x-api: k" in sent(heads[0])
+    assert [h.split(":")[0].lower() for h in heads[0]].count("host") == 1
 
 
 def test_cookies_live_for_one_fetch_and_connections_are_kept_alive() -> None:
