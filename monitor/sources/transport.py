@@ -3,7 +3,9 @@
 httpx stays the API of the fetcher (timeouts, redirect loop, raw streaming, MockTransport in
 tests); underneath, each request is sent by one shared `aiohttp.ClientSession`, whose C-accelerated
 HTTP/1.1 parser and connection pool cost 0.42 ms CPU per request where httpx's httpcore pool costs
-0.89-1.22 ms (`bench/transport.py`, 1,000 loopback feeds, issue 12).
+0.89-1.22 ms (`bench/transport.py`, 1,000 loopback feeds, issue 12). The fetcher's everyday
+request (no proxy, no cookie to send) skips even httpx's request and response objects: `get`
+takes a URL and headers and returns a `Reply` read the same way, with the same errors.
 
 Why our own ~100 lines and not the `httpx-aiohttp` package: that package maps every aiohttp
 connection error to `httpx.ConnectTimeout` (a server that hangs up would be logged as a timeout),
