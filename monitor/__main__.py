@@ -1,5 +1,5 @@
 """`python -m monitor`: the same entry point as the `monitor` console script."""
 
-from monitor.cli import main
+from monitor.cli import entry_point
 
-raise SystemExit(main())
+entry_point()

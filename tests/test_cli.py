@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,6 +139,29 @@ def test_db_upgrade_and_status(workdir: Path, capsys: pytest.CaptureFixture[str]
 def test_a_failed_source_exits_1(workdir: Path) -> None:
     (workdir / "inbox").rmdir()
     assert run(workdir, "run", "--once") == 1
+
+
+def test_the_command_s_quick_exit_keeps_its_output_and_exit_status(
+    workdir: Path, copy_seeds: Callable[[Path], list[Path]]
+) -> None:
+    """`python -m monitor` (as the console script) exits without the interpreter's teardown:
+    every alert printed to a pipe (block-buffered) still arrives, every log line too, and the
+    exit status is `main`'s."""
+    toml = workdir / "monitor.toml"
+    toml.write_text(toml.read_text() + '\n[[notifiers]]\nname = "console"\ntype = "console"\n')
+    copy_seeds(workdir / "inbox")
+    command = [sys.executable, "-m", "monitor", "--config", str(toml), "run", "--once"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    alerts = (workdir / "var" / "alerts.jsonl").read_text().splitlines()
+    assert len(alerts) > 5
+    assert done.stdout.count("\n== ") + done.stdout.startswith("== ") == len(alerts)
+    assert done.stderr.rstrip().splitlines()[-1].split(" INFO monitor ")[1].startswith(
+        "pass done new=5"
+    )
+    (workdir / "inbox").rename(workdir / "gone")
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert failed.returncode == 1, failed.stderr
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,10 +6,15 @@ happen inside the command that needs them so `monitor --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import logging
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from monitor.cli import (
     alerts,
@@ -99,6 +104,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURES
     except KeyboardInterrupt:
         return 130
+
+
+def entry_point() -> NoReturn:
+    """The `monitor` command (console script and `python -m monitor`): `main`, then the exit.
+
+    The exit skips what the interpreter does last, tearing down every module and freeing its
+    objects one by one: 24 ms → 8 ms from `main`'s return to the parent seeing the exit after
+    an all-304 `run --once` of 1,000 feeds, spent on memory the kernel takes back anyway.
+    What must happen at exit still does: the atexit handlers (logging's flush, joining child
+    processes, any plugin's own) and stdout and stderr flushed; monitor closes its files and
+    its database before `main` returns. With a thread other than daemon ones still running,
+    the exit is the usual one, which waits for it."""
+    code = main()
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # closed or broken: nothing left to save
+            stream.flush()
+    os._exit(code)
 
 
 def _skip_httpx_command_line() -> None:
