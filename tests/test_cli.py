@@ -156,8 +156,11 @@ def test_the_command_s_quick_exit_keeps_its_output_and_exit_status(
     alerts = (workdir / "var" / "alerts.jsonl").read_text().splitlines()
     assert len(alerts) > 5
     assert done.stdout.count("\n== ") + done.stdout.startswith("== ") == len(alerts)
-    assert done.stderr.rstrip().splitlines()[-1].split(" INFO monitor ")[1].startswith(
-        "pass done new=5"
+    assert (
+        done.stderr.rstrip()
+        .splitlines()[-1]
+        .split(" INFO monitor ")[1]
+        .startswith("pass done new=5")
     )
     (workdir / "inbox").rename(workdir / "gone")
     failed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
