@@ -258,6 +258,19 @@ def print_table(medians: dict[tuple[str, str], dict[str, float]], feeds: int, re
     )
 
 
+def print_paired(samples: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    """The ratio within each repetition (both tools run back to back, on the same machine
+    state), then their median: on a machine whose speed drifts between repetitions, the
+    median of per-cell medians can pair a fast monitor run with a slow rss2email run."""
+    for run in RUNS:
+        ratios = [
+            r2e["wall"] / mon["wall"]
+            for mon, r2e in zip(samples["monitor", run], samples["rss2email", run], strict=True)
+        ]
+        listed = " ".join(f"{r:.2f}×" for r in ratios)
+        print(f"{run:<8} per repetition: {listed}; median {statistics.median(ratios):.2f}×")
+
+
 def compare(args: argparse.Namespace) -> int:
     if args.versus != "rss2email":
         raise SystemExit(f"--versus: only rss2email is known, not {args.versus!r}")
@@ -290,6 +303,8 @@ def compare(args: argparse.Namespace) -> int:
         for key, rows in samples.items()
     }
     print_table(medians, args.feeds, args.repeat)
+    if args.repeat > 1:
+        print_paired(samples)
     seen = {key: sorted({r["new"] for r in rows}) for key, rows in samples.items()}
     alerts = sorted({r["alerts"] for r in samples["monitor", "first"]})
     print(
