@@ -5,8 +5,10 @@ Fetches the loopback feeds of bench/poll.py (same server, its own process) throu
 address checks, deadline, own gzip decoding and redirect loop are all in the measured path;
 only the transport under httpx changes:
 
-    monitor default     what monitor ships: httpx.AsyncClient over monitor's own aiohttp
-                        transport (monitor/sources/transport.py), 20 connections
+    monitor default     what monitor ships: the fetcher's direct `get` on monitor's own
+                        aiohttp transport (monitor/sources/transport.py), 20 connections
+    monitor via httpx   the same transport, reached through httpx.Request and httpx.Response
+                        (as an injected transport is): what the direct path saves
     httpx default       httpx's own transport (httpcore), pool of 20 connections (shipped
                         until 2026-12-02)
     httpx pool 200      the same transport with room to keep one connection per host alive
@@ -67,8 +69,15 @@ def _aiohttp_transport() -> httpx.AsyncBaseTransport:
     return AiohttpTransport(limits=httpx.Limits(max_connections=20))
 
 
+def _monitor_transport(fetcher: Fetcher) -> httpx.AsyncBaseTransport:
+    from monitor.sources.http import _aiohttp_transport
+
+    return _aiohttp_transport(fetcher)
+
+
 TRANSPORTS: dict[str, Callable[[], httpx.AsyncBaseTransport | None]] = {
     "monitor default": lambda: None,
+    "monitor via httpx": lambda: None,  # built in fetch_all: it needs the fetcher
     "httpx default": lambda: httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=20)
     ),
@@ -101,7 +110,11 @@ async def fetch_all(
 
             await asyncio.gather(*(one_aiohttp(u) for u in urls))
         return len(urls), statuses
-    fetcher = Fetcher(FetchLimits(), transport=TRANSPORTS[name]())
+    if name == "monitor via httpx":
+        fetcher = Fetcher(FetchLimits())
+        fetcher.transport = _monitor_transport(fetcher)  # injected: no direct path
+    else:
+        fetcher = Fetcher(FetchLimits(), transport=TRANSPORTS[name]())
 
     async def one(url: str) -> None:
         result = await fetcher.fetch(url, etag=etags.get(url), allow_private_network=True, now=now)
