@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -121,11 +121,13 @@ class Fetcher:
             max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
         )
         mounts = {} if self.transport else proxy_mounts(os.environ, pool_limits)
-        transport = self.transport or _aiohttp_transport(self)
+        transport = self.transport
+        if transport is None:
+            transport = _aiohttp_transport(self)
+            if not mounts:
+                self._direct = transport  # ours alone: requests may skip httpx's models
         if not mounts:
             self._transport = transport
-            if self.transport is None:
-                self._direct = cast("AiohttpTransport", transport)
             return
         self._proxied = httpx.AsyncClient(
             transport=transport,
@@ -301,7 +303,7 @@ def preload_transport() -> None:
     threading.Thread(target=load, name="preload-transport", daemon=True).start()
 
 
-def _aiohttp_transport(fetcher: Fetcher) -> httpx.AsyncBaseTransport:
+def _aiohttp_transport(fetcher: Fetcher) -> AiohttpTransport:
     """The transport every direct fetch uses: aiohttp underneath, addresses vetted by its
     resolver (sources/transport.py; imported here, when a fetcher first sends, so that loading
     a config of feeds does not import aiohttp)."""
