@@ -213,12 +213,8 @@ class Reply:
         request = httpx.Request("GET", url)
         return httpx.Response(self.status_code, headers=self.response.raw_headers, request=request)
 
-    async def aiter_raw(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self.response.content.iter_chunked(CHUNK):
-                yield chunk
-        except Exception as e:
-            raise _as_httpx(e, None) from e
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        return _raw_chunks(self.response, None)
 
     async def aclose(self) -> None:
         self.response.release()
@@ -238,15 +234,22 @@ class _Body(httpx.AsyncByteStream):
         self.response = response
         self.request = request
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self.response.content.iter_chunked(CHUNK):
-                yield chunk
-        except Exception as e:
-            raise _as_httpx(e, self.request) from e
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _raw_chunks(self.response, self.request)
 
     async def aclose(self) -> None:
         self.response.release()
+
+
+async def _raw_chunks(
+    response: aiohttp.ClientResponse, request: httpx.Request | None
+) -> AsyncIterator[bytes]:
+    """The body as aiohttp hands it over, raw (still compressed), its errors as httpx's."""
+    try:
+        async for chunk in response.content.iter_chunked(CHUNK):
+            yield chunk
+    except Exception as e:
+        raise _as_httpx(e, request) from e
 
 
 def _as_httpx(error: Exception, request: httpx.Request | None) -> Exception:
