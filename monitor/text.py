@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import cache
 
+from monitor.unicode_fold import fold_by_characters
+
 HASH_VERSION = "v1"
 # Below this many normalized characters an item is "title only": title and URL join the hash so
 # that distinct headlines with an empty or boilerplate body stay distinct.
@@ -97,24 +99,31 @@ class MappedText:
     Matching runs on the normalized form, but users want to see what the article really says
     (original script and case), so every hit is mapped back. The fast path assumes NFKC, case
     folding and t2s kept the length (true for nearly all news text); otherwise a per-character
-    fold builds the map.
+    fold builds the map. A text without `unicode_fold`'s special characters (nearly every
+    news text) is folded in one pass that proves the map is the identity.
     """
 
     __slots__ = ("_breaks_folded", "_breaks_norm", "_folded_map", "normalized", "original", "text")
 
     def __init__(self, original: str) -> None:
         self.original = original
-        unconverted = unicodedata.normalize("NFKC", original).casefold()
+        unconverted = fold_by_characters(original)
+        if unconverted is not None:
+            per_char = unconverted  # one to one, and the whole text's fold: `unicode_fold`
+        else:
+            unconverted = unicodedata.normalize("NFKC", original).casefold()
+            with _PER_CHAR_LOCK:
+                per_char = original.translate(_PER_CHAR)
         folded = _t2s()(unconverted)  # = fold(original)
-        # The canonical form (what `normalize` returns), kept for the content hash.
-        self.normalized = _WHITESPACE.sub(" ", folded).strip()
-        with _PER_CHAR_LOCK:
-            per_char = original.translate(_PER_CHAR)
         # Offsets are the original's only when each character folds to one character in place
         # (equal lengths alone are not enough: "㎏" → "kg" and "A" + U+0301 → "á" cancel out).
+        # The canonical form (what `normalize` returns), kept for the content hash: the
+        # collapsed text below when offsets map one to one, else from the whole text's fold.
+        normalized: str | None = None
         if len(per_char) == len(original) == len(folded) and per_char == unconverted:
             char_map: list[int] | None = None
         else:  # e.g. "…" → "...": offsets shift, so map character by character
+            normalized = _WHITESPACE.sub(" ", folded).strip()
             folded, char_map = _fold_per_char(original, per_char, unconverted, folded)
         # Collapse white space runs; remember where the two texts' offsets diverge.
         pieces: list[str] = []
@@ -133,6 +142,7 @@ class MappedText:
                 breaks_folded.append(end)
         pieces.append(folded[last:])
         self.text = "".join(pieces)
+        self.normalized = self.text.strip() if normalized is None else normalized
         self._breaks_norm = breaks_norm
         self._breaks_folded = breaks_folded
         self._folded_map = char_map

@@ -127,3 +127,92 @@ def folded_index(mapped: MappedText, index: int) -> int:
 
     k = bisect.bisect_right(mapped._breaks_norm, index) - 1
     return mapped._breaks_folded[k] + (index - mapped._breaks_norm[k])
+
+
+def test_the_shipped_fold_table_is_this_unicode_versions() -> None:
+    from monitor import unicode_fold
+
+    assert unicode_fold.TABLE.read_text("utf-8") == unicode_fold.dump()
+    assert unicode_fold._compiled() is not None  # CI's Python is the table's
+
+
+def _random_text(chance, length: int) -> str:
+    """Code points from anywhere (surrogates excepted), from the scripts news is written in,
+    and from those where NFKC joins or reorders characters: combining marks, Hangul jamo and
+    the syllables they extend, Indic and kana signs that compose with what precedes them."""
+    common = "aZ9 ,.\n\t，。「」（）：！？—…·ßİΣéñüÅ俄羅斯普丁北韓習近平發展한국어カタカナ"
+    joining = (
+        "eaoAEＥ가각나ᄀ나ᅢᆨᆫㄱㅏㅐかはカハ\u3099\u309a\u0b47\u0b3e\u0b57\u0cc6\u0cd5\u0dd9\u0dcf"
+    )
+    chars = []
+    for _ in range(length):
+        draw = chance.random()
+        if draw < 0.4:
+            chars.append(chance.choice(common))
+        elif draw < 0.6:
+            chars.append(chance.choice(joining))
+        elif draw < 0.8:
+            chars.append(chr(chance.choice((0x300, 0x1AB0, 0x1DC0, 0x20D0)) + chance.randrange(48)))
+        else:
+            code = chance.randrange(0x110000)
+            chars.append(chr(code) if not 0xD800 <= code <= 0xDFFF else "x")
+    return "".join(chars)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_texts_without_special_characters_fold_per_character_as_nfkc_folds_the_whole(
+    seed: int,
+) -> None:
+    """The claim the fast path rests on, tried where it is made: texts of any characters but
+    the special ones (combining marks' neighbours, Hangul syllables, full-width forms) fold
+    in one pass to NFKC and case fold of the whole, one character to one; texts with one
+    take the other path."""
+    import random
+    import unicodedata
+
+    from monitor.text import _PER_CHAR
+    from monitor.unicode_fold import _compiled, fold_by_characters
+
+    compiled = _compiled()
+    assert compiled is not None
+    special = compiled[1]
+    chance = random.Random(seed)
+    for _ in range(3000):
+        text = _random_text(chance, chance.randint(1, 40))
+        if chance.random() < 0.7:  # most texts: the specials taken out
+            text = "".join(c for c in text if c not in special and c <= "\uffff")
+        folded = fold_by_characters(text)
+        if any(c in special or c > "\uffff" for c in text):
+            assert folded is None, text
+        else:
+            assert folded == unicodedata.normalize("NFKC", text).casefold(), text
+            assert folded == text.translate(_PER_CHAR), text
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_normalized_text_is_the_documented_one_whichever_path_folds_it(seed: int) -> None:
+    """Random texts, special characters and all: `MappedText.normalized` (what the content
+    hash hashes) is `normalize`, the whole text through NFKC, case fold and t2s."""
+    import random
+
+    chance = random.Random(seed)
+    for _ in range(3000):
+        text = _random_text(chance, chance.randint(1, 40))
+        assert MappedText(text).normalized == normalize(text), text
+
+
+def test_another_unicode_version_folds_the_whole_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped table is for one Unicode version; with another Python's, nothing is
+    assumed and the texts are folded whole, then compared character by character."""
+    import unicodedata
+
+    from monitor import unicode_fold
+
+    monkeypatch.setattr(unicodedata, "unidata_version", "99.0.0")
+    unicode_fold._compiled.cache_clear()
+    try:
+        assert unicode_fold.fold_by_characters("Ｐｕｔｉｎ") is None
+        assert MappedText("Ｐｕｔｉｎ 普丁 e\u0301").normalized == "putin 普丁 é"
+        test_mapped_text_maps_hits_back_to_the_original()
+    finally:
+        unicode_fold._compiled.cache_clear()
