@@ -65,6 +65,25 @@ def test_phrases_and_characters_in_any_arrangement_convert_as_opencc(
         assert fast.convert(sample) == reference.convert(sample), sample
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_long_texts_convert_as_opencc_through_the_lookup_table(
+    both: tuple[Converter, opencc.OpenCC], seed: int
+) -> None:
+    """Texts of an article's length take the numpy table (simplified._ARRAY_FROM); with an
+    astral character they take `str.translate`."""
+    fast, reference = both
+    _version, phrases, characters = load_table()
+    pieces = [*phrases, *characters, *characters.values(), "a", " ", "\n", "，", "NATO", "é"]
+    bmp_pieces = [p for p in pieces if max(p) <= "\uffff"]
+    rng = random.Random(seed)
+    for n in range(400):
+        sample = "".join(rng.choice(bmp_pieces) for _ in range(rng.randint(64, 300)))
+        assert len(sample) >= simplified._ARRAY_FROM
+        if n % 4 == 1:
+            sample += rng.choice([p for p in pieces if max(p) > "\uffff"])  # an astral key
+        assert fast.convert(sample) == reference.convert(sample), sample
+
+
 def test_text_after_a_nul_is_converted_and_hashed(both: tuple[Converter, opencc.OpenCC]) -> None:
     """OpenCC stops at NUL; two articles that differ after one must not hash alike."""
     fast, _reference = both
