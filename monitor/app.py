@@ -209,7 +209,7 @@ class App:
         except ConfigError as e:  # stored by an older monitor, or edited by hand
             log.error("database feed invalid source=%s problem=%r", row.id, str(e.problems[0]))
             return None
-        settings.source.use(SourceResources(fetcher=self.fetcher, executor=self.executor))
+        settings.source.use(self._resources(self.fetcher))
         self._database[row.id] = (key, settings)
         if settings.tags:
             self.pipeline.tags[row.id] = settings.tags
@@ -272,9 +272,14 @@ class App:
             idle = self.settings.fetch.workers_idle.total_seconds()
             self.executor = WorkerPool(workers, idle)
         self.pipeline.executor = self.executor
-        resources = SourceResources(fetcher=fetcher, executor=self.executor)
+        resources = self._resources(fetcher)
         for settings in (*self.sources, *self.database_feeds):
             settings.source.use(resources)
+
+    def _resources(self, fetcher: Fetcher | None) -> SourceResources:
+        """With worker processes, sources may prepare their items where they parse them."""
+        preparer = self.pipeline.worker_preparer if self.executor is not None else None
+        return SourceResources(fetcher=fetcher, executor=self.executor, preparer=preparer)
 
     def stop_workers(self) -> None:
         if self.executor is not None:

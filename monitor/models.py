@@ -165,6 +165,10 @@ class Poll:
     not_before: datetime | None = None  # Retry-After, Cache-Control max-age, Expires, RSS ttl
     moved_to: str | None = None  # every redirect hop was permanent: poll this URL from now on
     status: int | None = None  # HTTP status, for logs
+    # What `SourceResources.preparer`'s function returned for `items`, run by the source in
+    # the worker process that parsed them (one trip across the process boundary, not two);
+    # None when the source did not run it.
+    prepared: Any = None
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ import dataclasses
 import functools
 import hashlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.config import DedupeSettings
 from monitor.errors import ExtractError
@@ -95,6 +96,18 @@ class Pipeline:
     def set_watchlist(self, watchlist: Watchlist) -> None:
         """Compile first, then swap: no item is ever matched against half a watchlist."""
         self.matcher = Matcher(watchlist)
+
+    def worker_preparer(self, source: str) -> Callable[[Sequence[RawItem]], Any] | None:
+        """What `extract_in_workers` would run on `source`'s items, as a function a source
+        may apply in the worker that parsed them (`SourceResources.preparer`): its result,
+        `Poll.prepared`, is `extract_in_workers`'s, or None when that worker has not compiled
+        the current watchlist (then `extract_in_workers` runs and sends it)."""
+        if self.executor is None:
+            return None
+        job = None
+        if self.matcher.topics:
+            job = MatchJob(self.matcher.version, {source: self.tags.get(source, ())})
+        return functools.partial(prepare_batch, near=self.near is not None, job=job)
 
     async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Prepared | str] | None:
         """Extract, sign and match in the worker processes (`monitor.prepare`: HTML → text,

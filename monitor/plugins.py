@@ -12,13 +12,13 @@ import functools
 import importlib
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NewType, TypeVar
 
-from monitor.models import Delivery, Poll
+from monitor.models import Delivery, Poll, RawItem
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -68,6 +68,10 @@ class SourceResources:
 
     fetcher: Any = None
     executor: Executor | None = None
+    # What the pipeline does next with a source's items in the worker processes: given the
+    # source's id, a picklable function of the items (or None). A source that parses in
+    # `executor` may apply it in the same job and return its result as `Poll.prepared`.
+    preparer: Callable[[str], Callable[[Sequence[RawItem]], Any] | None] | None = None
 
 
 class Source(ABC):

@@ -221,7 +221,10 @@ class SourcePoller:
             self.metrics.fetch_error(row.id)
         extracted = None
         if poll.outcome is Outcome.OK and poll.items:
-            extracted = await self.pipeline.extract_in_workers(poll.items)
+            if isinstance(poll.prepared, list) and len(poll.prepared) == len(poll.items):
+                extracted = poll.prepared  # the worker that parsed them prepared them
+            else:
+                extracted = await self.pipeline.extract_in_workers(poll.items)
 
         def write() -> tuple[IngestReport, str | None]:
             """Articles first, then the source's new state, in one (shared) transaction."""

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from monitor.app import App, make_app
@@ -206,6 +207,73 @@ def test_a_worker_compiles_each_watchlist_once_and_matches_of_a_replaced_one_are
         app.pipeline.executor = None
     app.deliver()
     assert topics_sent(recorder) == ["ru"]
+
+
+def test_the_worker_that_parses_a_feed_prepares_its_items_in_the_same_job(
+    workdir: Path, make: Callable[[], App], clock: Clock, recorder: RecordingNotifier
+) -> None:
+    """A real worker process: a new feed body is one job (parse, extract, sign, match) once
+    that worker has compiled the watchlist, and what it prepared is what is stored and
+    alerted. Before that, the poll comes back unprepared and the pipeline's own trip sends
+    the watchlist."""
+    import asyncio
+    from concurrent.futures import Executor, Future, ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    import respx
+
+    from monitor.plugins import SourceResources
+    from monitor.sources.feed import FeedSource
+    from monitor.sources.http import Fetcher, FetchLimits
+
+    url = "https://feeds.example/rss"
+
+    def rss(n: int) -> bytes:
+        items = "".join(
+            f"<item><title>T{n}-{k}</title><link>https://feeds.example/{n}/{k}</link>"
+            f"<description>北韓與俄羅斯第{n}次會談，{n * 7919 + k}號文件。</description></item>"
+            for k in range(3)
+        )
+        return f'<rss version="2.0"><channel><title>F</title>{items}</channel></rss>'.encode()
+
+    class Counting(Executor):
+        def __init__(self, pool: Executor) -> None:
+            self.pool, self.jobs = pool, 0
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            self.jobs += 1
+            return self.pool.submit(fn, *args, **kwargs)
+
+    watch(workdir, '[[topics]]\nid = "nk"\nany = ["北韓"]\n')
+    app = make()
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool, respx.mock:
+        counting = Counting(pool)
+        app.pipeline.executor = counting
+        feed = FeedSource("f", url=url)
+        fetcher = Fetcher(FetchLimits(deadline=5), resolver=lambda host, port: ["93.184.216.34"])
+        feed.use(SourceResources(fetcher, counting, app.pipeline.worker_preparer))
+        respx.get(url).side_effect = [httpx.Response(200, content=rss(n)) for n in (1, 2)]
+
+        async def run() -> tuple[Any, int]:
+            try:
+                first = await feed.poll(None, clock.now)
+                assert counting.jobs == 1 and first.prepared is None  # no watchlist there yet
+                assert await app.pipeline.extract_in_workers(first.items) is not None
+                assert counting.jobs == 3  # asked, then sent the watchlist
+                second = await feed.poll(first.state, clock.now)
+                return second, counting.jobs
+            finally:
+                await fetcher.aclose()
+
+        second, jobs = asyncio.run(run())
+        app.pipeline.executor = None
+    assert jobs == 4  # the second body: one job
+    assert [m.topic_id for p in second.prepared for m in p.matches] == ["nk"] * 3
+    assert [p.article.url for p in second.prepared] == [i.meta["url"] for i in second.items]
+    report = app.pipeline.ingest_items(second.items, clock.now, extracted=second.prepared)
+    assert report.new == 3 and report.alerts == 3
+    app.deliver()
+    assert sorted(d.alert.article.title for d, _ in recorder.sent) == ["T2-0", "T2-1", "T2-2"]
 
 
 def _items(clock: Clock, texts: list[tuple[str, str]], guid: bool = True) -> list[Any]:

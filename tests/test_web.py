@@ -141,15 +141,14 @@ def store_hostile_corpus(store: Store, at: datetime) -> list[Alert]:
     """G1's XSS and hostile-title feeds through the real path (feed parsing, extraction), each
     surviving entry stored with an alert: what the pages and feeds must then show as text."""
     from monitor.extract import extract
-    from monitor.sources.feed import parse_feed
+    from monitor.sources.feed import entry_item, parse_feed
     from tests.hostile import corpus
-    from tests.hostile.ingest import _SOURCE
 
     stored = []
     for n, feed in enumerate((corpus._xss_feed(), corpus._titles_feed())):
         entries, _ttl = parse_feed(feed, {}, "http://127.0.0.1/feed.xml")
         for m, entry in enumerate(entries):
-            article = extract(_SOURCE._item(entry, "http://127.0.0.1/feed.xml", at))
+            article = extract(entry_item(entry, "fuzz", "http://127.0.0.1/feed.xml", at))
             created = at + timedelta(seconds=n * 1000 + m)
             alert = Alert(
                 alert_id(article.content_hash, "putin"), TopicRef("putin", "Putin"), article,

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import functools
 import hashlib
 import io
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -89,10 +90,12 @@ class FeedSource(Source):
         # Parsing is CPU work (feedparser ~2 ms per 30 KB feed): the app may hand it to a
         # process pool so that polls use every core. None: parse in this thread.
         self.executor: Executor | None = None
+        self.preparer: Callable[[str], Callable[[Sequence[RawItem]], Any] | None] | None = None
 
     def use(self, resources: SourceResources) -> None:
         self.fetcher = resources.fetcher
         self.executor = resources.executor
+        self.preparer = resources.preparer
 
     def target(self) -> str:
         return self.url
@@ -121,13 +124,18 @@ class FeedSource(Source):
         decided = self._classify_status(result, state, now)
         if decided is not None:
             return decided
+        job = functools.partial(
+            parse_items, result.body, dict(result.headers), result.url, self.id, now,
+            self.max_entries,
+        )  # fmt: skip
         if self.executor is None:
-            parsed = parse_or_reason(result.body, result.headers, result.url)
+            parsed = job()
         else:
+            # The pipeline's next step runs in the same job: the items need not come back
+            # here only to cross again (feed bodies are ~30 KB).
+            then = self.preparer(self.id) if self.preparer is not None else None
             loop = asyncio.get_running_loop()
-            parsed = await loop.run_in_executor(
-                self.executor, parse_or_reason, result.body, dict(result.headers), result.url
-            )
+            parsed = await loop.run_in_executor(self.executor, functools.partial(job, then=then))
         return self._from_parsed(result, state, now, parsed)
 
     def _classify(self, result: FetchResult, state: dict[str, Any], now: datetime) -> Poll:
@@ -135,7 +143,9 @@ class FeedSource(Source):
         decided = self._classify_status(result, state, now)
         if decided is not None:
             return decided
-        parsed = parse_or_reason(result.body, result.headers, result.url)
+        parsed = parse_items(
+            result.body, result.headers, result.url, self.id, now, self.max_entries
+        )
         return self._from_parsed(result, state, now, parsed)
 
     def _classify_status(
@@ -166,11 +176,7 @@ class FeedSource(Source):
         return None
 
     def _from_parsed(
-        self,
-        result: FetchResult,
-        state: dict[str, Any],
-        now: datetime,
-        parsed: tuple[list[Entry], timedelta | None] | str,
+        self, result: FetchResult, state: dict[str, Any], now: datetime, parsed: Parsed | str
     ) -> Poll:
         status = result.status
         moved = result.permanent_url
@@ -180,45 +186,66 @@ class FeedSource(Source):
             state.pop("etag", None)  # never let a validator pin a broken body
             state.pop("last_modified", None)
             return Poll((), state, Outcome.FAILED, parsed, None, moved, status)
-        entries, ttl = parsed
         state["body_hash"] = body_hash
-        if ttl:
-            floor = now + ttl
+        if parsed.ttl:
+            floor = now + parsed.ttl
             not_before = max(not_before, floor) if not_before else floor
-        if len(entries) > self.max_entries:
+        if parsed.entries > self.max_entries:
             log.warning(
                 "entries capped feed=%s entries=%d max_entries=%d",
-                self.id, len(entries), self.max_entries,
+                self.id, parsed.entries, self.max_entries,
             )  # fmt: skip
-            entries = entries[: self.max_entries]
-        items = tuple(self._item(entry, result.url, now) for entry in entries)
-        return Poll(items, state, Outcome.OK, None, not_before, moved, status)
-
-    def _item(self, entry: Entry, feed_url: str, now: datetime) -> RawItem:
-        link = clean_link(entry.link, feed_url)
-        return RawItem(
-            source=self.id,
-            location=link or (f"{feed_url}#{entry.guid}" if entry.guid else feed_url),
-            content=entry.html.encode("utf-8", errors="replace"),
-            content_type=FEED_ENTRY,
-            fetched_at=now,
-            meta={
-                "title": entry.title,
-                "url": link,
-                "guid": entry.guid,
-                "published": entry.published,
-            },
+        return Poll(
+            parsed.items, state, Outcome.OK, None, not_before, moved, status, parsed.prepared
         )
 
 
-def parse_or_reason(
-    body: bytes, headers: Mapping[str, str], url: str
-) -> tuple[list[Entry], timedelta | None] | str:
-    """`parse_feed`, with the failure as a plain reason: it crosses process boundaries."""
+@dataclass(frozen=True)
+class Parsed:
+    """A feed body parsed: its first `max_entries` entries as items, how many entries it
+    had, the RSS <ttl>, and what `then` made of the items (`Poll.prepared`)."""
+
+    items: tuple[RawItem, ...]
+    entries: int
+    ttl: timedelta | None
+    prepared: Any = None
+
+
+def parse_items(
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    source: str,
+    now: datetime,
+    max_entries: int,
+    then: Callable[[Sequence[RawItem]], Any] | None = None,
+) -> Parsed | str:
+    """The body's entries as `source`'s items, and `then` applied to them; or why it is not
+    a feed (a plain reason: this runs in a worker process, and its result crosses back)."""
     try:
-        return parse_feed(body, headers, url)
+        entries, ttl = parse_feed(body, headers, url)
     except SourceError as e:
         return e.reason
+    items = tuple(entry_item(entry, source, url, now) for entry in entries[:max_entries])
+    return Parsed(items, len(entries), ttl, then(items) if then is not None and items else None)
+
+
+def entry_item(entry: Entry, source: str, feed_url: str, now: datetime) -> RawItem:
+    """One entry as `source`'s raw item: its link cleaned (`clean_link`), its HTML as bytes."""
+    link = clean_link(entry.link, feed_url)
+    return RawItem(
+        source=source,
+        location=link or (f"{feed_url}#{entry.guid}" if entry.guid else feed_url),
+        content=entry.html.encode("utf-8", errors="replace"),
+        content_type=FEED_ENTRY,
+        fetched_at=now,
+        meta={
+            "title": entry.title,
+            "url": link,
+            "guid": entry.guid,
+            "published": entry.published,
+        },
+    )
 
 
 def parse_feed(

@@ -23,12 +23,11 @@ from monitor.notifiers.console import render
 from monitor.notifiers.jsonl import json_line
 from monitor.notifiers.payload import alert_object
 from monitor.pipeline import alert_id, delivery_id
-from monitor.sources.feed import FeedSource, parse_feed
+from monitor.sources.feed import entry_item, parse_feed
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 CONTENT_TYPES = ("text/plain", "text/markdown", "text/html", FEED_ENTRY)
 MATCHER = Matcher(Watchlist((), (Topic("probe", "Probe", any=("probe", "a", "的")),)))
-_SOURCE = FeedSource("fuzz", url="http://127.0.0.1/feed.xml", allow_private_network=True)
 _SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "docs" / "contract" / "alert-v1.schema.json").read_text()
 )
@@ -41,7 +40,7 @@ def ingest_feed(data: bytes) -> int:
         entries, _ttl = parse_feed(data, {}, "http://127.0.0.1/feed.xml")
     except SourceError:
         return 0
-    return sum(ingest_item(_SOURCE._item(entry, "http://127.0.0.1/feed.xml", NOW))
+    return sum(ingest_item(entry_item(entry, "fuzz", "http://127.0.0.1/feed.xml", NOW))
                for entry in entries[:50])  # fmt: skip
 
 

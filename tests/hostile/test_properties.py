@@ -21,7 +21,7 @@ from monitor.extract import extract
 from monitor.models import Alert, Article, RawItem, TopicRef
 from monitor.notifiers.jsonl import json_line
 from monitor.notifiers.payload import alert_object
-from monitor.sources.feed import parse_feed
+from monitor.sources.feed import entry_item, parse_feed
 from tests.conftest import ROOT
 from tests.hostile import ingest
 
@@ -88,7 +88,7 @@ def test_feed_entry_renders_as_safe_plain_text(
     from monitor.sources.feed import Entry
 
     entry = Entry(title=title, link=link, guid=guid, published=None, html=html + " probe")
-    item = ingest._SOURCE._item(entry, "http://127.0.0.1/feed.xml", ingest.NOW)
+    item = entry_item(entry, "fuzz", "http://127.0.0.1/feed.xml", ingest.NOW)
     try:
         article: Article | None = extract(item)
     except ExtractError:
