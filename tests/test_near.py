@@ -326,6 +326,48 @@ def test_two_transactions_storing_copies_at_once_make_one_story(store: Store, cl
     assert b.suppressed == frozenset({"putin"})  # type: ignore[attr-defined]
 
 
+def test_a_storys_topic_row_counts_its_copies_and_moves_with_the_latest(
+    store: Store, clock: Clock
+) -> None:
+    """The (story, topic) row each write upserts (one statement on PostgreSQL, whatever the
+    write's size): created by the root with no copies; each later write adds its suppressed
+    copies and moves `last_at`, which the window of the rule reads."""
+    import sqlalchemy as sa
+
+    from monitor.store.schema import story_topics
+
+    body = putin_paragraphs()
+
+    def check(article: Article) -> NearCheck:
+        return NearCheck(
+            signature(article.text), 0.6, clock.now - timedelta(days=7), frozenset({"putin"})
+        )
+
+    def row() -> tuple[int, object]:
+        with store.engine.connect() as connection:
+            ((copies, last_at),) = connection.execute(
+                sa.select(story_topics.c.copies, story_topics.c.last_at)
+            ).all()
+        return copies, last_at
+
+    root = _article("a", text_of(body))
+    assert store.store_article(root, [], [], clock.now, near=check(root)) is not None
+    first_at = row()[1]
+    assert row()[0] == 0
+    clock.advance(hours=1)
+    alone = _article("b", text_of(["（b報訊）", *body]))
+    assert store.store_article(alone, [], [], clock.now, near=check(alone)) is not None
+    assert row()[0] == 1
+    clock.advance(hours=1)
+    together = [_article(n, text_of([f"（{n}報訊）", *body])) for n in ("c", "d")]
+    with store.batch():  # one write, one row for the story's topic
+        for copy in together:
+            assert store.store_article(copy, [], [], clock.now, near=check(copy)) is not None
+    copies, last_at = row()
+    assert copies == 3
+    assert last_at - first_at == timedelta(hours=2)  # type: ignore[operator]
+
+
 def test_finding_several_copies_in_one_read_answers_as_one_at_a_time(
     store: Store, clock: Clock
 ) -> None:

@@ -24,7 +24,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -279,8 +279,22 @@ class Placer:
                 self.connection.exec_driver_sql(_SQLITE_INSERT_BANDS, self._new_keys)
             self._new_keys = []
         if self._new_topics:
-            statement = _story_topics_upsert(self.connection.dialect.name, self.insert)
-            self.connection.execute(statement, list(self._new_topics.values()))
+            rows = list(self._new_topics.values())
+            if self._postgres:  # one statement, not one execution per row (psycopg's
+                # executemany): the rows' columns as arrays
+                self.connection.execute(
+                    _UPSERT_TOPICS,
+                    {
+                        "stories": [r["story_id"] for r in rows],
+                        "topics": [r["topic_id"] for r in rows],
+                        "firsts": [r["first_article_id"] for r in rows],
+                        "lasts": [_naive_utc(r["last_at"]) for r in rows],
+                        "copies": [r["copies"] for r in rows],
+                    },
+                )
+            else:
+                statement = _story_topics_upsert(self.connection.dialect.name, self.insert)
+                self.connection.execute(statement, rows)
             self._new_topics = {}
 
 
@@ -298,6 +312,19 @@ def _keys(check: NearCheck) -> tuple[int, ...]:
 
 
 _UPSERTS: dict[str, Any] = {}
+# PostgreSQL: `_story_topics_upsert` over arrays, in one statement.
+_UPSERT_TOPICS = sa.text(
+    "INSERT INTO story_topics (story_id, topic_id, first_article_id, last_at, copies) "
+    "SELECT * FROM unnest(CAST(:stories AS varchar[]), CAST(:topics AS varchar[]), "
+    "CAST(:firsts AS integer[]), CAST(:lasts AS timestamp[]), CAST(:copies AS integer[])) "
+    "ON CONFLICT (story_id, topic_id) DO UPDATE SET last_at = excluded.last_at, "
+    "copies = story_topics.copies + excluded.copies"
+)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """As `UTCDateTime` stores it (a text statement's parameters bypass the column type)."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _story_topics_upsert(dialect: str, insert: Any) -> Any:
