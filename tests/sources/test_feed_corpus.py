@@ -8,7 +8,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.errors import ExtractError
+import pytest
+
+from monitor.errors import ExtractError, SourceError
 from monitor.extract import extract
 from monitor.models import Outcome
 from monitor.sources.feed import FeedSource
@@ -46,3 +48,37 @@ def test_every_fixture_goes_through_the_feed_path() -> None:
     assert outcomes[Outcome.OK] > 0.9 * len(files), outcomes
     assert articles > 400  # many fixtures test channel fields and carry no entry
     assert slowest[0] < 2.0, slowest  # PX-5: ≤ 2 s per MiB, and every fixture is < 1 MiB
+
+
+def test_the_memoized_base_resolution_parses_every_fixture_as_feedparser_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`feed._feedparser` caches feedparser's `make_safe_absolute_uri` (it resolves xml:base
+    at every start tag): every fixture's entries, links and ids come out the same with
+    feedparser's own function."""
+    import feedparser.mixin
+    import feedparser.urls
+
+    from monitor.sources.feed import _feedparser, parse_feed
+
+    _feedparser()
+    assert feedparser.mixin.make_safe_absolute_uri is not feedparser.urls.make_safe_absolute_uri
+    files = sorted(p for p in CORPUS.rglob("*") if p.suffix in (".xml", ".rdf"))
+    headers = {"content-type": "application/xml"}
+
+    def parse_all() -> list[object]:
+        results: list[object] = []
+        for path in files:
+            try:
+                results.append(parse_feed(path.read_bytes(), headers, "https://corpus.example/f"))
+            except SourceError as e:
+                results.append(e.reason)
+        return results
+
+    memoized = parse_all()
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            feedparser.mixin, "make_safe_absolute_uri", feedparser.urls.make_safe_absolute_uri
+        )
+        assert parse_all() == memoized
+    assert sum(1 for r in memoized if isinstance(r, tuple) and r[0]) > 400
