@@ -303,7 +303,11 @@ class Pipeline:
                 f" similarity={stored.near.similarity:.2f}"
                 f" suppressed={','.join(sorted(stored.suppressed)) or '-'}"
             )
-        log.info(
+        # INFO for what a reader acts on (alerts, or alerts left out as copies); a stored
+        # article that alerts nobody is DEBUG: a new feed's backlog would otherwise be
+        # thousands of lines, past journald's rate limit (see `polling._poll_level`).
+        log.log(
+            logging.INFO if alerts or suppressed else logging.DEBUG,
             "stored article source=%s location=%s hash=%s alerts=%d topics=%s%s%s",
             article.source, ascii(article.location)[1:-1], article.content_hash[:15],
             len(alerts), ",".join(a.topic.id for a in alerts) or "-",

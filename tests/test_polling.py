@@ -97,6 +97,27 @@ def test_a_poll_that_found_nothing_new_logs_at_debug_the_others_at_info_or_warni
         assert polled_levels() == ["WARNING"]
 
 
+def test_a_stored_article_logs_at_info_only_when_it_alerted(
+    build: Callable[..., App], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new feed's backlog (thousands of articles at a large config's first start) and
+    articles no topic matched are DEBUG; an article that alerted is INFO."""
+    quiet = "天氣晴朗，氣溫二十五度，適合戶外活動。The weather in the park is fine today." * 2
+    backlog, source = FakeSource("backlog"), FakeSource("wire")
+    backlog.add("old.txt", NATO)
+    source.add("a.txt", NATO + " Later that day.")
+    source.add("b.txt", quiet)
+    app = build(fake(backlog, first_poll="skip"), fake(source, first_poll="alert"))
+    with caplog.at_level(logging.DEBUG, logger="monitor.pipeline"):
+        app.run_once()
+    stored = {
+        r.getMessage().split("location=")[1].split()[0]: r.levelname
+        for r in caplog.records
+        if r.getMessage().startswith("stored article ")
+    }
+    assert stored == {"old.txt": "DEBUG", "a.txt": "INFO", "b.txt": "DEBUG"}
+
+
 def test_first_poll_skip_stores_the_backlog_without_alerting(build: Callable[..., App]) -> None:
     source = FakeSource("wire")
     source.add("a.txt", NATO)
