@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -104,10 +104,14 @@ class Pipeline:
         the current watchlist (then `extract_in_workers` runs and sends it)."""
         if self.executor is None:
             return None
-        job = None
-        if self.matcher.topics:
-            job = MatchJob(self.matcher.version, {source: self.tags.get(source, ())})
+        job = self._match_job(self.matcher, [source])
         return functools.partial(prepare_batch, near=self.near is not None, job=job)
+
+    def _match_job(self, matcher: Matcher, sources: Iterable[str]) -> MatchJob | None:
+        """What a worker needs to match items of `sources` with `matcher` (None: no topics)."""
+        if not matcher.topics:
+            return None
+        return MatchJob(matcher.version, {s: self.tags.get(s, ()) for s in sources})
 
     async def extract_in_workers(self, items: Sequence[RawItem]) -> list[Prepared | str] | None:
         """Extract, sign and match in the worker processes (`monitor.prepare`: HTML → text,
@@ -117,10 +121,7 @@ class Pipeline:
             return None
         loop = asyncio.get_running_loop()
         matcher = self.matcher
-        job = None
-        if matcher.topics:
-            sources = {item.source for item in items}
-            job = MatchJob(matcher.version, {s: self.tags.get(s, ()) for s in sources})
+        job = self._match_job(matcher, {item.source for item in items})
         work = functools.partial(prepare_batch, list(items), near=self.near is not None)
         prepared = await loop.run_in_executor(self.executor, functools.partial(work, job=job))
         if prepared is None:  # that worker has not compiled this watchlist yet: send it

@@ -44,18 +44,15 @@ class Converter:
         self._finder = ahocorasick_rs.AhoCorasick(
             list(phrases), matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
         )
-        # One character to one (true of OpenCC's TSCharacters): then a converted text keeps
-        # its offsets, and a lookup table over the Basic Multilingual Plane can convert it.
-        self._one_to_one = all(len(k) == len(v) == 1 for k, v in characters.items())
-        self._bmp = {
-            ord(k): ord(v) for k, v in characters.items() if len(k) == 1 and ord(k) <= 0xFFFF
-        }
+        # One character to one, as OpenCC's TSCharacters is: a converted text keeps its
+        # offsets, and a lookup table over the Basic Multilingual Plane can convert it.
+        if not all(len(k) == len(v) == 1 for k, v in characters.items()):
+            raise ValueError("characters: each must convert to one character")
+        self._bmp = {ord(k): ord(v) for k, v in characters.items() if ord(k) <= 0xFFFF}
         self._table: Any = None
 
     def convert(self, text: str) -> str:
         found = self._finder.find_matches_as_indexes(text)
-        if not self._one_to_one:
-            return self._convert_pieces(text, found)
         converted = self._characters_converted(text)
         if not found:
             return converted
@@ -66,16 +63,6 @@ class Converter:
             pieces.append(self._phrases[phrase])
             last = end
         pieces.append(converted[last:])
-        return "".join(pieces)
-
-    def _convert_pieces(self, text: str, found: list[tuple[int, int, int]]) -> str:
-        pieces: list[str] = []
-        last = 0
-        for phrase, start, end in found:
-            pieces.append(text[last:start].translate(self._characters))
-            pieces.append(self._phrases[phrase])
-            last = end
-        pieces.append(text[last:].translate(self._characters))
         return "".join(pieces)
 
     def _characters_converted(self, text: str) -> str:
