@@ -278,8 +278,9 @@ class App:
 
     def _resources(self, fetcher: Fetcher | None) -> SourceResources:
         """With worker processes, sources may prepare their items where they parse them."""
-        preparer = self.pipeline.worker_preparer if self.executor is not None else None
-        return SourceResources(fetcher=fetcher, executor=self.executor, preparer=preparer)
+        return SourceResources(
+            fetcher=fetcher, executor=self.executor, preparer=self.pipeline.worker_preparer
+        )
 
     def stop_workers(self) -> None:
         if self.executor is not None:

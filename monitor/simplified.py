@@ -48,7 +48,6 @@ class Converter:
         # offsets, and a lookup table over the Basic Multilingual Plane can convert it.
         if not all(len(k) == len(v) == 1 for k, v in characters.items()):
             raise ValueError("characters: each must convert to one character")
-        self._bmp = {ord(k): ord(v) for k, v in characters.items() if ord(k) <= 0xFFFF}
         self._table: Any = None
 
     def convert(self, text: str) -> str:
@@ -76,8 +75,9 @@ class Converter:
         if codes.max() > 0xFFFF:
             return text.translate(self._characters)
         if self._table is None:
+            bmp = {k: ord(v) for k, v in self._characters.items() if k <= 0xFFFF}
             table = np.arange(0x10000, dtype=np.uint32)
-            table[np.fromiter(self._bmp, np.uint32)] = np.fromiter(self._bmp.values(), np.uint32)
+            table[np.fromiter(bmp, np.uint32)] = np.fromiter(bmp.values(), np.uint32)
             self._table = table
         return self._table[codes].tobytes().decode("utf-32-le")
 

@@ -24,7 +24,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.models import Article
 from monitor.near import NearCheck, NearMatch, Signature, similarity, story_id
-from monitor.store.schema import articles, near_bands, story_topics
+from monitor.store.schema import articles, near_bands, stored_utc, story_topics
 
 CANDIDATES = 8  # roots sharing the most band keys that are compared by signature
 
@@ -288,7 +288,7 @@ class Placer:
                         "stories": [r["story_id"] for r in rows],
                         "topics": [r["topic_id"] for r in rows],
                         "firsts": [r["first_article_id"] for r in rows],
-                        "lasts": [_naive_utc(r["last_at"]) for r in rows],
+                        "lasts": [stored_utc(r["last_at"]) for r in rows],
                         "copies": [r["copies"] for r in rows],
                     },
                 )
@@ -320,11 +320,6 @@ _UPSERT_TOPICS = sa.text(
     "ON CONFLICT (story_id, topic_id) DO UPDATE SET last_at = excluded.last_at, "
     "copies = story_topics.copies + excluded.copies"
 )
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    """As `UTCDateTime` stores it (a text statement's parameters bypass the column type)."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _story_topics_upsert(dialect: str, insert: Any) -> Any:

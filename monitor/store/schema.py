@@ -27,18 +27,22 @@ from sqlalchemy import (
 )
 
 
+def stored_utc(value: datetime) -> datetime:
+    """A UTC-aware datetime as the store keeps it: naive UTC (SQLite has no time zones).
+    Also for parameters of text statements, which bypass the column types."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; pass UTC-aware datetimes")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as naive UTC (SQLite has no time zones), returned UTC-aware everywhere."""
+    """Stored as naive UTC (`stored_utc`), returned UTC-aware everywhere."""
 
     impl = DateTime
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; pass UTC-aware datetimes")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else stored_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
